@@ -1,0 +1,166 @@
+"""The destinations and sources of the AEP tutorials, by readable key.
+
+Pure data: no I/O beyond reading the packaged ``specs.json`` (the connection and flow specs as
+the tutorials print them) the first time a spec's schema is needed. Raw spec ids still work
+for destinations that are not listed here; they are simply not validated client-side.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+from airflow_provider_aep.exceptions import AEPValidationError
+
+Workflow = Literal["datasets", "segments"]
+
+DATA_LAKE_SPEC_ID = "23598e46-f560-407b-88d5-ea6207e49db0"
+PROFILE_STORE_SPEC_ID = "8a9c3494-9708-43d7-ae3f-cda01e5030e1"
+SPEC_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class AuthSpec:
+    """One way to authenticate to a destination: its ``specName`` and parameter schema."""
+
+    name: str
+    schema: dict[str, Any]
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(self.schema.get("required", ()))
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(self.schema.get("properties", {}))
+
+    @property
+    def secret_params(self) -> frozenset[str]:
+        """Parameters AEP marks ``format: password``: never logged, never echoed in errors."""
+        props = self.schema.get("properties", {})
+        return frozenset(k for k, v in props.items() if v.get("format") == "password")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A destination of the tutorials: what to send to create connections and dataflows to it."""
+
+    key: str
+    name: str
+    connection_spec_id: str
+    flow_spec_id: str
+    workflow: Workflow
+    location_keys: tuple[str, ...]
+    target_mode: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def connection_spec(self) -> dict[str, Any]:
+        return connection_spec(self.connection_spec_id)
+
+    @property
+    def auth_specs(self) -> tuple[AuthSpec, ...]:
+        return tuple(AuthSpec(a["name"], a["spec"]) for a in self.connection_spec.get("authSpec", []))
+
+    @property
+    def target_schema(self) -> dict[str, Any]:
+        return dict(self.connection_spec.get("targetSpec", {}).get("spec", {}))
+
+    def auth_spec(self, name: str) -> AuthSpec:
+        for spec in self.auth_specs:
+            if spec.name == name:
+                return spec
+        allowed = ", ".join(repr(s.name) for s in self.auth_specs) or "none (this destination takes no auth)"
+        raise AEPValidationError("auth_spec_name", name, f"{self.name} accepts {allowed}")
+
+
+DESTINATIONS: dict[str, Destination] = {
+    d.key: d
+    for d in (
+        # Dataset export (the dataset-export tutorial).
+        Destination("amazon_s3", "Amazon S3", "4fce964d-3f37-408f-9778-e597338a21ee",
+                    "269ba276-16fc-47db-92b0-c1049a3c131f", "datasets", ("bucketName", "path"),
+                    "Server-to-server", ("s3",)),
+        Destination("azure_blob", "Azure Blob Storage", "6d6b59bf-fb58-4107-9064-4d246c0e5bb2",
+                    "95bd8965-fc8a-4119-b9c3-944c2c2df6d2", "datasets", ("container", "path"),
+                    "Server-to-server"),
+        Destination("adls_gen2", "Azure Data Lake Gen2", "be2c3209-53bc-47e7-ab25-145db8b873e1",
+                    "17be2013-2549-41ce-96e7-a70363bec293", "datasets", ("path",), "Server-to-server",
+                    ("adls",)),
+        Destination("data_landing_zone", "Data Landing Zone", "10440537-2a7b-4583-ac39-ed38d4b848e8",
+                    "cd2fc47e-e838-4f38-a581-8fff2f99b63a", "datasets", ("path",), "Server-to-server",
+                    ("dlz",)),
+        Destination("google_cloud_storage", "Google Cloud Storage", "c5d93acb-ea8b-4b14-8f53-02138444ae99",
+                    "585c15c4-6cbf-4126-8f87-e26bff78b657", "datasets", ("bucketName", "path"),
+                    "Server-to-server", ("gcs",)),
+        Destination("sftp", "SFTP", "36965a81-b1c6-401b-99f8-22508f1e6a26",
+                    "354d6aad-4754-46e4-a576-1b384561c440", "datasets", ("remotePath",), "Server-to-server"),
+        # Segment activation to batch destinations (the batch-activation tutorial, legacy specs).
+        Destination("adobe_campaign", "Adobe Campaign", "0b23e41a-cb4a-4321-a78f-3b654f5d7d97",
+                    "71471eba-b620-49e4-90fd-23f1fa0174d8", "segments", ("bucketName", "path"), "S3",
+                    ("campaign",)),
+        Destination("amazon_s3_audiences", "Amazon S3", "4890fc95-5a1f-4983-94bb-e060c08e3f81",
+                    "71471eba-b620-49e4-90fd-23f1fa0174d8", "segments", ("bucketName", "path"),
+                    "Cloud Storage", ("s3_audiences",)),
+        Destination("azure_blob_audiences", "Azure Blob", "e258278b-a4cf-43ac-b158-4fa0ca0d948b",
+                    "71471eba-b620-49e4-90fd-23f1fa0174d8", "segments", ("container", "path"),
+                    "Cloud Storage"),
+        Destination("oracle_eloqua", "Oracle Eloqua", "c1e44b6b-e7c8-404b-9031-58f0ef760604",
+                    "71471eba-b620-49e4-90fd-23f1fa0174d8", "segments", ("bucketName", "path"), "S3",
+                    ("eloqua",)),
+        Destination("oracle_responsys", "Oracle Responsys", "a5e28ddf-e265-426e-83a1-9d03a3a6822b",
+                    "51d675ce-e270-408d-91fc-22717bdf2148", "segments", ("bucketName", "path"), "S3",
+                    ("responsys",)),
+        Destination("salesforce_marketing_cloud", "Salesforce Marketing Cloud",
+                    "f599a5b3-60a7-4951-950a-cc4115c7ea27", "493b2bd6-26e4-4167-ab3b-5e910bba44f0",
+                    "segments", ("bucketName", "path"), "S3", ("sfmc",)),
+        Destination("sftp_audiences", "SFTP", "64ef4b8b-a6e0-41b5-9677-3805d1ee5dd0",
+                    "71471eba-b620-49e4-90fd-23f1fa0174d8", "segments", ("remotePath",), "Cloud Storage"),
+    )
+}  # fmt: skip
+
+DATASET_EXPORT_DESTINATIONS = tuple(k for k, d in DESTINATIONS.items() if d.workflow == "datasets")
+SEGMENT_DESTINATIONS = tuple(k for k, d in DESTINATIONS.items() if d.workflow == "segments")
+
+_BY_ALIAS = {alias: d for d in DESTINATIONS.values() for alias in (d.key, *d.aliases)}
+_BY_SPEC_ID = {d.connection_spec_id: d for d in DESTINATIONS.values()}
+
+
+def find_destination(key_or_spec_id: str) -> Destination | None:
+    """The destination for a readable key, an alias or a connection spec id; None if unknown."""
+    return _BY_ALIAS.get(key_or_spec_id.strip().lower()) or _BY_SPEC_ID.get(key_or_spec_id.strip())
+
+
+def get_destination(key: str, workflow: Workflow | None = None) -> Destination:
+    """The destination for ``key``, or an error that lists the keys there are."""
+    found = find_destination(key)
+    if found is None or (workflow and found.workflow != workflow):
+        keys = [k for k, d in DESTINATIONS.items() if workflow is None or d.workflow == workflow]
+        raise AEPValidationError("destination", key, "one of " + ", ".join(keys))
+    return found
+
+
+@cache
+def _specs() -> dict[str, Any]:
+    text = resources.files(__package__).joinpath("specs.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def connection_spec(spec_id: str) -> dict[str, Any]:
+    """The packaged connection spec with this id (as ``GET /connectionSpecs/{id}`` returns it)."""
+    for spec in _specs()["connectionSpecs"]:
+        if spec["id"] == spec_id:
+            return dict(spec)
+    raise KeyError(spec_id)
+
+
+def all_connection_specs() -> list[dict[str, Any]]:
+    return [dict(s) for s in _specs()["connectionSpecs"]]
+
+
+def all_flow_specs() -> list[dict[str, Any]]:
+    return [dict(s) for s in _specs()["flowSpecs"]]

@@ -1,0 +1,139 @@
+"""Errors raised by the provider.
+
+Every message names what a person needs to act on and nothing secret: validation errors name
+the field, the value and what is allowed; API errors carry status, AEP code, title, detail and
+request id, never a header, a token or a request body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+class AEPError(Exception):
+    """Base class of every error raised by airflow-provider-aep."""
+
+
+class AEPValidationError(AEPError, ValueError):
+    """Input that AEP would refuse, caught before any request is sent."""
+
+    def __init__(self, field: str, value: Any, allowed: str, *, secret: bool = False) -> None:
+        self.field = field
+        self.value = "***" if secret else value
+        self.allowed = allowed
+        shown = "<secret value>" if secret else _show(value)
+        super().__init__(f"{field}={shown} is not valid: {allowed}")
+
+
+class AEPAuthError(AEPError):
+    """Adobe IMS refused to issue an access token."""
+
+    def __init__(self, status: int, error: str, description: str) -> None:
+        self.status = status
+        self.error = error
+        self.description = description
+        super().__init__(f"Adobe IMS refused the token request (HTTP {status}): {error}: {description}")
+
+
+class AEPApiError(AEPError):
+    """A Platform API call failed; parsed from AEP's gateway and problem-JSON error shapes."""
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        method: str,
+        path: str,
+        code: str | None = None,
+        title: str | None = None,
+        detail: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.request_id = request_id
+        facts = [
+            f"code {code}" if code else "",
+            title or "",
+            detail if detail != title else "",
+            f"request id {request_id}" if request_id else "",
+        ]
+        said = "; ".join(fact for fact in facts if fact)
+        super().__init__(f"AEP API {method} {path} failed with HTTP {status}" + (f": {said}" if said else ""))
+
+    @classmethod
+    def from_response(
+        cls, *, status: int, method: str, path: str, body: Any, headers: Mapping[str, str]
+    ) -> AEPApiError:
+        """Read both documented error shapes: gateway ``error_code``/``message`` and problem JSON."""
+        code = title = detail = None
+        request_id = headers.get("x-request-id")
+        if isinstance(body, dict):
+            if "error_code" in body:
+                code = str(body.get("error_code"))
+                title = _text(body.get("message"))
+            else:
+                code = _problem_code(body.get("type")) or _text(body.get("code"))
+                title = _text(body.get("title"))
+                report = body.get("report")
+                report = report if isinstance(report, dict) else {}
+                detail = _text(
+                    report.get("detailed-message") or body.get("detail") or body.get("errorMessage")
+                )
+                request_id = _text(report.get("request-id")) or request_id
+        elif isinstance(body, str) and body.strip():
+            detail = body.strip()[:500]
+        return cls(
+            status=status,
+            method=method,
+            path=path,
+            code=code,
+            title=title,
+            detail=detail,
+            request_id=request_id,
+        )
+
+
+class AEPRunFailedError(AEPError):
+    """A dataflow run ended in a failure status."""
+
+    def __init__(self, run_id: str, status: str, errors: Iterable[Mapping[str, Any]]) -> None:
+        self.run_id = run_id
+        self.status = status
+        self.errors = [dict(e) for e in errors]
+        listed = (
+            "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in self.errors)
+            or "no errors given"
+        )
+        super().__init__(f"Dataflow run {run_id} ended with status {status!r}: {listed}")
+
+
+class AEPPipelineError(AEPError):
+    """A step failed after earlier steps created entities: says which exist, for clean-up."""
+
+    def __init__(self, step: str, cause: BaseException, existing: Mapping[str, str]) -> None:
+        self.step = step
+        self.existing = dict(existing)
+        made = ", ".join(f"{kind} {entity_id}" for kind, entity_id in self.existing.items()) or "nothing"
+        super().__init__(f"{step} failed: {cause}. Already created in AEP: {made}")
+
+
+def _problem_code(type_url: Any) -> str | None:
+    """``https://ns.adobe.com/aep/errors/FLOW-1439-404`` → ``FLOW-1439-404``."""
+    if isinstance(type_url, str) and type_url:
+        return type_url.rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -1,0 +1,433 @@
+"""AEPHook: the only place that speaks HTTP to Adobe Experience Platform.
+
+IMS auth, headers, sandbox, the retry policy, error mapping, paging, and one method per Flow
+Service endpoint the tutorials use. Operators never build URLs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from airflow.sdk import BaseHook
+
+from airflow_provider_aep import __version__
+from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID
+from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError, AEPError
+from airflow_provider_aep.hooks import ims
+from airflow_provider_aep.hooks.retry import RETRYABLE_STATUSES, RetryableResponse, RetryPolicy, retrying
+from airflow_provider_aep.hooks.retry import parse_retry_after as _retry_after
+from airflow_provider_aep.hooks.settings import AEPConnectionSettings
+
+USER_AGENT = f"airflow-provider-aep/{__version__}"
+JsonDict = dict[str, Any]
+
+
+def quote_etag(etag: str) -> str:
+    """AEP etags carry their own double quotes; If-Match must send them quoted."""
+    etag = etag.strip()
+    return etag if etag.startswith('"') or etag.startswith('W/"') else f'"{etag}"'
+
+
+def first_item(body: Any) -> JsonDict:
+    """Single GETs come wrapped in ``items``; accept both wrapped and bare."""
+    if isinstance(body, dict) and isinstance(body.get("items"), list):
+        if not body["items"]:
+            return {}
+        item = body["items"][0]
+        return item if isinstance(item, dict) else {}
+    return body if isinstance(body, dict) else {}
+
+
+class AEPHook(BaseHook):
+    """Talks to the Flow Service with an ``aep`` connection.
+
+    :param aep_conn_id: the Airflow connection (login = client ID, password = client secret,
+        host = Platform URL, extra: org_id, sandbox_name, scopes, ims_url).
+    :param sandbox_name: overrides the connection's sandbox for every call of this hook.
+    :param timeout: (connect, read) seconds for each request.
+    :param retry_policy: attempts and total wait for transient failures.
+    """
+
+    conn_name_attr = "aep_conn_id"
+    default_conn_name = "aep_default"
+    conn_type = "aep"
+    hook_name = "Adobe Experience Platform"
+
+    def __init__(
+        self,
+        aep_conn_id: str = default_conn_name,
+        *,
+        sandbox_name: str | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__()
+        self.aep_conn_id = aep_conn_id
+        self.sandbox_override = sandbox_name
+        self.timeout = timeout
+        self.retry_policy = retry_policy or RetryPolicy()
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> AEPConnectionSettings:
+        settings = AEPConnectionSettings.from_connection(self.get_connection(self.aep_conn_id))
+        ims.mask(settings.client_secret)
+        return settings
+
+    @property
+    def sandbox_name(self) -> str:
+        return self.sandbox_override or self.settings.sandbox_name
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One keep-alive session per hook."""
+        session = requests.Session()
+        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        return session
+
+    def get_conn(self) -> requests.Session:
+        return self.session
+
+    def close(self) -> None:
+        if "session" in self.__dict__:
+            self.session.close()
+
+    # -- auth ------------------------------------------------------------------------------------
+
+    def access_token(self, stale: str | None = None) -> str:
+        """A cached IMS token for this client; ``stale`` forces a new one after a 401."""
+        settings = self.settings
+        return ims.TOKENS.get(ims.cache_key(settings), self._fetch_token, stale=stale)
+
+    def _fetch_token(self) -> ims.AccessToken:
+        settings = self.settings
+        try:
+            for attempt in retrying(self.retry_policy, self.log, f"IMS token request to {settings.ims_url}"):
+                with attempt:
+                    response = self.session.post(
+                        settings.ims_url, data=ims.token_form(settings), timeout=self.timeout
+                    )
+                    self._raise_if_transient(response)
+        except RetryableResponse as exhausted:
+            raise AEPAuthError(
+                exhausted.status, "unavailable", "IMS kept failing; retries exhausted"
+            ) from None
+        body = _json(response)
+        return ims.parse_token_response(response.status_code, body)
+
+    # -- the one request path ---------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        sandbox_name: str | None = None,
+        missing_ok: bool = False,
+    ) -> tuple[int, Any]:
+        """Send one Flow Service call with auth, retries and error mapping; (status, JSON body).
+
+        A 401 gets one new token and one more try. ``missing_ok`` turns 404 into (404, None).
+        """
+        url = self.settings.flow_service_url + path
+        what = f"AEP {method} {path}"
+        refreshed = False
+        response: requests.Response | None = None
+        try:
+            for attempt in retrying(self.retry_policy, self.log, what):
+                with attempt:
+                    token = self.access_token()
+                    response = self._send(method, url, token, params, json, headers, sandbox_name)
+                    if response.status_code == 401 and not refreshed:
+                        refreshed = True
+                        self.log.info(
+                            "%s got HTTP 401; asking IMS for a new token and trying once more", what
+                        )
+                        token = self.access_token(stale=token)
+                        response = self._send(method, url, token, params, json, headers, sandbox_name)
+                    self._raise_if_transient(response)
+        except RetryableResponse as exhausted:
+            raise AEPApiError.from_response(
+                status=exhausted.status,
+                method=method,
+                path=path,
+                body=exhausted.body,
+                headers=exhausted.headers,
+            ) from None
+        assert response is not None
+        body = _json(response)
+        if response.status_code == 404 and missing_ok:
+            return 404, None
+        if response.status_code >= 400:
+            raise AEPApiError.from_response(
+                status=response.status_code, method=method, path=path, body=body, headers=response.headers
+            )
+        return response.status_code, body
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        params: Any,
+        body: Any,
+        extra_headers: Mapping[str, str] | None,
+        sandbox_name: str | None,
+    ) -> requests.Response:
+        settings = self.settings
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "x-api-key": settings.client_id,
+            "x-gw-ims-org-id": settings.org_header,
+            "x-sandbox-name": sandbox_name or self.sandbox_name,
+        }
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        headers.update(extra_headers or {})
+        started = time.monotonic()
+        response = self.session.request(
+            method, url, params=params, json=body, headers=headers, timeout=self.timeout
+        )
+        self.log.debug(
+            "AEP %s %s -> %s in %.0f ms", method, urlsplit(url).path, response.status_code,
+            (time.monotonic() - started) * 1000,
+        )  # fmt: skip
+        return response
+
+    @staticmethod
+    def _raise_if_transient(response: requests.Response) -> None:
+        if response.status_code in RETRYABLE_STATUSES:
+            raise RetryableResponse(
+                response.status_code,
+                _json(response),
+                response.headers,
+                _retry_after(response.headers.get("Retry-After")),
+            )
+
+    # -- catalog -----------------------------------------------------------------------------------
+
+    def list_connection_specs(self, properties: Iterable[str] = ()) -> list[JsonDict]:
+        _, body = self.request("GET", "/connectionSpecs", params=[("property", p) for p in properties])
+        return list((body or {}).get("items", []))
+
+    def get_connection_spec(self, spec_id: str) -> JsonDict:
+        _, body = self.request("GET", f"/connectionSpecs/{spec_id}")
+        return first_item(body)
+
+    def get_flow_spec(self, spec_id: str) -> JsonDict:
+        _, body = self.request("GET", f"/flowSpecs/{spec_id}")
+        return first_item(body)
+
+    def iter_eligible_datasets(
+        self, page_size: int = 100, properties: str = "name,state"
+    ) -> Iterator[JsonDict]:
+        """Datasets that can be exported, page by page (``pageInfo``), lazily."""
+        page_size = max(1, min(page_size, 100))
+        start = 0
+        while True:
+            _, body = self.request(
+                "GET",
+                f"/connectionSpecs/{DATA_LAKE_SPEC_ID}/configs",
+                params={
+                    "outputType": "activationDatasets",
+                    "outputField": "datasets",
+                    "start": start,
+                    "limit": page_size,
+                    "properties": properties,
+                },
+            )
+            items = list((body or {}).get("items", []))
+            yield from items
+            page = (body or {}).get("pageInfo") or {}
+            if not items or not page.get("hasNext"):
+                return
+            start = int(page.get("end", start + len(items) - 1)) + 1
+
+    # -- creation ----------------------------------------------------------------------------------
+
+    def create_base_connection(self, body: Mapping[str, Any]) -> JsonDict:
+        return self._create("/connections", body)
+
+    def create_source_connection(self, body: Mapping[str, Any]) -> JsonDict:
+        return self._create("/sourceConnections", body)
+
+    def create_target_connection(self, body: Mapping[str, Any]) -> JsonDict:
+        return self._create("/targetConnections", body)
+
+    def create_flow(self, body: Mapping[str, Any]) -> JsonDict:
+        return self._create("/flows", body)
+
+    def _create(self, path: str, body: Mapping[str, Any]) -> JsonDict:
+        _, answer = self.request("POST", path, json=dict(body))
+        created = first_item(answer)
+        if not created.get("id"):
+            raise AEPError(f"AEP POST {path} answered without an id")
+        return {"id": created["id"], "etag": created.get("etag")}
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def get_base_connection(self, connection_id: str) -> JsonDict:
+        return first_item(self.request("GET", f"/connections/{connection_id}")[1])
+
+    def get_source_connection(self, connection_id: str) -> JsonDict:
+        return first_item(self.request("GET", f"/sourceConnections/{connection_id}")[1])
+
+    def get_target_connection(self, connection_id: str) -> JsonDict:
+        return first_item(self.request("GET", f"/targetConnections/{connection_id}")[1])
+
+    def get_flow(self, flow_id: str) -> JsonDict:
+        return first_item(self.request("GET", f"/flows/{flow_id}")[1])
+
+    def iter_flows(self, properties: Iterable[str] = (), orderby: str | None = None) -> Iterator[JsonDict]:
+        return self._iter_listing("/flows", properties, orderby, None)
+
+    def iter_runs(
+        self,
+        flow_id: str | None = None,
+        *,
+        properties: Iterable[str] = (),
+        orderby: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[JsonDict]:
+        """Runs, newest first, following ``_links.next`` continuation tokens."""
+        props = ([f"flowId=={flow_id}"] if flow_id else []) + list(properties)
+        return self._iter_listing("/runs", props, orderby, limit)
+
+    def get_run(self, run_id: str) -> JsonDict:
+        return first_item(self.request("GET", f"/runs/{run_id}")[1])
+
+    def _iter_listing(
+        self, path: str, properties: Iterable[str], orderby: str | None, limit: int | None
+    ) -> Iterator[JsonDict]:
+        params: list[tuple[str, Any]] = [("property", p) for p in properties]
+        if orderby:
+            params.append(("orderby", orderby))
+        if limit:
+            params.append(("limit", min(int(limit), 100)))
+        while True:
+            _, body = self.request("GET", path, params=params)
+            yield from (body or {}).get("items", [])
+            token = _continuation_token(body)
+            if not token:
+                return
+            # Follow the token on our own host: a ``next`` link elsewhere never gets the token.
+            params = [p for p in params if p[0] != "continuationToken"] + [("continuationToken", token)]
+
+    # -- changing a flow ------------------------------------------------------------------------
+
+    def patch_flow(
+        self, flow_id: str, operations: Sequence[Mapping[str, Any]], etag: str | None = None
+    ) -> JsonDict:
+        """JSON Patch with If-Match; a 412 (someone changed the flow) re-reads the etag and re-applies once."""
+        current = etag or self.get_flow(flow_id).get("etag")
+        if not current:
+            raise AEPError(f"flow {flow_id} has no etag to send with If-Match")
+        try:
+            return self._patch(flow_id, operations, current)
+        except AEPApiError as err:
+            if err.status != 412:
+                raise
+            fresh = self.get_flow(flow_id).get("etag")
+            if not fresh:
+                raise
+            self.log.warning(
+                "Flow %s changed since it was read (HTTP 412); applying the patch to the new version", flow_id
+            )
+            return self._patch(flow_id, operations, fresh)
+
+    def _patch(self, flow_id: str, operations: Sequence[Mapping[str, Any]], etag: str) -> JsonDict:
+        _, body = self.request(
+            "PATCH",
+            f"/flows/{flow_id}",
+            json=[dict(op) for op in operations],
+            headers={"If-Match": quote_etag(etag)},
+        )
+        answer = first_item(body)
+        # The tutorial shows 202 with no body, the spec 200 with {id, etag}: accept both.
+        return {"id": answer.get("id", flow_id), "etag": answer.get("etag")}
+
+    def enable_flow(self, flow_id: str) -> JsonDict:
+        return self._flow_action(flow_id, "enable")
+
+    def disable_flow(self, flow_id: str) -> JsonDict:
+        return self._flow_action(flow_id, "disable")
+
+    def _flow_action(self, flow_id: str, op: str) -> JsonDict:
+        _, body = self.request("POST", f"/flows/{flow_id}/action", params={"op": op})
+        answer = first_item(body)
+        return {"id": answer.get("id", flow_id), "etag": answer.get("etag")}
+
+    # -- deleting ---------------------------------------------------------------------------------
+
+    def delete_flow(self, flow_id: str, missing_ok: bool = False) -> bool:
+        return self._delete(f"/flows/{flow_id}", missing_ok)
+
+    def delete_base_connection(self, connection_id: str, missing_ok: bool = False) -> bool:
+        return self._delete(f"/connections/{connection_id}", missing_ok)
+
+    def delete_source_connection(self, connection_id: str, missing_ok: bool = False) -> bool:
+        return self._delete(f"/sourceConnections/{connection_id}", missing_ok)
+
+    def delete_target_connection(self, connection_id: str, missing_ok: bool = False) -> bool:
+        return self._delete(f"/targetConnections/{connection_id}", missing_ok)
+
+    def _delete(self, path: str, missing_ok: bool) -> bool:
+        """True when deleted now, False when it was already gone (and ``missing_ok``). 202 or 204."""
+        status, _ = self.request("DELETE", path, missing_ok=missing_ok)
+        return status != 404
+
+    # -- UI test button ---------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Get a token from IMS, then list connection specs on Platform; say which side failed."""
+        try:
+            settings = self.settings
+        except AEPError as err:
+            return False, f"Connection settings: {err}"
+        try:
+            self.access_token()
+        except AEPAuthError as err:
+            return (
+                False,
+                f"IMS ({settings.ims_url}) refused the client credentials: HTTP {err.status} {err.error}",
+            )
+        except requests.RequestException as err:
+            return False, f"IMS ({settings.ims_url}) could not be reached: {type(err).__name__}"
+        try:
+            specs = self.list_connection_specs()
+        except AEPApiError as err:
+            return (
+                False,
+                f"Platform ({settings.platform_url}) answered HTTP {err.status}: {err.code or ''} {err.title or ''}".strip(),
+            )
+        except requests.RequestException as err:
+            return False, f"Platform ({settings.platform_url}) could not be reached: {type(err).__name__}"
+        return True, f"Connected to sandbox {self.sandbox_name!r}: {len(specs)} connection specs visible"
+
+
+def _json(response: requests.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _continuation_token(body: Any) -> str | None:
+    href = (
+        (((body or {}).get("_links") or {}).get("next") or {}).get("href") if isinstance(body, dict) else None
+    )
+    if not href:
+        return None
+    values = parse_qs(urlsplit(href).query).get("continuationToken")
+    return values[0] if values else None

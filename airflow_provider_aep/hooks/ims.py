@@ -1,0 +1,140 @@
+"""Adobe IMS OAuth Server-to-Server tokens, fetched once per process and client.
+
+IMS issues tokens valid for about 24 hours and no refresh token, so the cache asks again five
+minutes before ``expires_in`` runs out, or at once when Platform answers 401. Every token is
+registered with Airflow's secret masker before anyone can log it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_aep.exceptions import AEPAuthError
+from airflow_provider_aep.hooks.settings import AEPConnectionSettings
+
+REFRESH_MARGIN_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    value: str = field(repr=False)
+    expires_at: float  # time.monotonic() seconds
+
+    def fresh(self, now: float | None = None) -> bool:
+        return (now if now is not None else time.monotonic()) < self.expires_at - REFRESH_MARGIN_SECONDS
+
+
+CacheKey = tuple[str, str, str]
+
+
+def cache_key(settings: AEPConnectionSettings) -> CacheKey:
+    return (settings.ims_url, settings.client_id, settings.scopes)
+
+
+def token_form(settings: AEPConnectionSettings) -> dict[str, str]:
+    return {
+        "grant_type": "client_credentials",
+        "client_id": settings.client_id,
+        "client_secret": settings.client_secret,
+        "scope": settings.scopes,
+    }
+
+
+def parse_token_response(status: int, body: Any) -> AccessToken:
+    """Read IMS's answer; a refusal becomes AEPAuthError with IMS's own error words."""
+    if status != 200 or not isinstance(body, dict) or not body.get("access_token"):
+        error = description = ""
+        if isinstance(body, dict):
+            error = str(body.get("error") or body.get("error_code") or "")
+            description = str(body.get("error_description") or body.get("message") or "")
+        raise AEPAuthError(
+            status, error or "invalid_response", description or "no access token in the answer"
+        )
+    token = str(body["access_token"])
+    mask(token)
+    expires_in = float(body.get("expires_in") or 0)
+    return AccessToken(token, time.monotonic() + expires_in)
+
+
+def mask(secret: str) -> None:
+    """Register a secret with Airflow's masker so no log line shows it."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - Airflow < 3.1
+        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+    mask_secret(secret)
+
+
+class TokenCache:
+    """Process-wide tokens by (IMS URL, client id, scopes); safe across threads and event loops."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[CacheKey, AccessToken] = {}
+        self._lock = threading.Lock()
+        self._key_locks: dict[CacheKey, threading.Lock] = {}
+        self._async_locks: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[CacheKey, asyncio.Lock]
+        ] = weakref.WeakKeyDictionary()
+        self.fetches = 0
+
+    def get(self, key: CacheKey, fetch: Callable[[], AccessToken], *, stale: str | None = None) -> str:
+        """A fresh token; ``stale`` names a token Platform refused, which is then replaced."""
+        cached = self._usable(key, stale)
+        if cached:
+            return cached
+        with self._key_lock(key):
+            cached = self._usable(key, stale)
+            if cached:
+                return cached
+            token = fetch()
+            self._store(key, token)
+            return token.value
+
+    async def aget(
+        self, key: CacheKey, fetch: Callable[[], Awaitable[AccessToken]], *, stale: str | None = None
+    ) -> str:
+        """As ``get``, for coroutines: one fetch per event loop however many triggers ask."""
+        cached = self._usable(key, stale)
+        if cached:
+            return cached
+        async with self._async_lock(key):
+            cached = self._usable(key, stale)
+            if cached:
+                return cached
+            token = await fetch()
+            self._store(key, token)
+            return token.value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+            self.fetches = 0
+
+    def _usable(self, key: CacheKey, stale: str | None) -> str | None:
+        token = self._tokens.get(key)
+        if token and token.fresh() and token.value != stale:
+            return token.value
+        return None
+
+    def _store(self, key: CacheKey, token: AccessToken) -> None:
+        with self._lock:
+            self._tokens[key] = token
+            self.fetches += 1
+
+    def _key_lock(self, key: CacheKey) -> threading.Lock:
+        with self._lock:
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    def _async_lock(self, key: CacheKey) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            return self._async_locks.setdefault(loop, {}).setdefault(key, asyncio.Lock())
+
+
+TOKENS = TokenCache()

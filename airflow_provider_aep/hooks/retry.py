@@ -1,0 +1,146 @@
+"""The one retry policy for every AEP call, synchronous or not.
+
+Retried: 429 (after ``Retry-After``, seconds or an HTTP date), 500/502/503/504, dropped
+connections and timeouts. Bounded by attempts and by total wait; each wait is logged with its
+reason. Everything else is final and surfaces as AEPApiError at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import tenacity
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    max_total_wait: float = 300.0
+    base_wait: float = 1.0
+    max_wait: float = 60.0
+
+
+class RetryableResponse(Exception):
+    """A response worth another try; carries what the final error needs if tries run out."""
+
+    def __init__(self, status: int, body: Any, headers: Mapping[str, str], retry_after: float | None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = dict(headers)
+        self.retry_after = retry_after
+        super().__init__(f"HTTP {status}")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    current = now if now is not None else time.time()
+    return max(0.0, moment.timestamp() - current)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, RetryableResponse):
+        return True
+    requests = sys.modules.get("requests")
+    if requests is not None and isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return True
+    httpx = sys.modules.get("httpx")
+    return httpx is not None and isinstance(exc, httpx.TransportError)
+
+
+def describe(exc: BaseException | None) -> str:
+    if isinstance(exc, RetryableResponse):
+        extra = f" (Retry-After {exc.retry_after:g}s)" if exc.retry_after is not None else ""
+        return f"HTTP {exc.status}{extra}"
+    return type(exc).__name__ if exc else "unknown"
+
+
+class _Wait(tenacity.wait.wait_base):
+    """Retry-After when the server gives one, else capped exponential backoff with jitter."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, RetryableResponse) and exc.retry_after is not None:
+            wait = exc.retry_after
+        else:
+            backoff = self.policy.base_wait * 2 ** (retry_state.attempt_number - 1)
+            wait = min(self.policy.max_wait, backoff) * (0.5 + random.random() / 2)
+        return max(0.0, min(wait, self.policy.max_total_wait - _spent(retry_state)))
+
+
+def _spent(retry_state: tenacity.RetryCallState) -> float:
+    """Time used so far: waited (``idle_for``) or elapsed, whichever is larger."""
+    return max(retry_state.seconds_since_start or 0.0, retry_state.idle_for)
+
+
+class _BudgetSpent(tenacity.stop.stop_base):
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return _spent(retry_state) >= self.budget
+
+
+def _stop(policy: RetryPolicy) -> tenacity.stop.stop_base:
+    return tenacity.stop_any(
+        tenacity.stop_after_attempt(policy.max_attempts), _BudgetSpent(policy.max_total_wait)
+    )
+
+
+def _logger(log: logging.Logger | Any, what: str, policy: RetryPolicy) -> Any:
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "%s got %s; retry %d of %d in %.1fs",
+            what,
+            describe(exc),
+            state.attempt_number,
+            policy.max_attempts - 1,
+            wait,
+        )
+
+    return before_sleep
+
+
+def retrying(policy: RetryPolicy, log: logging.Logger | Any, what: str) -> tenacity.Retrying:
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_is_transient),
+        wait=_Wait(policy),
+        stop=_stop(policy),
+        before_sleep=_logger(log, what, policy),
+        reraise=True,
+    )
+
+
+def async_retrying(policy: RetryPolicy, log: logging.Logger | Any, what: str) -> tenacity.AsyncRetrying:
+    return tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception(_is_transient),
+        wait=_Wait(policy),
+        stop=_stop(policy),
+        before_sleep=_logger(log, what, policy),
+        reraise=True,
+    )

@@ -1,0 +1,88 @@
+"""What an ``aep`` Airflow connection says, read once and checked.
+
+Shared by the synchronous hook and the asynchronous trigger client so both speak to the same
+hosts with the same headers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_aep.exceptions import AEPValidationError
+
+DEFAULT_PLATFORM_URL = "https://platform.adobe.io"
+DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com/ims/token/v3"
+DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedProductContext,session"
+DEFAULT_SANDBOX = "prod"
+FLOW_SERVICE_PATH = "/data/foundation/flowservice"
+
+
+@dataclass(frozen=True)
+class AEPConnectionSettings:
+    client_id: str
+    client_secret: str = field(repr=False)
+    org_id: str
+    sandbox_name: str = DEFAULT_SANDBOX
+    scopes: str = DEFAULT_SCOPES
+    ims_url: str = DEFAULT_IMS_URL
+    platform_url: str = DEFAULT_PLATFORM_URL
+
+    @property
+    def flow_service_url(self) -> str:
+        return self.platform_url.rstrip("/") + FLOW_SERVICE_PATH
+
+    @property
+    def org_header(self) -> str:
+        """AEP wants ``{ORG}@AdobeOrg``; accept the org id with or without the suffix."""
+        return self.org_id if self.org_id.endswith("@AdobeOrg") else f"{self.org_id}@AdobeOrg"
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> AEPConnectionSettings:
+        """Build from an Airflow Connection (login, password, host, port, extra)."""
+        extra = _extra(conn)
+        client_id = (conn.login or "").strip()
+        if not client_id:
+            raise AEPValidationError(f"connection {conn.conn_id!r} login", conn.login, "the IMS client ID")
+        if not conn.password:
+            raise AEPValidationError(
+                f"connection {conn.conn_id!r} password", None, "the IMS client secret", secret=True
+            )
+        org_id = str(extra.get("org_id") or "").strip()
+        if not org_id:
+            raise AEPValidationError(
+                f"connection {conn.conn_id!r} extra.org_id",
+                extra.get("org_id"),
+                "your IMS org id (…@AdobeOrg)",
+            )
+        scopes = extra.get("scopes") or DEFAULT_SCOPES
+        if isinstance(scopes, (list, tuple)):
+            scopes = ",".join(scopes)
+        return cls(
+            client_id=client_id,
+            client_secret=conn.password,
+            org_id=org_id,
+            sandbox_name=str(extra.get("sandbox_name") or DEFAULT_SANDBOX),
+            scopes=str(scopes),
+            ims_url=str(extra.get("ims_url") or DEFAULT_IMS_URL),
+            platform_url=_platform_url(conn),
+        )
+
+
+def _extra(conn: Any) -> dict[str, Any]:
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
+    # The connection form stores its fields flat; older UIs prefix them.
+    return {k.removeprefix("extra__aep__"): v for k, v in dict(extra).items()}
+
+
+def _platform_url(conn: Any) -> str:
+    host = (conn.host or "").strip().rstrip("/")
+    if not host:
+        return DEFAULT_PLATFORM_URL
+    if "://" not in host:
+        scheme = conn.schema or "https"
+        host = f"{scheme}://{host}"
+    if conn.port and host.count(":") < 2:
+        host = f"{host}:{conn.port}"
+    return host
