@@ -198,9 +198,12 @@ class AEPHook(BaseHook):
             method, url, params=params, json=body, headers=headers, timeout=self.timeout
         )
         self.log.debug(
-            "AEP %s %s -> %s in %.0f ms", method, urlsplit(url).path, response.status_code,
+            "AEP %s %s -> %s in %.0f ms",
+            method,
+            urlsplit(url).path,
+            response.status_code,
             (time.monotonic() - started) * 1000,
-        )  # fmt: skip
+        )
         return response
 
     @staticmethod

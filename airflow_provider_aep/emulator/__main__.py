@@ -1,0 +1,3 @@
+from airflow_provider_aep.emulator.cli import main
+
+main()

@@ -1,0 +1,430 @@
+"""The emulator's HTTP face: IMS, the Flow Service routes, and admin routes under ``/_emulator``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, all_connection_specs
+from airflow_provider_aep.emulator.config import EmulatorConfig
+from airflow_provider_aep.emulator.errors import EmulatedError, bad_request, not_found
+from airflow_provider_aep.emulator.faults import FaultPlan
+from airflow_provider_aep.emulator.listing import page
+from airflow_provider_aep.emulator.runs import RunEngine
+from airflow_provider_aep.emulator.service import FlowService
+from airflow_provider_aep.emulator.state import State
+from airflow_provider_aep.emulator.validation import connection_specs, flow_specs
+
+FS = "/data/foundation/flowservice"
+ENTITY_ROUTES = {
+    "connections": "connections",
+    "sourceConnections": "sourceConnections",
+    "targetConnections": "targetConnections",
+}
+
+
+class Emulator:
+    """One emulator: its state, fault plan, Flow Service behaviour and run engine."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.state = State(config.state_file)
+        self.faults = FaultPlan(config.faults)
+        self.service = FlowService(config, self.state, self.faults)
+        self.engine = RunEngine(config, self.state, self.faults)
+        self.app = create_app(self)
+
+
+def create_app(emulator: Emulator) -> Any:
+    service, engine, state, config = emulator.service, emulator.engine, emulator.state, emulator.config
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def tick() -> None:
+            while True:
+                engine.advance()
+                await asyncio.sleep(0.2)
+
+        task = asyncio.create_task(tick())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    app = FastAPI(
+        title="AEP emulator",
+        docs_url="/_emulator/docs",
+        openapi_url="/_emulator/openapi.json",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(EmulatedError)
+    async def emulated_error(_: Request, exc: EmulatedError) -> JSONResponse:
+        return JSONResponse(exc.body, status_code=exc.status)
+
+    def caller(request: Request) -> tuple[str, str]:
+        """(sandbox, client id) after the gateway checks; also lets due runs happen first."""
+        client = service.authenticate({k.lower(): v for k, v in request.headers.items()})
+        engine.advance()
+        return request.headers.get("x-sandbox-name") or "prod", client
+
+    async def json_body(request: Request) -> Any:
+        raw = await request.body()
+        try:
+            return json.loads(raw or b"null")
+        except ValueError:
+            raise bad_request("The request body is not valid JSON", code="1000-400") from None
+
+    def listed(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
+        limit = request.query_params.get("limit")
+        return page(
+            items,
+            limit=int(limit) if limit and limit.isdigit() else None,
+            token=request.query_params.get("continuationToken"),
+            default_size=config.page_size,
+            base_path=request.url.path,
+            query=list(request.query_params.multi_items()),
+        )
+
+    # -- IMS ---------------------------------------------------------------------------------------
+
+    @app.post("/ims/token/v3")
+    async def ims_token(request: Request) -> JSONResponse:
+        form = dict(parse_qsl((await request.body()).decode()))
+        return JSONResponse(service.issue_token(form))
+
+    # -- catalog -----------------------------------------------------------------------------------
+
+    @app.get(f"{FS}/connectionSpecs")
+    async def list_connection_specs(request: Request) -> dict[str, Any]:
+        caller(request)
+        from airflow_provider_aep.emulator.listing import matches, parse_filters
+
+        filters = parse_filters(request.query_params.getlist("property"))
+        return {"items": [s for s in all_connection_specs() if matches(s, filters)]}
+
+    @app.get(f"{FS}/connectionSpecs/{{spec_id}}")
+    async def get_connection_spec(spec_id: str, request: Request) -> dict[str, Any]:
+        caller(request)
+        spec = connection_specs().get(spec_id)
+        if spec is None:
+            raise not_found("Connection spec", spec_id)
+        return {"items": [spec]}
+
+    @app.get(f"{FS}/connectionSpecs/{{spec_id}}/configs")
+    async def eligible_datasets(spec_id: str, request: Request) -> dict[str, Any]:
+        caller(request)
+        q = request.query_params
+        if (
+            spec_id != DATA_LAKE_SPEC_ID
+            or q.get("outputType") != "activationDatasets"
+            or q.get("outputField") != "datasets"
+        ):
+            raise bad_request(
+                "configs are served for the Data Lake spec with outputType=activationDatasets&outputField=datasets"
+            )
+        try:
+            start, limit = int(q.get("start", "0")), int(q.get("limit", "20"))
+        except ValueError:
+            raise bad_request("start and limit must be integers") from None
+        return service.eligible_datasets(start, limit)
+
+    @app.get(f"{FS}/flowSpecs")
+    async def list_flow_specs(request: Request) -> dict[str, Any]:
+        caller(request)
+        return {"items": list(flow_specs().values())}
+
+    @app.get(f"{FS}/flowSpecs/{{spec_id}}")
+    async def get_flow_spec(spec_id: str, request: Request) -> dict[str, Any]:
+        caller(request)
+        spec = flow_specs().get(spec_id)
+        if spec is None:
+            raise not_found("Flow spec", spec_id)
+        return {"items": [spec]}
+
+    # -- connections ---------------------------------------------------------------------------------
+
+    creators = {
+        "connections": service.create_connection,
+        "sourceConnections": service.create_source_connection,
+        "targetConnections": service.create_target_connection,
+        "flows": service.create_flow,
+    }
+
+    def add_entity_routes(kind: str) -> None:
+        @app.post(f"{FS}/{kind}", name=f"create_{kind}")
+        async def create(request: Request) -> JSONResponse:
+            sandbox, client = caller(request)
+            return JSONResponse(creators[kind](sandbox, client, await json_body(request)), status_code=201)
+
+        @app.get(f"{FS}/{kind}", name=f"list_{kind}")
+        async def listing(request: Request) -> dict[str, Any]:
+            sandbox, _ = caller(request)
+            items = service.listing(
+                sandbox, kind, request.query_params.getlist("property"), request.query_params.get("orderby")
+            )
+            return listed(request, items)
+
+        @app.get(f"{FS}/{kind}/{{entity_id}}", name=f"get_{kind}")
+        async def get(entity_id: str, request: Request) -> dict[str, Any]:
+            sandbox, _ = caller(request)
+            return {"items": [service.get(sandbox, kind, entity_id)]}
+
+        @app.delete(f"{FS}/{kind}/{{entity_id}}", name=f"delete_{kind}")
+        async def delete(entity_id: str, request: Request) -> Response:
+            sandbox, _ = caller(request)
+            service.delete(sandbox, kind, entity_id)
+            return Response(status_code=202)
+
+    for kind in ("connections", "sourceConnections", "targetConnections", "flows"):
+        add_entity_routes(kind)
+
+    @app.patch(f"{FS}/flows/{{flow_id}}")
+    async def patch_flow(flow_id: str, request: Request) -> JSONResponse:
+        sandbox, client = caller(request)
+        answer = service.patch_flow(
+            sandbox, client, flow_id, request.headers.get("if-match"), await json_body(request)
+        )
+        return JSONResponse(answer, status_code=202)
+
+    @app.post(f"{FS}/flows/{{flow_id}}/action")
+    async def flow_action(flow_id: str, request: Request) -> dict[str, Any]:
+        sandbox, _ = caller(request)
+        return service.flow_action(sandbox, flow_id, request.query_params.get("op"))
+
+    # -- runs ----------------------------------------------------------------------------------------
+
+    @app.get(f"{FS}/runs")
+    async def list_runs(request: Request) -> dict[str, Any]:
+        sandbox, _ = caller(request)
+        items = service.listing(
+            sandbox, "runs", request.query_params.getlist("property"), request.query_params.get("orderby")
+        )
+        return listed(request, items)
+
+    @app.get(f"{FS}/runs/{{run_id}}")
+    async def get_run(run_id: str, request: Request) -> dict[str, Any]:
+        sandbox, _ = caller(request)
+        return {"items": [service.get(sandbox, "runs", run_id)]}
+
+    # -- admin -----------------------------------------------------------------------------------------
+
+    @app.get("/_emulator/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "url": config.url}
+
+    @app.get("/_emulator/state")
+    async def read_state() -> dict[str, Any]:
+        engine.advance()
+        with state.lock:
+            return {"sandboxes": state.data["sandboxes"], "tokens_issued": len(state.tokens)}
+
+    @app.post("/_emulator/reset")
+    async def reset() -> dict[str, Any]:
+        state.reset()
+        emulator.faults.clear()
+        return {"reset": True}
+
+    @app.post("/_emulator/advance")
+    async def advance() -> dict[str, Any]:
+        engine.advance()
+        return {"advanced": True}
+
+    @app.get("/_emulator/requests")
+    async def request_log() -> list[dict[str, Any]]:
+        with state.lock:
+            return list(state.data["requests"])
+
+    @app.delete("/_emulator/requests")
+    async def clear_request_log() -> dict[str, Any]:
+        with state.lock:
+            state.data["requests"].clear()
+        return {"cleared": True}
+
+    @app.get("/_emulator/faults")
+    async def list_faults() -> dict[str, Any]:
+        return {
+            "rules": [r.as_dict() for r in emulator.faults.rules],
+            "failing_runs": emulator.faults.failing_runs,
+        }
+
+    @app.post("/_emulator/faults")
+    async def add_faults(request: Request) -> dict[str, Any]:
+        body = await json_body(request)
+        rules = body.get("rules", [body]) if isinstance(body, dict) else body
+        try:
+            added = [emulator.faults.add(rule).as_dict() for rule in rules]
+        except (TypeError, ValueError) as err:
+            raise bad_request(f"fault rule not understood: {err}") from None
+        return {"added": added}
+
+    @app.delete("/_emulator/faults")
+    async def clear_faults() -> dict[str, Any]:
+        emulator.faults.clear()
+        return {"cleared": True}
+
+    @app.post("/_emulator/tokens/expire")
+    async def expire_tokens() -> dict[str, Any]:
+        return {"expired": service.expire_tokens()}
+
+    @app.post("/_emulator/flows/{flow_id}/fail-next-run")
+    async def fail_next_run(flow_id: str, request: Request) -> dict[str, Any]:
+        body = await json_body(request)
+        emulator.faults.fail_next_run(flow_id, (body or {}).get("errors") if isinstance(body, dict) else None)
+        return {"flow": flow_id, "next_run": "fails"}
+
+    @app.get("/_emulator/exports")
+    async def exported_files() -> list[dict[str, Any]]:
+        root = config.exports_dir
+        if not root.exists():
+            return []
+        return [
+            {"path": str(p.relative_to(root)), "bytes": p.stat().st_size}
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        ]
+
+    @app.get("/_emulator/ui/flows/{flow_id}", response_class=HTMLResponse)
+    async def flow_page(flow_id: str) -> str:
+        """What the operator extra link opens when Airflow points at the emulator."""
+        engine.advance()
+        with state.lock:
+            for sandbox in state.sandboxes():
+                flow = state.entities(sandbox, "flows").get(flow_id)
+                if flow is not None:
+                    runs = [r for r in state.entities(sandbox, "runs").values() if r["flowId"] == flow_id]
+                    break
+            else:
+                raise not_found("Flow", flow_id)
+        rows = "".join(
+            f"<tr><td>{html.escape(r['id'])}</td><td>{html.escape(r['metrics']['statusSummary']['status'])}</td>"
+            f"<td>{r['metrics'].get('recordSummary', {}).get('outputRecordCount', '')}</td></tr>"
+            for r in sorted(runs, key=lambda r: r["createdAt"], reverse=True)
+        )
+        return (
+            f"<html><head><title>{html.escape(flow['name'])}</title></head><body>"
+            f"<h1>{html.escape(flow['name'])}</h1><p>Dataflow {html.escape(flow_id)} in sandbox "
+            f"{html.escape(flow['sandboxName'])}: {html.escape(flow['state'])}</p>"
+            f"<table><tr><th>Run</th><th>Status</th><th>Records out</th></tr>{rows}</table></body></html>"
+        )
+
+    return FaultsAndLog(app, emulator)
+
+
+_SECRET_PARAMS = frozenset(
+    name
+    for spec in all_connection_specs()
+    for auth in spec.get("authSpec", [])
+    for name, rule in auth["spec"].get("properties", {}).items()
+    if rule.get("format") == "password"
+)
+
+
+def _redact(body: Any) -> Any:
+    if isinstance(body, dict):
+        return {
+            k: ("***" if k in _SECRET_PARAMS or k == "client_secret" else _redact(v)) for k, v in body.items()
+        }
+    if isinstance(body, list):
+        return [_redact(v) for v in body]
+    return body
+
+
+class FaultsAndLog:
+    """Pure ASGI around the app: applies the fault plan and records every request.
+
+    Pure ASGI (not a Starlette middleware) because dropping a connection means starting a
+    response and then aborting it, which only the raw ``send`` allows.
+    """
+
+    def __init__(self, app: Any, emulator: Emulator) -> None:
+        self.app = app
+        self.emulator = emulator
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
+            await self.app(scope, receive, send)
+            return
+        started = time.time()
+        chunks: list[bytes] = []
+        status: dict[str, int] = {}
+
+        async def recording_receive() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
+
+        async def recording_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        rule = self.emulator.faults.take(scope["method"], scope["path"])
+        try:
+            if rule and rule.latency:
+                await asyncio.sleep(rule.latency)
+            if rule and rule.drop:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b'{"items": [', "more_body": True})
+                status["code"] = 0
+                raise ConnectionAbortedError("fault plan: connection dropped mid-response")
+            if rule and rule.status:
+                await self._fault_response(rule.status, rule.retry_after, send)
+                status["code"] = rule.status
+                return
+            await self.app(scope, recording_receive, recording_send)
+        finally:
+            self._log(scope, chunks, status.get("code"), started, rule is not None)
+
+    @staticmethod
+    async def _fault_response(code: int, retry_after: float | None, send: Any) -> None:
+        if code == 429:
+            body = {"error_code": "429001", "message": "Too many requests"}
+        else:
+            body = {"error_code": f"{code}000", "message": "Service temporarily unavailable (injected fault)"}
+        payload = json.dumps(body).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        if retry_after is not None:
+            headers.append((b"retry-after", str(int(retry_after)).encode()))
+        await send({"type": "http.response.start", "status": code, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    def _log(
+        self, scope: dict[str, Any], chunks: list[bytes], code: int | None, started: float, faulted: bool
+    ) -> None:
+        raw = b"".join(chunks)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = "<form>" if scope["path"].startswith("/ims") else raw[:200].decode(errors="replace")
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        entry = {
+            "at": started,
+            "method": scope["method"],
+            "path": scope["path"],
+            "query": scope.get("query_string", b"").decode(),
+            "status": code,
+            "sandbox": headers.get("x-sandbox-name", "prod"),
+            "if_match": headers.get("if-match"),
+            "body": _redact(body),
+            "ms": round((time.time() - started) * 1000, 1),
+            "fault": faulted,
+        }
+        with self.emulator.state.lock:
+            self.emulator.state.log_request(entry)

@@ -1,0 +1,85 @@
+"""``aep-emulator``: a local AEP (IMS + Flow Service) for demos, tests and offline DAG work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from airflow_provider_aep.emulator.config import EmulatorConfig
+
+
+def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
+    defaults = EmulatorConfig()
+    parser = argparse.ArgumentParser(prog="aep-emulator", description=__doc__)
+    parser.add_argument("--host", default=defaults.host)
+    parser.add_argument("--port", type=int, default=defaults.port)
+    parser.add_argument("--client-id", default=defaults.client_id, help="the demo OAuth client id")
+    parser.add_argument(
+        "--client-secret", default=defaults.client_secret, help="the demo OAuth client secret"
+    )
+    parser.add_argument("--org-id", default=defaults.org_id, help="the IMS org every request must name")
+    parser.add_argument(
+        "--token-lifetime", type=int, default=defaults.token_lifetime, help="expires_in of tokens, seconds"
+    )
+    parser.add_argument(
+        "--first-run-delay",
+        type=float,
+        default=defaults.first_run_delay,
+        help="real seconds from creating a flow to its first run",
+    )
+    parser.add_argument(
+        "--run-duration", type=float, default=defaults.run_duration, help="real seconds a run takes"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=defaults.time_scale,
+        help="emulated seconds per real second between scheduled runs",
+    )
+    parser.add_argument("--max-runs-per-flow", type=int, default=defaults.max_runs_per_flow)
+    parser.add_argument("--csv-split-rows", type=int, default=defaults.csv_split_rows)
+    parser.add_argument(
+        "--exports-dir", type=Path, default=defaults.exports_dir, help="where exported files are written"
+    )
+    parser.add_argument(
+        "--state", type=Path, default=None, help="keep state in this JSON file across restarts"
+    )
+    parser.add_argument("--faults", type=Path, default=None, help='a JSON fault plan: {"rules": [...]}')
+    args = parser.parse_args(argv)
+    faults = json.loads(args.faults.read_text())["rules"] if args.faults else []
+    return EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        org_id=args.org_id,
+        token_lifetime=args.token_lifetime,
+        first_run_delay=args.first_run_delay,
+        run_duration=args.run_duration,
+        time_scale=args.time_scale,
+        max_runs_per_flow=args.max_runs_per_flow,
+        csv_split_rows=args.csv_split_rows,
+        exports_dir=args.exports_dir,
+        state_file=args.state,
+        faults=faults,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    from airflow_provider_aep.emulator.app import Emulator
+    from airflow_provider_aep.emulator.server import airflow_connection
+
+    config = parse_args(argv)
+    emulator = Emulator(config)
+    print("AEP emulator on", config.url, file=sys.stderr)
+    print("Point Airflow at it with:", file=sys.stderr)
+    print(f"export AIRFLOW_CONN_AEP_DEFAULT='{airflow_connection(config)}'", flush=True)
+    uvicorn.run(emulator.app, host=config.host, port=config.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Settings of one emulator instance (command-line options map one to one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEMO_CLIENT_ID = "demo-client-id"
+DEMO_CLIENT_SECRET = "demo-client-secret"
+DEMO_ORG_ID = "EMULATOR0000000000000001@AdobeOrg"
+
+
+@dataclass
+class EmulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    client_id: str = DEMO_CLIENT_ID
+    client_secret: str = field(default=DEMO_CLIENT_SECRET, repr=False)
+    org_id: str = DEMO_ORG_ID
+    token_lifetime: int = 86399
+    #: Real seconds between enabling a flow and its first run.
+    first_run_delay: float = 2.0
+    #: Real seconds a run stays ``inProgress``.
+    run_duration: float = 2.0
+    #: Emulated seconds per real second between later scheduled runs (3600: an hour is a second).
+    time_scale: float = 3600.0
+    #: At most this many runs per flow and segment, so an accelerated clock cannot flood the disk.
+    max_runs_per_flow: int = 5
+    exports_dir: Path = field(default_factory=lambda: Path("aep-exports"))
+    state_file: Path | None = None
+    #: Audience CSV files are split after this many rows (AEP: 5 million).
+    csv_split_rows: int = 5_000_000
+    page_size: int = 20
+    faults: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"

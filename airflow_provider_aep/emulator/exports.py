@@ -1,0 +1,89 @@
+"""Files a successful run writes, in AEP's layout under the exports directory.
+
+Dataset exports: ``<location>/<datasetId>/exportTime=YYYYMMDDHHMM/part-<random>.json.gz``
+(NDJSON, gzip), or Parquet when pyarrow is installed. The location is the destination's bucket
+or container and folder path, below a folder per sandbox and destination.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+_SAFE = re.compile(r"[^0-9A-Za-z._\-%]+")
+
+
+class ExportError(Exception):
+    """A run cannot write its files; the run fails with this message."""
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    path: Path
+    records: int
+    raw_bytes: int
+    written_bytes: int
+
+
+def location_dir(root: Path, sandbox: str, destination: str, params: dict[str, Any]) -> Path:
+    """``<root>/<sandbox>/<destination>/<bucket|container|domain>/<path>``, with no way out of root."""
+    parts = [sandbox, destination]
+    for key in ("bucketName", "container"):
+        if params.get(key):
+            parts.append(str(params[key]))
+    folder = params.get("path") or params.get("remotePath") or ""
+    parts.extend(p for p in str(folder).split("/") if p not in ("", ".", ".."))
+    return root.joinpath(*(_SAFE.sub("_", p) for p in parts))
+
+
+def expand_folder_template(template: str, values: dict[str, str], moment: datetime) -> str:
+    text = template.replace("%DATETIME(YYYYMMdd_HHmmss)%", moment.strftime("%Y%m%d_%H%M%S"))
+    text = text.replace("%EXPORT_TIME%", moment.strftime("%Y%m%d%H%M"))
+    for key, value in values.items():
+        text = text.replace(f"%{key}%", value)
+    return _SAFE.sub("_", text)
+
+
+def write_dataset_export(
+    folder: Path, records: Iterable[dict[str, Any]], *, file_type: str, compression: str
+) -> WrittenFile:
+    """One part file of a dataset export; its name is random, as AEP's are."""
+    folder.mkdir(parents=True, exist_ok=True)
+    part = f"part-00000-tid-{uuid.uuid4().int % 10**19}-{uuid.uuid4()}-c000"
+    rows = list(records)
+    if file_type == "PARQUET":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ExportError(
+                "Parquet export needs pyarrow in the emulator: pip install 'airflow-provider-aep[emulator]'"
+            ) from None
+        table = pa.Table.from_pylist(rows)
+        suffix = ".gz.parquet" if compression == "GZIP" else ".parquet"
+        path = folder / f"{part}{suffix}"
+        pq.write_table(table, path, compression="gzip" if compression == "GZIP" else "none")
+        return WrittenFile(path, len(rows), int(table.nbytes), path.stat().st_size)
+    payload = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows).encode()
+    if compression == "GZIP":
+        path = folder / f"{part}.json.gz"
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
+            handle.write(payload)
+        path.write_bytes(buffer.getvalue())
+    else:
+        path = folder / f"{part}.json"
+        path.write_bytes(payload)
+    return WrittenFile(path, len(rows), len(payload), path.stat().st_size)
+
+
+def export_time_folder(moment: datetime) -> str:
+    return "exportTime=" + moment.astimezone(timezone.utc).strftime("%Y%m%d%H%M")

@@ -1,0 +1,436 @@
+"""The Flow Service's behaviour, free of HTTP: creates, reads, patches, deletes, listings, auth."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import time
+import uuid
+from typing import Any
+
+from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, PROFILE_STORE_SPEC_ID
+from airflow_provider_aep.emulator import validation as check
+from airflow_provider_aep.emulator.config import EmulatorConfig
+from airflow_provider_aep.emulator.datasets import BY_ID as DATASETS_BY_ID
+from airflow_provider_aep.emulator.datasets import DATASETS
+from airflow_provider_aep.emulator.errors import (
+    EmulatedError,
+    bad_request,
+    flow_error,
+    gateway_error,
+    not_found,
+)
+from airflow_provider_aep.emulator.faults import FaultPlan
+from airflow_provider_aep.emulator.jsonpatch import apply_patch
+from airflow_provider_aep.emulator.listing import matches, order, parse_filters
+from airflow_provider_aep.emulator.state import State
+
+SIX_MONTHS_SECONDS = 183 * 86400
+ENTITY_NAMES = {
+    "connections": "Connection",
+    "sourceConnections": "Source connection",
+    "targetConnections": "Target connection",
+    "flows": "Flow",
+    "runs": "Flow run",
+}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_etag() -> str:
+    return f'"{uuid.uuid4().hex[:8]}-0000-0200-0000-{uuid.uuid4().hex[:12]}"'
+
+
+def sandbox_id(sandbox: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"aep-emulator-sandbox:{sandbox}"))
+
+
+class FlowService:
+    def __init__(self, config: EmulatorConfig, state: State, faults: FaultPlan) -> None:
+        self.config = config
+        self.state = state
+        self.faults = faults
+
+    # -- IMS -------------------------------------------------------------------------------------
+
+    def issue_token(self, form: dict[str, str]) -> dict[str, Any]:
+        if form.get("grant_type") != "client_credentials":
+            raise EmulatedError(
+                400,
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "grant_type must be client_credentials",
+                },
+            )
+        if form.get("client_id") != self.config.client_id:
+            raise EmulatedError(
+                400, {"error": "invalid_client", "error_description": "invalid client_id parameter"}
+            )
+        if form.get("client_secret") != self.config.client_secret:
+            raise EmulatedError(
+                401, {"error": "invalid_client", "error_description": "invalid client_secret parameter"}
+            )
+        if not form.get("scope"):
+            raise EmulatedError(400, {"error": "invalid_scope", "error_description": "scope is required"})
+        token = "eyJ" + secrets.token_urlsafe(48)
+        with self.state.lock:
+            self.state.tokens[token] = {
+                "client_id": form["client_id"],
+                "expires_at": time.time() + self.config.token_lifetime,
+            }
+            self.state.save()
+        return {"access_token": token, "token_type": "bearer", "expires_in": self.config.token_lifetime}
+
+    def expire_tokens(self) -> int:
+        with self.state.lock:
+            for token in self.state.tokens.values():
+                token["expires_at"] = 0
+            self.state.save()
+            return len(self.state.tokens)
+
+    def authenticate(self, headers: dict[str, str]) -> str:
+        """The calling client id, after the gateway's checks (token, API key, org)."""
+        authorization = headers.get("authorization", "")
+        token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+        record = self.state.tokens.get(token) if token else None
+        if record is None or record["expires_at"] <= time.time():
+            raise gateway_error(401, "401013", "Oauth token is not valid")
+        api_key = headers.get("x-api-key")
+        if not api_key:
+            raise gateway_error(403, "403000", "Api Key is required")
+        if api_key != record["client_id"]:
+            raise gateway_error(403, "403003", "Api Key is invalid")
+        org = headers.get("x-gw-ims-org-id")
+        if not org:
+            raise gateway_error(400, "400003", "Organization ID is required in the x-gw-ims-org-id header")
+        if org != self.config.org_id:
+            raise gateway_error(403, "403025", "Profile is not valid for organization " + org)
+        return str(record["client_id"])
+
+    # -- common entity fields ------------------------------------------------------------------
+
+    def _entity(self, sandbox: str, client: str, body: dict[str, Any]) -> dict[str, Any]:
+        stamp = now_ms()
+        return {
+            "id": str(uuid.uuid4()),
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "createdBy": f"{client}@AdobeID",
+            "updatedBy": f"{client}@AdobeID",
+            "createdClient": client,
+            "updatedClient": client,
+            "sandboxId": sandbox_id(sandbox),
+            "sandboxName": sandbox,
+            "imsOrgId": self.config.org_id,
+            "name": body["name"],
+            "description": str(body.get("description") or ""),
+            "etag": new_etag(),
+            "state": "enabled",
+            "version": "1.0",
+        }
+
+    def _store(self, sandbox: str, kind: str, entity: dict[str, Any]) -> dict[str, Any]:
+        self.state.entities(sandbox, kind)[entity["id"]] = entity
+        self.state.save()
+        return {"id": entity["id"], "etag": entity["etag"]}
+
+    def get(self, sandbox: str, kind: str, entity_id: str) -> dict[str, Any]:
+        with self.state.lock:
+            entity = self.state.entities(sandbox, kind).get(entity_id)
+            if entity is None:
+                raise not_found(ENTITY_NAMES[kind], entity_id)
+            return copy.deepcopy(entity)
+
+    def listing(
+        self, sandbox: str, kind: str, filters: list[str], orderby: str | None
+    ) -> list[dict[str, Any]]:
+        parsed = parse_filters(filters)
+        with self.state.lock:
+            items = [
+                copy.deepcopy(e) for e in self.state.entities(sandbox, kind).values() if matches(e, parsed)
+            ]
+        return order(items, orderby)
+
+    # -- creates --------------------------------------------------------------------------------
+
+    def create_connection(self, sandbox: str, client: str, body: Any) -> dict[str, Any]:
+        body = check.require_object(body)
+        check.require_name(body)
+        spec = check.connection_spec_of(body)
+        auth_spec = check.check_auth(body, spec)
+        entity = self._entity(sandbox, client, body)
+        entity["connectionSpec"] = {"id": spec["id"], "version": body["connectionSpec"]["version"]}
+        entity["auth"] = _redacted_auth(body.get("auth"), auth_spec)
+        with self.state.lock:
+            return self._store(sandbox, "connections", entity)
+
+    def create_source_connection(self, sandbox: str, client: str, body: Any) -> dict[str, Any]:
+        body = check.require_object(body)
+        check.require_name(body)
+        spec = check.connection_spec_of(body)
+        entity = self._entity(sandbox, client, body)
+        entity["connectionSpec"] = {"id": spec["id"], "version": body["connectionSpec"]["version"]}
+        with self.state.lock:
+            if spec["id"] == DATA_LAKE_SPEC_ID:
+                check.check_schema(spec["sourceSpec"]["spec"], body.get("params"), "params", code="1016-400")
+                for index, dataset in enumerate(body["params"]["datasets"]):
+                    if dataset["dataSetId"] not in DATASETS_BY_ID:
+                        raise bad_request(
+                            f"params.datasets[{index}].dataSetId {dataset['dataSetId']!r} is not a dataset eligible for export",
+                            code="1041-400",
+                        )
+                entity["params"] = copy.deepcopy(body["params"])
+                entity["typeInfo"] = {"type": "dataset", "id": "datasets"}
+            elif spec["id"] == PROFILE_STORE_SPEC_ID:
+                base = self._referenced_connection(sandbox, body.get("baseConnectionId"), spec["id"])
+                data = body.get("data") or {}
+                if str(data.get("format", "")).upper() != "CSV":
+                    raise bad_request("data.format must be CSV for a Profile Store source connection")
+                entity["baseConnectionId"] = base["id"]
+                entity["data"] = copy.deepcopy(data)
+                entity["params"] = copy.deepcopy(body.get("params") or {})
+                entity["typeInfo"] = {"type": "profile", "id": "profiles"}
+            else:
+                raise bad_request(
+                    f"connectionSpec {spec['name']!r} is not a source: use Data Lake or Profile Store",
+                    code="1014-400",
+                )
+            entity["inheritedAttributes"] = {
+                "baseConnection": {
+                    "id": entity.get("baseConnectionId"),
+                    "connectionSpec": entity["connectionSpec"],
+                }
+            }
+            return self._store(sandbox, "sourceConnections", entity)
+
+    def create_target_connection(self, sandbox: str, client: str, body: Any) -> dict[str, Any]:
+        body = check.require_object(body)
+        check.require_name(body)
+        spec = check.connection_spec_of(body)
+        if "targetSpec" not in spec:
+            raise bad_request(f"connectionSpec {spec['name']!r} is not a destination", code="1014-400")
+        params = body.get("params")
+        workflow = "DATASETS" if isinstance(params, dict) and "datasetFileType" in params else "SEGMENTS"
+        check.check_schema(
+            spec["targetSpec"]["spec"],
+            params,
+            "params",
+            code="1016-400",
+            skip_required=check.conditional_fields(spec, workflow),
+        )
+        with self.state.lock:
+            base = self._referenced_connection(sandbox, body.get("baseConnectionId"), spec["id"])
+            entity = self._entity(sandbox, client, body)
+            entity["baseConnectionId"] = base["id"]
+            entity["connectionSpec"] = {"id": spec["id"], "version": body["connectionSpec"]["version"]}
+            entity["params"] = copy.deepcopy(params)
+            if "data" in body:
+                entity["data"] = copy.deepcopy(body["data"])
+            entity["inheritedAttributes"] = {
+                "baseConnection": {"id": base["id"], "connectionSpec": entity["connectionSpec"]}
+            }
+            return self._store(sandbox, "targetConnections", entity)
+
+    def _referenced_connection(self, sandbox: str, connection_id: Any, spec_id: str) -> dict[str, Any]:
+        base = self.state.entities(sandbox, "connections").get(str(connection_id)) if connection_id else None
+        if base is None:
+            raise bad_request(
+                f"baseConnectionId {connection_id!r} is not a base connection in sandbox {sandbox!r}",
+                code="1032-400",
+            )
+        if base["connectionSpec"]["id"] != spec_id:
+            raise bad_request(
+                f"baseConnectionId {connection_id!r} uses connection spec {base['connectionSpec']['id']}, not {spec_id}",
+                code="1033-400",
+            )
+        return base
+
+    def create_flow(self, sandbox: str, client: str, body: Any) -> dict[str, Any]:
+        body = check.require_object(body)
+        check.require_name(body)
+        ref = body.get("flowSpec") or {}
+        flow_spec = check.flow_specs().get(str(ref.get("id")))
+        if flow_spec is None:
+            raise bad_request(f"flowSpec.id {ref.get('id')!r} is not a known flow spec", code="1014-400")
+        if not ref.get("version"):
+            raise flow_error(422, "1005-422", "Unprocessable Entity", "flowSpec.version is required")
+        sources, targets = body.get("sourceConnectionIds"), body.get("targetConnectionIds")
+        for field, ids in (("sourceConnectionIds", sources), ("targetConnectionIds", targets)):
+            if not isinstance(ids, list) or len(ids) != 1:
+                raise bad_request(f"{field} must hold exactly one id")
+        with self.state.lock:
+            source = self.state.entities(sandbox, "sourceConnections").get(str(sources[0]))
+            target = self.state.entities(sandbox, "targetConnections").get(str(targets[0]))
+            check.ensure(
+                source is not None,
+                bad_request(f"sourceConnectionIds[0] {sources[0]!r} does not exist", code="1032-400"),
+            )
+            check.ensure(
+                target is not None,
+                bad_request(f"targetConnectionIds[0] {targets[0]!r} does not exist", code="1032-400"),
+            )
+            assert source is not None and target is not None
+            if source["connectionSpec"]["id"] not in flow_spec["sourceConnectionSpecIds"]:
+                raise bad_request(
+                    f"flow spec {flow_spec['name']!r} does not take a {source['connectionSpec']['id']} source",
+                    code="1034-400",
+                )
+            if target["connectionSpec"]["id"] not in flow_spec["targetConnectionSpecIds"]:
+                raise bad_request(
+                    f"flow spec {flow_spec['name']!r} does not match the target connection's spec {target['connectionSpec']['id']}",
+                    code="1034-400",
+                )
+            workflow = flow_spec["attributes"]["_workflow"]
+            entity = self._entity(sandbox, client, body)
+            entity["flowSpec"] = {"id": flow_spec["id"], "version": ref["version"]}
+            entity["sourceConnectionIds"] = [source["id"]]
+            entity["targetConnectionIds"] = [target["id"]]
+            entity["transformations"] = copy.deepcopy(body.get("transformations") or [])
+            if workflow == "DATASETS":
+                schedule = copy.deepcopy(check.check_schedule(body.get("scheduleParams")))
+                if "folderNameTemplate" in schedule and "foldernameTemplate" not in schedule:
+                    schedule["foldernameTemplate"] = schedule["folderNameTemplate"]
+                # AEP ends a dataset flow six months after creation when no endTime is given.
+                schedule.setdefault("endTime", entity["createdAt"] // 1000 + SIX_MONTHS_SECONDS)
+                entity["scheduleParams"] = schedule
+            else:
+                check.check_general_transform(entity["transformations"])
+            entity["inheritedAttributes"] = {
+                "properties": {"isSourceFlow": False, "isDestinationFlow": True},
+                "sourceConnections": {"id": source["id"], "connectionSpec": source["connectionSpec"]},
+                "targetConnections": {"id": target["id"], "connectionSpec": target["connectionSpec"]},
+            }
+            entity["options"] = {"workflow": workflow}
+            entity["lastRunDetails"] = None
+            meta = self.state.flow_meta(entity["id"])
+            meta.update({"sandbox": sandbox, "emitted": 0, "workflow": workflow})
+            meta["next_due"] = time.time() + self.config.first_run_delay + self._start_delay(entity)
+            return self._store(sandbox, "flows", entity)
+
+    def _start_delay(self, flow: dict[str, Any]) -> float:
+        """A start time in the future delays the first run, on the accelerated clock."""
+        start = (flow.get("scheduleParams") or {}).get("startTime")
+        if not isinstance(start, int):
+            return 0.0
+        return max(0.0, start - time.time()) / self.config.time_scale
+
+    # -- changes ----------------------------------------------------------------------------------
+
+    def patch_flow(
+        self, sandbox: str, client: str, flow_id: str, if_match: str | None, operations: Any
+    ) -> dict[str, Any]:
+        with self.state.lock:
+            flow = self.state.entities(sandbox, "flows").get(flow_id)
+            if flow is None:
+                raise not_found("Flow", flow_id)
+            if not if_match:
+                raise flow_error(
+                    400, "1403-400", "Bad Request", "The If-Match header with the flow's etag is required"
+                )
+            if if_match.strip() != flow["etag"]:
+                raise flow_error(
+                    412, "1404-412", "Precondition Failed", f"The etag {if_match} is stale for flow {flow_id}"
+                )
+            patched = apply_patch(flow, operations)
+            for frozen in ("id", "flowSpec", "sandboxName", "imsOrgId", "createdAt"):
+                if patched.get(frozen) != flow.get(frozen):
+                    raise bad_request(f"/{frozen} cannot be changed")
+            if flow.get("scheduleParams") is not None:
+                check.check_schedule(patched.get("scheduleParams"))
+            else:
+                check.check_general_transform(patched.get("transformations"))
+            for field in ("sourceConnectionIds", "targetConnectionIds"):
+                for entity_id in patched.get(field) or []:
+                    kind = "sourceConnections" if field.startswith("source") else "targetConnections"
+                    if entity_id not in self.state.entities(sandbox, kind):
+                        raise bad_request(f"{field} {entity_id!r} does not exist", code="1032-400")
+            patched["etag"] = new_etag()
+            patched["updatedAt"] = now_ms()
+            patched["updatedBy"] = f"{client}@AdobeID"
+            patched["updatedClient"] = client
+            self.state.entities(sandbox, "flows")[flow_id] = patched
+            self.state.save()
+            return {"id": flow_id, "etag": patched["etag"]}
+
+    def flow_action(self, sandbox: str, flow_id: str, op: str | None) -> dict[str, Any]:
+        action = (op or "").lower()
+        if action not in ("enable", "disable"):
+            raise bad_request(f"op {op!r} must be enable or disable")
+        with self.state.lock:
+            flow = self.state.entities(sandbox, "flows").get(flow_id)
+            if flow is None:
+                raise not_found("Flow", flow_id)
+            flow["state"] = "enabled" if action == "enable" else "disabled"
+            flow["etag"] = new_etag()
+            flow["updatedAt"] = now_ms()
+            if action == "enable":
+                # Runs missed while disabled are skipped, as AEP does: the schedule resumes now.
+                meta = self.state.flow_meta(flow_id)
+                meta["next_due"] = max(meta.get("next_due", 0), time.time() + self.config.first_run_delay)
+            self.state.save()
+            return {"id": flow_id, "etag": flow["etag"]}
+
+    def delete(self, sandbox: str, kind: str, entity_id: str) -> None:
+        with self.state.lock:
+            entities = self.state.entities(sandbox, kind)
+            if entity_id not in entities:
+                raise not_found(ENTITY_NAMES[kind], entity_id)
+            if kind == "connections":
+                users = self._flows_using_base_connection(sandbox, entity_id)
+                if users:
+                    raise flow_error(
+                        400,
+                        "1418-400",
+                        "Bad Request",
+                        f"Connection {entity_id} is used by dataflow(s) {', '.join(users)}; delete them first",
+                    )
+            del entities[entity_id]
+            if kind == "flows":
+                self.state.flow_meta(entity_id)["deleted"] = True
+            self.state.save()
+
+    def _flows_using_base_connection(self, sandbox: str, connection_id: str) -> list[str]:
+        linked = {
+            c["id"]
+            for kind in ("sourceConnections", "targetConnections")
+            for c in self.state.entities(sandbox, kind).values()
+            if c.get("baseConnectionId") == connection_id
+        }
+        return [
+            f["id"]
+            for f in self.state.entities(sandbox, "flows").values()
+            if linked & set(f.get("sourceConnectionIds", []) + f.get("targetConnectionIds", []))
+        ]
+
+    # -- catalog -----------------------------------------------------------------------------------
+
+    def eligible_datasets(self, start: int, limit: int) -> dict[str, Any]:
+        if not 1 <= limit <= 100:
+            raise bad_request(f"limit {limit} is out of range: 1 to 100")
+        if start < 0:
+            raise bad_request(f"start {start} must not be negative")
+        chunk = DATASETS[start : start + limit]
+        return {
+            "items": [d.as_eligible() for d in chunk],
+            "pageInfo": {
+                "start": start,
+                "end": start + len(chunk) - 1,
+                "total": len(DATASETS),
+                "hasNext": start + limit < len(DATASETS),
+            },
+        }
+
+
+def _redacted_auth(auth: Any, auth_spec: dict[str, Any] | None) -> dict[str, Any]:
+    """What GET /connections shows of the credentials: secret fields never come back."""
+    if not isinstance(auth, dict):
+        return {"specName": None, "params": {}}
+    secret = {
+        name
+        for name, rule in ((auth_spec or {}).get("spec", {}).get("properties", {})).items()
+        if rule.get("format") == "password"
+    }
+    params = {k: ("***" if k in secret else v) for k, v in (auth.get("params") or {}).items()}
+    return {"specName": auth.get("specName"), "params": params}

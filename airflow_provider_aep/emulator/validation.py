@@ -1,0 +1,155 @@
+"""How Flow Service judges a create: specs, auth schemas, references, schedules, transformations.
+
+Uses a real JSON Schema validator (draft 7, as the specs declare) and never the client's own
+checker, so the emulator judges the provider independently.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft7Validator
+
+from airflow_provider_aep.catalog import all_connection_specs, all_flow_specs
+from airflow_provider_aep.emulator.errors import bad_request, flow_error
+
+SCHEDULE_RULES: dict[str, dict[str, tuple[int, ...]]] = {
+    "DAILY_FULL_EXPORT": {"day": (0,)},
+    "FIRST_FULL_THEN_INCREMENTAL": {"day": (1,), "hour": (3, 6, 9, 12)},
+}
+MAX_UNIX_SECONDS = 9_999_999_999
+
+
+@cache
+def connection_specs() -> dict[str, dict[str, Any]]:
+    return {s["id"]: s for s in all_connection_specs()}
+
+
+@cache
+def flow_specs() -> dict[str, dict[str, Any]]:
+    return {s["id"]: s for s in all_flow_specs()}
+
+
+def require_object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise flow_error(400, "1000-400", "Bad Request", "The request body must be a JSON object")
+    return body
+
+
+def require_name(body: dict[str, Any]) -> None:
+    if not isinstance(body.get("name"), str) or not body["name"].strip():
+        raise bad_request("name is required and must be a non-empty string")
+
+
+def connection_spec_of(body: dict[str, Any], kinds: tuple[str, ...] = ("authSpec",)) -> dict[str, Any]:
+    """The spec a body names; unknown → 400, missing version → 422 (as AEP answers)."""
+    ref = body.get("connectionSpec")
+    if not isinstance(ref, dict) or not ref.get("id"):
+        raise bad_request("connectionSpec.id is required", code="1014-400")
+    spec = connection_specs().get(str(ref["id"]))
+    if spec is None:
+        raise bad_request(f"connectionSpec.id {ref['id']!r} is not a known connection spec", code="1014-400")
+    if not ref.get("version"):
+        raise flow_error(422, "1005-422", "Unprocessable Entity", "connectionSpec.version is required")
+    return spec
+
+
+def check_auth(body: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The auth spec used, after its params pass the spec's JSON Schema."""
+    auth = body.get("auth")
+    specs = {a["name"]: a for a in spec.get("authSpec", [])}
+    if not specs:
+        return None
+    if not isinstance(auth, dict):
+        raise bad_request(
+            f"auth is required for {spec['name']}: specName one of {', '.join(specs)}", code="1017-400"
+        )
+    chosen = specs.get(str(auth.get("specName")))
+    if chosen is None:
+        raise bad_request(
+            f"auth.specName {auth.get('specName')!r} is not an auth spec of {spec['name']}: "
+            f"use one of {', '.join(specs)}",
+            code="1017-400",
+        )
+    check_schema(chosen["spec"], auth.get("params"), "auth.params", code="1016-400")
+    return chosen
+
+
+def check_schema(
+    schema: dict[str, Any], value: Any, where: str, *, code: str, skip_required: tuple[str, ...] = ()
+) -> None:
+    if skip_required:
+        schema = {**schema, "required": [r for r in schema.get("required", []) if r not in skip_required]}
+    errors = sorted(
+        Draft7Validator(schema).iter_errors(value if value is not None else {}), key=lambda e: list(e.path)
+    )
+    if errors:
+        first = errors[0]
+        field = ".".join([where, *map(str, first.path)])
+        secret = _is_secret(schema, first)
+        message = first.message if not secret else "the value does not match the expected format"
+        raise bad_request(f"{field}: {message}", code=code)
+
+
+def _is_secret(schema: dict[str, Any], error: Any) -> bool:
+    if not error.path:
+        return False
+    prop = schema.get("properties", {}).get(str(error.path[0]), {})
+    return prop.get("format") == "password"
+
+
+def conditional_fields(spec: dict[str, Any], workflow: str) -> tuple[str, ...]:
+    """Target fields whose ``conditional`` names another workflow: not required here."""
+    props = spec.get("targetSpec", {}).get("spec", {}).get("properties", {})
+    return tuple(
+        name
+        for name, rule in props.items()
+        if isinstance(rule.get("conditional"), dict) and rule["conditional"].get("value") != workflow
+    )
+
+
+def check_schedule(params: Any) -> dict[str, Any]:
+    """The rules table of dataset exports, with Unix seconds and endTime after startTime."""
+    if not isinstance(params, dict):
+        raise bad_request("scheduleParams is required for a dataset dataflow", code="1050-400")
+    mode = params.get("exportMode", "FIRST_FULL_THEN_INCREMENTAL")
+    units = SCHEDULE_RULES.get(mode)
+    if units is None:
+        raise bad_request(
+            f"scheduleParams.exportMode {mode!r} must be one of {', '.join(SCHEDULE_RULES)}", code="1050-400"
+        )
+    unit, interval = params.get("timeUnit"), params.get("interval")
+    if unit not in units:
+        raise bad_request(
+            f"scheduleParams.timeUnit {unit!r} is not allowed with {mode}: use {', '.join(units)}",
+            code="1050-400",
+        )
+    if interval not in units[unit]:
+        allowed = ", ".join(map(str, units[unit]))
+        raise bad_request(
+            f"scheduleParams.interval {interval!r} is not allowed with {mode}/{unit}: use {allowed}",
+            code="1050-400",
+        )
+    for key in ("startTime", "endTime"):
+        value = params.get(key)
+        if value is None and key == "endTime":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UNIX_SECONDS:
+            raise bad_request(f"scheduleParams.{key} {value!r} must be Unix time in seconds", code="1050-400")
+    if params.get("endTime") is not None and params["endTime"] <= params["startTime"]:
+        raise bad_request("scheduleParams.endTime must be after startTime", code="1050-400")
+    return params
+
+
+def check_general_transform(transformations: Any) -> dict[str, Any]:
+    for transformation in transformations or []:
+        if isinstance(transformation, dict) and transformation.get("name") == "GeneralTransform":
+            params = transformation.get("params") or {}
+            for key in ("segmentSelectors", "profileSelectors"):
+                if not isinstance((params.get(key) or {}).get("selectors"), list):
+                    raise bad_request(
+                        f"GeneralTransform params.{key}.selectors must be an array", code="1051-400"
+                    )
+            return transformation
+    raise bad_request("A segment dataflow needs a GeneralTransform transformation", code="1051-400")
