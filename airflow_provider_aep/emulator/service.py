@@ -263,15 +263,10 @@ class FlowService:
         with self.state.lock:
             source = self.state.entities(sandbox, "sourceConnections").get(str(sources[0]))
             target = self.state.entities(sandbox, "targetConnections").get(str(targets[0]))
-            check.ensure(
-                source is not None,
-                bad_request(f"sourceConnectionIds[0] {sources[0]!r} does not exist", code="1032-400"),
-            )
-            check.ensure(
-                target is not None,
-                bad_request(f"targetConnectionIds[0] {targets[0]!r} does not exist", code="1032-400"),
-            )
-            assert source is not None and target is not None
+            if source is None:
+                raise bad_request(f"sourceConnectionIds[0] {sources[0]!r} does not exist", code="1032-400")
+            if target is None:
+                raise bad_request(f"targetConnectionIds[0] {targets[0]!r} does not exist", code="1032-400")
             if source["connectionSpec"]["id"] not in flow_spec["sourceConnectionSpecIds"]:
                 raise bad_request(
                     f"flow spec {flow_spec['name']!r} does not take a {source['connectionSpec']['id']} source",
