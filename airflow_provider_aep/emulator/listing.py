@@ -79,7 +79,12 @@ def order(
     key = orderby or default
     descending = key.startswith("-")
     field = key.lstrip("+-")
-    return sorted(items, key=lambda i: (lookup(i, field) is None, lookup(i, field) or 0), reverse=descending)
+    # The id breaks ties, so pages stay stable for entities created in the same millisecond.
+    return sorted(
+        items,
+        key=lambda i: (lookup(i, field) is None, lookup(i, field) or 0, i.get("id", "")),
+        reverse=descending,
+    )
 
 
 def page(

@@ -191,18 +191,15 @@ class FlowService:
                 entity["baseConnectionId"] = base["id"]
                 entity["data"] = copy.deepcopy(data)
                 entity["params"] = copy.deepcopy(body.get("params") or {})
-                entity["typeInfo"] = {"type": "profile", "id": "profiles"}
+                entity["typeInfo"] = {"type": "ProfileFragments", "id": "ups"}
             else:
                 raise bad_request(
                     f"connectionSpec {spec['name']!r} is not a source: use Data Lake or Profile Store",
                     code="1014-400",
                 )
-            entity["inheritedAttributes"] = {
-                "baseConnection": {
-                    "id": entity.get("baseConnectionId"),
-                    "connectionSpec": entity["connectionSpec"],
-                }
-            }
+            entity["inheritedAttributes"] = _inherited(
+                entity.get("baseConnectionId"), entity["connectionSpec"]
+            )
             return self._store(sandbox, "sourceConnections", entity)
 
     def create_target_connection(self, sandbox: str, client: str, body: Any) -> dict[str, Any]:
@@ -228,9 +225,7 @@ class FlowService:
             entity["params"] = copy.deepcopy(params)
             if "data" in body:
                 entity["data"] = copy.deepcopy(body["data"])
-            entity["inheritedAttributes"] = {
-                "baseConnection": {"id": base["id"], "connectionSpec": entity["connectionSpec"]}
-            }
+            entity["inheritedAttributes"] = _inherited(base["id"], entity["connectionSpec"])
             return self._store(sandbox, "targetConnections", entity)
 
     def _referenced_connection(self, sandbox: str, connection_id: Any, spec_id: str) -> dict[str, Any]:
@@ -416,6 +411,13 @@ class FlowService:
                 "hasNext": start + limit < len(DATASETS),
             },
         }
+
+
+def _inherited(base_connection_id: str | None, connection_spec: dict[str, Any]) -> dict[str, Any]:
+    inherited: dict[str, Any] = {"connectionSpec": connection_spec}
+    if base_connection_id:
+        inherited["baseConnection"] = base_connection_id
+    return inherited
 
 
 def _redacted_auth(auth: Any, auth_spec: dict[str, Any] | None) -> dict[str, Any]:
