@@ -24,7 +24,22 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    f"{PACKAGE}.operators.connections",
+                    f"{PACKAGE}.operators.dataflows",
+                    f"{PACKAGE}.operators.datasets",
+                ],
+            }
+        ],
+        "sensors": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.sensors.dataflow_run"]}],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.hooks.aep"]}],
+        "triggers": [
+            {"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.triggers.dataflow_run"]}
+        ],
+        "extra-links": [f"{PACKAGE}.links.AEPDataflowLink"],
         "connection-types": [
             {
                 "connection-type": "aep",

@@ -183,13 +183,7 @@ class AEPHook(BaseHook):
         extra_headers: Mapping[str, str] | None,
         sandbox_name: str | None,
     ) -> requests.Response:
-        settings = self.settings
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "x-api-key": settings.client_id,
-            "x-gw-ims-org-id": settings.org_header,
-            "x-sandbox-name": sandbox_name or self.sandbox_name,
-        }
+        headers = self.settings.platform_headers(token, sandbox_name or self.sandbox_name)
         if body is not None:
             headers["Content-Type"] = "application/json"
         headers.update(extra_headers or {})

@@ -17,6 +17,7 @@ DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com/ims/token/v3"
 DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedProductContext,session"
 DEFAULT_SANDBOX = "prod"
 FLOW_SERVICE_PATH = "/data/foundation/flowservice"
+AEP_UI = "https://experience.adobe.com"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class AEPConnectionSettings:
     scopes: str = DEFAULT_SCOPES
     ims_url: str = DEFAULT_IMS_URL
     platform_url: str = DEFAULT_PLATFORM_URL
+    #: Template of a dataflow's page in the AEP UI; ``{org_id}``, ``{sandbox}``, ``{flow_id}``.
+    ui_url: str | None = None
 
     @property
     def flow_service_url(self) -> str:
@@ -37,6 +40,15 @@ class AEPConnectionSettings:
     def org_header(self) -> str:
         """AEP wants ``{ORG}@AdobeOrg``; accept the org id with or without the suffix."""
         return self.org_id if self.org_id.endswith("@AdobeOrg") else f"{self.org_id}@AdobeOrg"
+
+    def platform_headers(self, token: str, sandbox_name: str | None = None) -> dict[str, str]:
+        """The headers every Platform call carries (the tutorials' curl examples)."""
+        return {
+            "Authorization": f"Bearer {token}",
+            "x-api-key": self.client_id,
+            "x-gw-ims-org-id": self.org_header,
+            "x-sandbox-name": sandbox_name or self.sandbox_name,
+        }
 
     @classmethod
     def from_connection(cls, conn: Any) -> AEPConnectionSettings:
@@ -67,7 +79,21 @@ class AEPConnectionSettings:
             scopes=str(scopes),
             ims_url=str(extra.get("ims_url") or DEFAULT_IMS_URL),
             platform_url=_platform_url(conn),
+            ui_url=extra.get("ui_url") or None,
         )
+
+
+def dataflow_page_url(settings: AEPConnectionSettings, flow_id: str, sandbox_name: str | None = None) -> str:
+    """Where a person sees this dataflow: the AEP UI, or the emulator's page when not on adobe.io."""
+    sandbox = sandbox_name or settings.sandbox_name
+    if settings.ui_url:
+        return settings.ui_url.format(org_id=settings.org_id, sandbox=sandbox, flow_id=flow_id)
+    host = settings.platform_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    if host.endswith("adobe.io"):
+        return (
+            f"{AEP_UI}/#/@{settings.org_id}/sname:{sandbox}/platform/destination/browse/dataflows/{flow_id}"
+        )
+    return f"{settings.platform_url.rstrip('/')}/_emulator/ui/flows/{flow_id}"
 
 
 def _extra(conn: Any) -> dict[str, Any]:

@@ -1,0 +1,149 @@
+"""Asynchronous Flow Service reads for the triggerer: httpx, never blocking the event loop.
+
+Same settings, headers, token cache and retry policy as AEPHook, so a deferred sensor behaves
+like a poking one: Retry-After is honoured, a 401 gets one new token, errors read the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from airflow_provider_aep import __version__
+from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError
+from airflow_provider_aep.hooks import ims
+from airflow_provider_aep.hooks.retry import (
+    RETRYABLE_STATUSES,
+    RetryableResponse,
+    RetryPolicy,
+    async_retrying,
+    parse_retry_after,
+)
+from airflow_provider_aep.hooks.settings import AEPConnectionSettings
+
+log = logging.getLogger(__name__)
+
+
+class AsyncAEPClient:
+    def __init__(
+        self,
+        settings: AEPConnectionSettings,
+        *,
+        sandbox_name: str | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        retry_policy: RetryPolicy | None = None,
+        logger: logging.Logger | Any = log,
+    ) -> None:
+        self.settings = settings
+        self.sandbox_name = sandbox_name or settings.sandbox_name
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.log = logger
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout[1], connect=timeout[0]),
+            headers={"User-Agent": f"airflow-provider-aep/{__version__}", "Accept": "application/json"},
+        )
+
+    async def __aenter__(self) -> AsyncAEPClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.aclose()
+
+    async def access_token(self, stale: str | None = None) -> str:
+        return await ims.TOKENS.aget(ims.cache_key(self.settings), self._fetch_token, stale=stale)
+
+    async def _fetch_token(self) -> ims.AccessToken:
+        settings = self.settings
+        try:
+            async for attempt in async_retrying(
+                self.retry_policy, self.log, f"IMS token request to {settings.ims_url}"
+            ):
+                with attempt:
+                    response = await self.http.post(settings.ims_url, data=ims.token_form(settings))
+                    _raise_if_transient(response)
+        except RetryableResponse as exhausted:
+            raise AEPAuthError(
+                exhausted.status, "unavailable", "IMS kept failing; retries exhausted"
+            ) from None
+        return ims.parse_token_response(response.status_code, _json(response))
+
+    async def request(
+        self, method: str, path: str, params: Sequence[tuple[str, Any]] | Mapping[str, Any] | None = None
+    ) -> Any:
+        url = self.settings.flow_service_url + path
+        what = f"AEP {method} {path}"
+        refreshed = False
+        try:
+            async for attempt in async_retrying(self.retry_policy, self.log, what):
+                with attempt:
+                    token = await self.access_token()
+                    response = await self._send(method, url, token, params)
+                    if response.status_code == 401 and not refreshed:
+                        refreshed = True
+                        token = await self.access_token(stale=token)
+                        response = await self._send(method, url, token, params)
+                    _raise_if_transient(response)
+        except RetryableResponse as exhausted:
+            raise AEPApiError.from_response(
+                status=exhausted.status,
+                method=method,
+                path=path,
+                body=exhausted.body,
+                headers=exhausted.headers,
+            ) from None
+        body = _json(response)
+        if response.status_code >= 400:
+            raise AEPApiError.from_response(
+                status=response.status_code, method=method, path=path, body=body, headers=response.headers
+            )
+        return body
+
+    async def _send(self, method: str, url: str, token: str, params: Any) -> httpx.Response:
+        headers = self.settings.platform_headers(token, self.sandbox_name)
+        return await self.http.request(method, url, params=params, headers=headers)
+
+    async def list_runs(
+        self, properties: Sequence[str], orderby: str | None = None, max_pages: int = 10
+    ) -> list[dict[str, Any]]:
+        """Runs matching the filters, following continuation tokens (bounded, for polling)."""
+        params: list[tuple[str, Any]] = [("property", p) for p in properties]
+        if orderby:
+            params.append(("orderby", orderby))
+        runs: list[dict[str, Any]] = []
+        for _ in range(max_pages):
+            body = await self.request("GET", "/runs", params) or {}
+            runs.extend(body.get("items", []))
+            href = ((body.get("_links") or {}).get("next") or {}).get("href")
+            token = parse_qs(urlsplit(href).query).get("continuationToken", [None])[0] if href else None
+            if not token:
+                break
+            params = [p for p in params if p[0] != "continuationToken"] + [("continuationToken", token)]
+        return runs
+
+    async def get_run(self, run_id: str) -> dict[str, Any]:
+        body = await self.request("GET", f"/runs/{run_id}") or {}
+        items = body.get("items") if isinstance(body, dict) else None
+        return dict(items[0]) if items else dict(body)
+
+
+def _raise_if_transient(response: httpx.Response) -> None:
+    if response.status_code in RETRYABLE_STATUSES:
+        raise RetryableResponse(
+            response.status_code,
+            _json(response),
+            response.headers,
+            parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+
+def _json(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text

@@ -1,0 +1,62 @@
+"""What every AEP operator shares: the connection, a lazily built hook, and parse-time checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_aep.hooks.aep import AEPHook
+
+ETAG_XCOM_KEY = "etag"
+
+
+def is_literal(value: Any) -> bool:
+    """True when a value is known at parse time: no Jinja, no XComArg, recursively."""
+    if isinstance(value, str):
+        return "{{" not in value and "{%" not in value
+    if isinstance(value, dict):
+        return all(is_literal(k) and is_literal(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set)):
+        return all(is_literal(v) for v in value)
+    return type(value).__module__.split(".")[0] != "airflow" or not hasattr(value, "resolve")
+
+
+def check_when_literal(values: dict[str, Any], check: Callable[[], Any]) -> None:
+    """Run ``check`` at DAG-parse time when every value it reads is already known."""
+    if all(is_literal(v) for v in values.values()):
+        check()
+
+
+def as_int(value: Any) -> Any:
+    """Rendered templates are strings: ``"1975901210"`` becomes 1975901210, other values pass."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return value
+
+
+class AEPBaseOperator(BaseOperator):
+    """Base of the AEP operators: ``aep_conn_id``, an optional sandbox override, and the hook."""
+
+    def __init__(
+        self, *, aep_conn_id: str = "aep_default", sandbox_name: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.aep_conn_id = aep_conn_id
+        self.sandbox_name = sandbox_name
+
+    @cached_property
+    def hook(self) -> AEPHook:
+        # Imported here: DAG parsing must not pay for requests and tenacity.
+        from airflow_provider_aep.hooks.aep import AEPHook
+
+        return AEPHook(self.aep_conn_id, sandbox_name=self.sandbox_name or None)
+
+    def push_etag(self, context: Context, etag: str | None) -> None:
+        if etag:
+            context["ti"].xcom_push(key=ETAG_XCOM_KEY, value=etag)

@@ -1,0 +1,338 @@
+"""Operators for the tutorial's connection steps: base (credentials), source (what), target (where).
+
+Each validates its input before any request (literals already when the DAG is parsed), creates
+one entity, returns its id (XCom ``return_value``), pushes the etag under ``etag``, and logs
+what it created, never a credential.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_aep.catalog import Destination, find_destination
+from airflow_provider_aep.exceptions import AEPValidationError
+from airflow_provider_aep.operators._base import AEPBaseOperator, check_when_literal
+from airflow_provider_aep.payloads.connections import (
+    build_base_connection,
+    build_data_lake_source_connection,
+    build_profile_store_base_connection,
+    build_profile_store_source_connection,
+    build_target_connection,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+DATASET_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+def resolve_destination(destination: str) -> tuple[str, Destination | None]:
+    """A catalog key or a raw connection spec id → (connection spec id, catalog entry or None)."""
+    if not isinstance(destination, str) or not destination.strip():
+        raise AEPValidationError(
+            "destination", destination, "a destination key (e.g. 'amazon_s3') or a connection spec id"
+        )
+    found = find_destination(destination)
+    if found is not None:
+        return found.connection_spec_id, found
+    if re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", destination.strip()):
+        return destination.strip(), None
+    from airflow_provider_aep.catalog import DESTINATIONS
+
+    raise AEPValidationError(
+        "destination", destination, "one of " + ", ".join(DESTINATIONS) + ", or a connection spec id"
+    )
+
+
+class AEPCreateBaseConnectionOperator(AEPBaseOperator):
+    """Create a base connection: the credentials AEP keeps for a destination (``POST /connections``).
+
+    :param destination: a catalog key (``amazon_s3``, ``sftp``, ...) or a raw connection spec id.
+    :param name: the base connection's name.
+    :param auth_params: the auth spec's params; prefer ``credentials_conn_id`` for secrets.
+    :param credentials_conn_id: an Airflow connection holding the credentials (its ``extra`` by
+        AEP param name, or login/password/host mapped per auth spec).
+    :param auth_spec_name: which auth spec; defaulted when the destination has one, and for SFTP
+        chosen by the params given (password or SSH key).
+    """
+
+    template_fields: Sequence[str] = (
+        "destination", "name", "description", "auth_spec_name", "auth_params", "credentials_conn_id", "sandbox_name",
+    )  # fmt: skip
+    ui_color = "#fbe3d3"
+
+    def __init__(
+        self,
+        *,
+        destination: str,
+        name: str,
+        description: str | None = None,
+        auth_spec_name: str | None = None,
+        auth_params: Mapping[str, Any] | None = None,
+        credentials_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.destination = destination
+        self.name = name
+        self.description = description
+        self.auth_spec_name = auth_spec_name
+        self.auth_params = auth_params
+        self.credentials_conn_id = credentials_conn_id
+        if credentials_conn_id is None:
+            check_when_literal(
+                {"d": destination, "n": name, "a": auth_params, "s": auth_spec_name},
+                lambda: self._body(dict(auth_params or {})),
+            )
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        # Register rendered credentials with the masker before Airflow stores the rendered fields.
+        from airflow_provider_aep.hooks.ims import mask
+
+        for value in (self.auth_params or {}).values():
+            if isinstance(value, str) and len(value) >= 5:
+                mask(value)
+
+    def _body(self, params: dict[str, Any]) -> dict[str, Any]:
+        spec_id, _ = resolve_destination(self.destination)
+        return build_base_connection(
+            name=self.name,
+            connection_spec_id=spec_id,
+            auth_spec_name=self.auth_spec_name or None,
+            auth_params=params,
+            description=self.description,
+        )
+
+    def _params(self) -> dict[str, Any]:
+        """Auth params: the given ones, completed from ``credentials_conn_id``."""
+        params = dict(self.auth_params or {})
+        if not self.credentials_conn_id:
+            return params
+        from airflow.sdk import BaseHook
+
+        from airflow_provider_aep.operators.credentials import auth_params_from_connection
+
+        conn = BaseHook.get_connection(self.credentials_conn_id)
+        _, destination = resolve_destination(self.destination)
+        if destination is None or not destination.auth_specs:
+            return {**auth_params_from_connection(conn, self.auth_spec_name), **params}
+        specs = (
+            [destination.auth_spec(self.auth_spec_name)]
+            if self.auth_spec_name
+            else list(destination.auth_specs)
+        )
+        # SFTP has two auth specs: the one whose required params the connection fills is used.
+        for spec in specs:
+            found = {**auth_params_from_connection(conn, spec.name), **params}
+            if set(spec.required) <= set(found):
+                self.auth_spec_name = spec.name
+                return found
+        return {**auth_params_from_connection(conn, specs[0].name), **params}
+
+    def execute(self, context: Context) -> str:
+        body = self._body(self._params())
+        created = self.hook.create_base_connection(body)
+        self.log.info(
+            "Created base connection %r (%s): %s",
+            self.name,
+            body.get("auth", {}).get("specName", "no auth"),
+            created["id"],
+        )
+        self.push_etag(context, created.get("etag"))
+        return str(created["id"])
+
+
+class AEPCreateSourceConnectionOperator(AEPBaseOperator):
+    """Create a source connection: the Data Lake datasets to export, or the Profile Store for audiences.
+
+    :param datasets: dataset ids, dataset names (resolved through the eligible-datasets list), or
+        ``{"id", "name"}`` dicts such as AEPListDatasetsOperator returns. For the Data Lake.
+    :param source: ``data_lake`` (default) or ``profile_store``.
+    :param base_connection_id: the Profile Store base connection (for ``profile_store`` only).
+    """
+
+    template_fields: Sequence[str] = (
+        "name",
+        "description",
+        "datasets",
+        "source",
+        "base_connection_id",
+        "sandbox_name",
+    )
+    ui_color = "#fbe3d3"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        datasets: Sequence[str | Mapping[str, Any]] | None = None,
+        description: str | None = None,
+        source: str = "data_lake",
+        base_connection_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.datasets = datasets
+        self.description = description
+        self.source = source
+        self.base_connection_id = base_connection_id
+        check_when_literal(
+            {"n": name, "d": datasets, "s": source, "b": base_connection_id}, self._check_shape
+        )
+
+    def _check_shape(self) -> None:
+        if self.source not in ("data_lake", "profile_store"):
+            raise AEPValidationError("source", self.source, "'data_lake' or 'profile_store'")
+        if self.source == "data_lake":
+            if isinstance(self.datasets, str) or not self.datasets:
+                raise AEPValidationError(
+                    "datasets", self.datasets, "a non-empty list of dataset ids or names"
+                )
+            build_data_lake_source_connection(name=self.name, datasets=[_as_entry(d) for d in self.datasets])
+        elif not self.base_connection_id and self.base_connection_id is not None:
+            raise AEPValidationError(
+                "base_connection_id", self.base_connection_id, "the Profile Store base connection id"
+            )
+
+    def execute(self, context: Context) -> str:
+        self._check_shape()
+        if self.source == "profile_store":
+            base = self.base_connection_id
+            if not base:
+                body = build_profile_store_base_connection(name=f"{self.name} (Profile Store base)")
+                base = self.hook.create_base_connection(body)["id"]
+                self.log.info("Created Profile Store base connection %s", base)
+            body = build_profile_store_source_connection(
+                name=self.name, base_connection_id=base, description=self.description
+            )
+        else:
+            body = build_data_lake_source_connection(
+                name=self.name, datasets=self._resolve(self.datasets or []), description=self.description
+            )
+        created = self.hook.create_source_connection(body)
+        self.log.info("Created source connection %r: %s", self.name, created["id"])
+        self.push_etag(context, created.get("etag"))
+        return str(created["id"])
+
+    def _resolve(self, datasets: Sequence[str | Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Names become ids through the eligible-datasets list; an unknown name lists close matches."""
+        entries = [_as_entry(d) for d in datasets]
+        if all(DATASET_ID.match(e["dataSetId"]) or e.get("name") for e in entries):
+            return entries
+        eligible = {d["name"]: d["id"] for d in self.hook.iter_eligible_datasets()}
+        resolved = []
+        for index, entry in enumerate(entries):
+            value = entry["dataSetId"]
+            if DATASET_ID.match(value) or entry.get("name"):
+                resolved.append(entry)
+            elif value in eligible:
+                resolved.append({"dataSetId": eligible[value], "name": value})
+            else:
+                close = difflib.get_close_matches(value, list(eligible), n=3, cutoff=0.5)
+                hint = (
+                    f"did you mean {', '.join(map(repr, close))}?"
+                    if close
+                    else "no eligible dataset has that name"
+                )
+                raise AEPValidationError(
+                    f"datasets[{index}]", value, f"a dataset id or the name of an eligible dataset: {hint}"
+                )
+        return resolved
+
+
+def _as_entry(dataset: str | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(dataset, Mapping):
+        entry = {"dataSetId": str(dataset.get("dataSetId") or dataset.get("id") or "")}
+        if dataset.get("name"):
+            entry["name"] = str(dataset["name"])
+        return entry
+    return {"dataSetId": str(dataset)}
+
+
+class AEPCreateTargetConnectionOperator(AEPBaseOperator):
+    """Create a target connection: where files land and in which format (``POST /targetConnections``).
+
+    :param destination: a catalog key or a raw connection spec id.
+    :param base_connection_id: the base connection (``create_base.output``).
+    :param location: the destination's location keys, e.g. ``{"bucketName": ..., "path": ...}``.
+    :param dataset_file_type: ``JSON`` (NDJSON, always gzip-compressed) or ``PARQUET``.
+    :param compression: ``GZIP`` or ``NONE`` (Parquet only).
+    :param params: extra target params passed as they are (e.g. ``mode`` for email-marketing destinations).
+    """
+
+    template_fields: Sequence[str] = (
+        "destination", "name", "description", "base_connection_id", "location",
+        "dataset_file_type", "compression", "params_extra", "sandbox_name",
+    )  # fmt: skip
+    ui_color = "#fbe3d3"
+
+    def __init__(
+        self,
+        *,
+        destination: str,
+        name: str,
+        base_connection_id: str,
+        location: Mapping[str, Any],
+        dataset_file_type: str | None = "JSON",
+        compression: str | None = "GZIP",
+        description: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.destination = destination
+        self.name = name
+        self.base_connection_id = base_connection_id
+        self.location = location
+        self.dataset_file_type = dataset_file_type
+        self.compression = compression
+        self.description = description
+        self.params_extra = params
+        check_when_literal(
+            {
+                "d": destination,
+                "n": name,
+                "l": location,
+                "t": dataset_file_type,
+                "c": compression,
+                "p": params,
+            },
+            lambda: self._body("base-connection-id"),
+        )
+
+    def _body(self, base_connection_id: str) -> dict[str, Any]:
+        spec_id, destination = resolve_destination(self.destination)
+        if not isinstance(self.location, Mapping):
+            raise AEPValidationError(
+                "location", self.location, "a mapping of location keys, e.g. {'bucketName': ..., 'path': ...}"
+            )
+        target: dict[str, Any] = dict(self.location)
+        if destination is not None:
+            unknown = sorted(set(target) - set(destination.target_schema.get("properties", {})))
+            if unknown:
+                raise AEPValidationError(
+                    "location", unknown, f"{destination.name} takes " + ", ".join(destination.location_keys)
+                )
+        target.update(self.params_extra or {})
+        if destination is None or destination.workflow == "datasets":
+            target["datasetFileType"] = self.dataset_file_type
+            target["compression"] = self.compression
+        return build_target_connection(
+            name=self.name,
+            base_connection_id=base_connection_id,
+            connection_spec_id=spec_id,
+            params=target,
+            description=self.description,
+        )
+
+    def execute(self, context: Context) -> str:
+        body = self._body(self.base_connection_id)
+        created = self.hook.create_target_connection(body)
+        self.log.info("Created target connection %r: %s", self.name, created["id"])
+        self.push_etag(context, created.get("etag"))
+        return str(created["id"])

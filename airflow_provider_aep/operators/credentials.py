@@ -1,0 +1,46 @@
+"""Destination credentials from an Airflow connection, mapped to the auth spec's parameter names.
+
+The connection's ``extra`` may hold the AEP names directly (``{"s3AccessKey": ...}``); its
+standard fields map per auth spec, so an ``aws``-style connection works for S3 as it is.
+Every value is registered with the secret masker the moment it is read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_aep.hooks.ims import mask
+
+#: auth spec name → connection field → auth param
+FIELD_MAPS: dict[str, dict[str, str]] = {
+    "Access Key": {"login": "s3AccessKey", "password": "s3SecretKey"},
+    "ConnectionString": {"password": "connectionString"},
+    "Azure Blob": {"password": "connectionString"},
+    "Azure Service Principal Auth": {
+        "login": "servicePrincipalId",
+        "password": "servicePrincipalKey",
+        "host": "url",
+    },
+    "Google Cloud Storage authentication credentials": {
+        "login": "accessKeyId",
+        "password": "secretAccessKey",
+    },
+    "SFTP with Password": {"login": "username", "password": "password", "host": "domain"},
+    "SFTP with SSH Key": {"login": "username", "host": "domain"},
+    "S3": {"login": "accessId", "password": "secretKey"},
+    "Basic Authentication for sftp": {"login": "username", "password": "password", "host": "host"},
+    "SSH Key Authentication for sftp": {"login": "username", "host": "host"},
+}
+
+
+def auth_params_from_connection(conn: Any, auth_spec_name: str | None) -> dict[str, Any]:
+    """Auth params from a connection: extra by AEP name, then login/password/host by the spec's map."""
+    params: dict[str, Any] = {k: v for k, v in dict(conn.extra_dejson).items() if v not in (None, "")}
+    for field, param in FIELD_MAPS.get(auth_spec_name or "", {}).items():
+        value = getattr(conn, field, None)
+        if value and param not in params:
+            params[param] = value
+    for value in params.values():
+        if isinstance(value, str) and len(value) >= 5:
+            mask(value)
+    return params

@@ -1,0 +1,111 @@
+"""What the sensor and the trigger both decide about dataflow runs, free of I/O.
+
+AEP spells run statuses several ways (``success``, ``Success``, ``inProgress``, ``Processing``),
+so every comparison here ignores case. A run is done when its status is terminal and, for a
+success, its record summary carries counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+DEFAULT_SUCCESS_STATUSES: tuple[str, ...] = ("success",)
+DEFAULT_FAILURE_STATUSES: tuple[str, ...] = ("failed",)
+
+
+def run_status(run: Mapping[str, Any]) -> str:
+    return str(((run.get("metrics") or {}).get("statusSummary") or {}).get("status") or "unknown")
+
+
+def started_at_ms(run: Mapping[str, Any]) -> int:
+    duration = (run.get("metrics") or {}).get("durationSummary") or {}
+    return int(duration.get("startedAtUTC") or run.get("createdAt") or 0)
+
+
+def run_filters(flow_id: str, since_ms: int | None) -> list[str]:
+    """The ``property`` filters that list a flow's runs started since a moment."""
+    filters = [f"flowId=={flow_id}"]
+    if since_ms:
+        filters.append(f"metrics.durationSummary.startedAtUTC>={since_ms}")
+    return filters
+
+
+def select_run(
+    runs: Iterable[Mapping[str, Any]], *, run_id: str | None = None, latest: bool = False
+) -> dict[str, Any] | None:
+    """The run to watch: the named one, the newest (``latest``), or the first since the moment."""
+    candidates = [dict(r) for r in runs if not run_id or r.get("id") == run_id]
+    if not candidates:
+        return None
+    candidates.sort(key=lambda r: (started_at_ms(r), r.get("id", "")))
+    return candidates[-1] if latest else candidates[0]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: Literal["success", "failed", "waiting"]
+    run: dict[str, Any] | None = None
+    reason: str = ""
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def judge(
+    run: Mapping[str, Any] | None,
+    success_statuses: Sequence[str] = DEFAULT_SUCCESS_STATUSES,
+    failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
+) -> Verdict:
+    if run is None:
+        return Verdict("waiting", reason="no run yet")
+    status = run_status(run)
+    if status.lower() in {s.lower() for s in failure_statuses}:
+        errors = list(((run.get("metrics") or {}).get("statusSummary") or {}).get("errors") or [])
+        return Verdict("failed", dict(run), f"run {run.get('id')} {status}", errors)
+    if status.lower() in {s.lower() for s in success_statuses}:
+        if "inputRecordCount" not in ((run.get("metrics") or {}).get("recordSummary") or {}):
+            return Verdict("waiting", dict(run), f"run {run.get('id')} {status}, record counts not in yet")
+        return Verdict("success", dict(run), f"run {run.get('id')} {status}")
+    return Verdict("waiting", dict(run), f"run {run.get('id')} {status}")
+
+
+def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The XCom a sensor returns: ids, status, times, record/byte/file counts, errors, per-source counts."""
+    metrics = run.get("metrics") or {}
+    records = metrics.get("recordSummary") or {}
+    sizes = metrics.get("sizeSummary") or {}
+    files = metrics.get("fileSummary") or {}
+    duration = metrics.get("durationSummary") or {}
+    started = duration.get("startedAtUTC")
+    completed = duration.get("completedAtUTC") or duration.get("stoppedAtUTC")
+    return {
+        "run_id": run.get("id"),
+        "flow_id": run.get("flowId"),
+        "status": run_status(run),
+        "started_at": _iso(started),
+        "completed_at": _iso(completed),
+        "duration_seconds": round((completed - started) / 1000, 3) if started and completed else None,
+        "input_records": records.get("inputRecordCount"),
+        "output_records": records.get("outputRecordCount"),
+        "skipped_records": records.get("skippedRecordCount"),
+        "failed_records": records.get("failedRecordCount"),
+        "input_bytes": sizes.get("inputBytes"),
+        "output_bytes": sizes.get("outputBytes"),
+        "files_out": files.get("outputFileCount"),
+        "errors": list((metrics.get("statusSummary") or {}).get("errors") or []),
+        "sources": [
+            {
+                "id": source.get("id"),
+                "input_records": source.get("inputRecordCount"),
+                "output_records": source.get("outputRecordCount"),
+            }
+            for source in records.get("sourceSummaries") or []
+        ],
+    }
+
+
+def _iso(epoch_ms: Any) -> str | None:
+    if not isinstance(epoch_ms, (int, float)) or not epoch_ms:
+        return None
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).isoformat()

@@ -1,0 +1,182 @@
+"""AEPDataflowRunSensor: wait until a dataflow run completes and its record counts appear."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+
+from airflow_provider_aep.exceptions import AEPError, AEPRunFailedError
+from airflow_provider_aep.links import AEPDataflowLink
+from airflow_provider_aep.operators._base import as_int
+from airflow_provider_aep.runs import (
+    DEFAULT_FAILURE_STATUSES,
+    DEFAULT_SUCCESS_STATUSES,
+    judge,
+    run_filters,
+    select_run,
+    summarize_run,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_aep.hooks.aep import AEPHook
+
+
+class AEPDataflowRunFailed(AEPRunFailedError, AirflowFailException):
+    """The awaited run failed in AEP: retrying the sensor would see the same failed run."""
+
+
+def _default_deferrable() -> bool:
+    from airflow.sdk.configuration import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+class AEPDataflowRunSensor(BaseSensorOperator):
+    """Wait for a dataflow run to end, and return its summary (record, byte and file counts).
+
+    Which run: ``run_id`` when given; else the newest run when ``latest``; else the first run
+    started since ``since`` (default: the start of the DAG run, so a flow created upstream in the
+    same DAG run is watched from its first run).
+
+    :param flow_id: the dataflow (``create_flow.output``).
+    :param since: a datetime or epoch milliseconds; runs started before it are ignored.
+    :param success_statuses: statuses that end the wait well (case-insensitive).
+    :param failure_statuses: statuses that fail the task with AEP's error codes (case-insensitive).
+    :param deferrable: wait in the triggerer instead of a worker slot
+        (default: ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = ("flow_id", "run_id", "since", "sandbox_name")
+    operator_extra_links = (AEPDataflowLink(),)
+    ui_color = "#f7c59f"
+
+    def __init__(
+        self,
+        *,
+        flow_id: str,
+        aep_conn_id: str = "aep_default",
+        sandbox_name: str | None = None,
+        run_id: str | None = None,
+        latest: bool = False,
+        since: datetime | int | str | None = None,
+        success_statuses: Sequence[str] = DEFAULT_SUCCESS_STATUSES,
+        failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.flow_id = flow_id
+        self.aep_conn_id = aep_conn_id
+        self.sandbox_name = sandbox_name
+        self.run_id = run_id
+        self.latest = latest
+        self.since = since
+        self.success_statuses = tuple(success_statuses)
+        self.failure_statuses = tuple(failure_statuses)
+        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.aep_dataflow_url: str | None = None
+
+    @cached_property
+    def hook(self) -> AEPHook:
+        from airflow_provider_aep.hooks.aep import AEPHook
+
+        return AEPHook(self.aep_conn_id, sandbox_name=self.sandbox_name or None)
+
+    def since_ms(self, context: Context) -> int | None:
+        """Epoch ms from which runs count: ``since``, else the DAG run's start (None with run_id/latest)."""
+        if self.run_id or self.latest:
+            return None
+        since = as_int(self.since)
+        if isinstance(since, int):
+            return since
+        if isinstance(since, datetime):
+            return int(since.timestamp() * 1000)
+        if isinstance(since, str) and since:
+            return int(datetime.fromisoformat(since).timestamp() * 1000)
+        dag_run = context.get("dag_run")
+        start = getattr(dag_run, "start_date", None) or getattr(dag_run, "queued_at", None)
+        return int(start.timestamp() * 1000) if start else None
+
+    def _set_link(self) -> None:
+        from airflow_provider_aep.hooks.settings import dataflow_page_url
+
+        self.aep_dataflow_url = dataflow_page_url(self.hook.settings, self.flow_id, self.hook.sandbox_name)
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        if self.run_id:
+            runs = [self.hook.get_run(self.run_id)]
+        else:
+            runs = list(self.hook.iter_runs(properties=run_filters(self.flow_id, self.since_ms(context))))
+        verdict = judge(
+            select_run(runs, run_id=self.run_id, latest=self.latest),
+            self.success_statuses,
+            self.failure_statuses,
+        )
+        self.log.info("Dataflow %s: %s", self.flow_id, verdict.reason)
+        if verdict.state == "failed":
+            assert verdict.run is not None
+            raise AEPDataflowRunFailed(
+                verdict.run["id"], str(summarize_run(verdict.run)["status"]), verdict.errors
+            )
+        if verdict.state == "success":
+            assert verdict.run is not None
+            return PokeReturnValue(is_done=True, xcom_value=self._report(summarize_run(verdict.run)))
+        return PokeReturnValue(is_done=False)
+
+    def execute(self, context: Context) -> Any:
+        self._set_link()
+        if not self.deferrable:
+            return super().execute(context)
+        # One look first: a run that is already over needs no trip through the triggerer.
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
+        from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
+
+        self.defer(
+            trigger=AEPDataflowRunTrigger(
+                flow_id=self.flow_id,
+                aep_conn_id=self.aep_conn_id,
+                sandbox_name=self.sandbox_name or None,
+                since_ms=self.since_ms(context),
+                run_id=self.run_id or None,
+                latest=self.latest,
+                poll_interval=float(self.poke_interval),
+                deadline=time.time() + float(self.timeout),
+                success_statuses=list(self.success_statuses),
+                failure_statuses=list(self.failure_statuses),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout) + 60),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Back from the triggerer: the summary, or the failure it reported."""
+        self._set_link()
+        status = event.get("status")
+        if status == "success":
+            return self._report(event["summary"])
+        if status == "failed":
+            summary = event["summary"]
+            raise AEPDataflowRunFailed(summary["run_id"], summary["status"], summary["errors"])
+        if status == "timeout":
+            raise AirflowSensorTimeout(
+                f"Dataflow {self.flow_id}: sensor timed out after {self.timeout}s; {event.get('message', '')}"
+            )
+        raise AEPError(f"Dataflow {self.flow_id}: {event.get('message', 'the trigger failed')}")
+
+    def _report(self, summary: dict[str, Any]) -> dict[str, Any]:
+        self.log.info(
+            "Dataflow run %s %s: %s records in, %s out, %s skipped, %s failed; %s file(s), %s bytes out",
+            summary["run_id"], summary["status"], summary["input_records"], summary["output_records"],
+            summary["skipped_records"], summary["failed_records"], summary["files_out"], summary["output_bytes"],
+        )  # fmt: skip
+        return summary

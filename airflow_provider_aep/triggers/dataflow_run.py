@@ -1,0 +1,135 @@
+"""AEPDataflowRunTrigger: waits in the triggerer for a dataflow run to finish, without a worker slot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_aep.runs import (
+    DEFAULT_FAILURE_STATUSES,
+    DEFAULT_SUCCESS_STATUSES,
+    judge,
+    run_filters,
+    select_run,
+    summarize_run,
+)
+
+
+class AEPDataflowRunTrigger(BaseTrigger):
+    """Polls Flow Service runs asynchronously and fires one event: success, failed, timeout or error.
+
+    :param flow_id: the dataflow whose run is awaited.
+    :param since_ms: only runs started at or after this epoch-millisecond moment count.
+    :param run_id: watch this run instead.
+    :param latest: watch the newest run instead of the first since ``since_ms``.
+    :param deadline: epoch seconds; past it the trigger reports ``timeout`` (the sensor's timeout).
+    """
+
+    def __init__(
+        self,
+        *,
+        flow_id: str,
+        aep_conn_id: str = "aep_default",
+        sandbox_name: str | None = None,
+        since_ms: int | None = None,
+        run_id: str | None = None,
+        latest: bool = False,
+        poll_interval: float = 30.0,
+        deadline: float | None = None,
+        success_statuses: Sequence[str] = DEFAULT_SUCCESS_STATUSES,
+        failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
+    ) -> None:
+        super().__init__()
+        self.flow_id = flow_id
+        self.aep_conn_id = aep_conn_id
+        self.sandbox_name = sandbox_name
+        self.since_ms = since_ms
+        self.run_id = run_id
+        self.latest = latest
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+        self.success_statuses = list(success_statuses)
+        self.failure_statuses = list(failure_statuses)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "flow_id": self.flow_id,
+                "aep_conn_id": self.aep_conn_id,
+                "sandbox_name": self.sandbox_name,
+                "since_ms": self.since_ms,
+                "run_id": self.run_id,
+                "latest": self.latest,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "success_statuses": self.success_statuses,
+                "failure_statuses": self.failure_statuses,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_aep.exceptions import AEPError
+        from airflow_provider_aep.hooks.async_client import AsyncAEPClient
+
+        try:
+            settings = await self._settings()
+            async with AsyncAEPClient(settings, sandbox_name=self.sandbox_name, logger=self.log) as client:
+                while True:
+                    if self.run_id:
+                        runs = [await client.get_run(self.run_id)]
+                    else:
+                        runs = await client.list_runs(run_filters(self.flow_id, self.since_ms))
+                    verdict = judge(
+                        select_run(runs, run_id=self.run_id, latest=self.latest),
+                        self.success_statuses,
+                        self.failure_statuses,
+                    )
+                    if verdict.state != "waiting":
+                        assert verdict.run is not None
+                        yield TriggerEvent(
+                            {
+                                "status": verdict.state,
+                                "flow_id": self.flow_id,
+                                "summary": summarize_run(verdict.run),
+                            }
+                        )
+                        return
+                    if self.deadline is not None and time.time() >= self.deadline:
+                        yield TriggerEvent(
+                            {
+                                "status": "timeout",
+                                "flow_id": self.flow_id,
+                                "message": f"still waiting: {verdict.reason}",
+                            }
+                        )
+                        return
+                    self.log.info(
+                        "Dataflow %s: %s; polling again in %ss",
+                        self.flow_id,
+                        verdict.reason,
+                        self.poll_interval,
+                    )
+                    await asyncio.sleep(self._next_sleep())
+        except AEPError as err:
+            yield TriggerEvent({"status": "error", "flow_id": self.flow_id, "message": str(err)})
+
+    def _next_sleep(self) -> float:
+        if self.deadline is None:
+            return self.poll_interval
+        return max(0.0, min(self.poll_interval, self.deadline - time.time()))
+
+    async def _settings(self) -> Any:
+        from airflow.sdk import BaseHook
+
+        from airflow_provider_aep.hooks.settings import AEPConnectionSettings
+
+        if hasattr(BaseHook, "aget_connection"):
+            conn = await BaseHook.aget_connection(self.aep_conn_id)
+        else:  # pragma: no cover - Airflow 3.0
+            conn = await asyncio.to_thread(BaseHook.get_connection, self.aep_conn_id)
+        return AEPConnectionSettings.from_connection(conn)
