@@ -5,6 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DESTINATION ?= amazon_s3
 
 .PHONY: install test unit lint demo emulator bench clean
 
@@ -30,7 +31,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 demo: $(STAMP)
-	$(BIN)/python -m airflow_provider_aep.emulator.demo
+	$(BIN)/python -m airflow_provider_aep.emulator.demo --destination $(DESTINATION)
 
 emulator: $(STAMP)
 	$(BIN)/aep-emulator --host 127.0.0.1 --port 8765

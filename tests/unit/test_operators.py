@@ -1,0 +1,339 @@
+"""Operators: the payloads they send, the ids they return, the XComs they push, when they validate."""
+
+from __future__ import annotations
+
+import json
+
+import pendulum
+import pytest
+from airflow.sdk import DAG
+
+from airflow_provider_aep.exceptions import AEPValidationError
+from airflow_provider_aep.hooks.aep import AEPHook
+from airflow_provider_aep.operators.connections import (
+    AEPCreateBaseConnectionOperator,
+    AEPCreateSourceConnectionOperator,
+    AEPCreateTargetConnectionOperator,
+)
+from airflow_provider_aep.operators.dataflows import AEPCreateDataflowOperator
+from airflow_provider_aep.operators.datasets import AEPListDatasetsOperator
+from tests import seed_bodies as seed
+
+
+@pytest.fixture
+def hook_calls(mocker, aep_conn):
+    """Every AEPHook create is recorded and answered with a fresh id."""
+    calls: dict[str, list] = {}
+
+    def recorder(name):
+        def create(self, body):
+            calls.setdefault(name, []).append(body)
+            return {"id": f"{name}-{len(calls[name])}", "etag": f'"{name}-etag"'}
+
+        return create
+
+    for name in (
+        "create_base_connection",
+        "create_source_connection",
+        "create_target_connection",
+        "create_flow",
+    ):
+        mocker.patch.object(AEPHook, name, autospec=True, side_effect=recorder(name))
+    return calls
+
+
+@pytest.fixture
+def context(mocker):
+    ti = mocker.MagicMock()
+    return {"ti": ti}
+
+
+def _pushed(context):
+    return {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}
+
+
+# -- base connection -------------------------------------------------------------------------------
+
+
+def test_base_connection_with_literal_params(hook_calls, context):
+    op = AEPCreateBaseConnectionOperator(
+        task_id="base",
+        destination="amazon_s3",
+        name="Amazon S3 Base Connection",
+        auth_params={"s3SecretKey": seed.S3_SECRET_KEY, "s3AccessKey": seed.S3_ACCESS_KEY},
+    )
+    assert op.execute(context) == "create_base_connection-1"
+    assert hook_calls["create_base_connection"] == [seed.BASE_CONNECTIONS["amazon_s3"]]
+    assert _pushed(context) == {"etag": '"create_base_connection-etag"'}
+
+
+def test_base_connection_credentials_from_an_aws_style_connection(hook_calls, context, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_S3_CREDS",
+        json.dumps({"conn_type": "aws", "login": seed.S3_ACCESS_KEY, "password": seed.S3_SECRET_KEY}),
+    )
+    op = AEPCreateBaseConnectionOperator(
+        task_id="base", destination="s3", name="n", credentials_conn_id="s3_creds"
+    )
+    op.execute(context)
+    assert hook_calls["create_base_connection"][0]["auth"] == seed.BASE_CONNECTIONS["amazon_s3"]["auth"]
+
+
+@pytest.mark.parametrize(
+    ("conn", "spec_name", "params"),
+    [
+        (
+            {"conn_type": "sftp", "login": "u", "password": "pw-12345", "host": "sftp.example.com"},
+            "SFTP with Password",
+            {"domain": "sftp.example.com", "username": "u", "password": "pw-12345"},
+        ),
+        (
+            {
+                "conn_type": "sftp",
+                "login": "u",
+                "host": "sftp.example.com",
+                "extra": {"sshKey": "c3NoLWtleS1ib2R5"},
+            },
+            "SFTP with SSH Key",
+            {"domain": "sftp.example.com", "username": "u", "sshKey": "c3NoLWtleS1ib2R5"},
+        ),
+    ],
+)
+def test_sftp_auth_spec_is_chosen_by_the_credentials(
+    hook_calls, context, monkeypatch, conn, spec_name, params
+):
+    monkeypatch.setenv("AIRFLOW_CONN_SFTP_CREDS", json.dumps(conn))
+    AEPCreateBaseConnectionOperator(
+        task_id="b", destination="sftp", name="n", credentials_conn_id="sftp_creds"
+    ).execute(context)
+    assert hook_calls["create_base_connection"][0]["auth"] == {"specName": spec_name, "params": params}
+
+
+def test_credentials_are_registered_with_the_masker(hook_calls, context, monkeypatch, mocker):
+    masked = mocker.patch("airflow_provider_aep.operators.credentials.mask")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_S3_CREDS",
+        json.dumps({"conn_type": "aws", "login": seed.S3_ACCESS_KEY, "password": seed.S3_SECRET_KEY}),
+    )
+    AEPCreateBaseConnectionOperator(
+        task_id="b", destination="s3", name="n", credentials_conn_id="s3_creds"
+    ).execute(context)
+    assert mocker.call(seed.S3_SECRET_KEY) in masked.call_args_list
+
+
+def test_bad_literal_credentials_fail_when_the_dag_is_parsed():
+    with pytest.raises(AEPValidationError, match="auth_params.s3AccessKey"):
+        AEPCreateBaseConnectionOperator(
+            task_id="b",
+            destination="amazon_s3",
+            name="n",
+            auth_params={"s3AccessKey": "x", "s3SecretKey": seed.S3_SECRET_KEY},
+        )
+    with pytest.raises(AEPValidationError, match="destination='dropbox'"):
+        AEPCreateBaseConnectionOperator(task_id="b", destination="dropbox", name="n")
+
+
+def test_templated_values_are_checked_at_execute_before_any_request(hook_calls, context):
+    op = AEPCreateBaseConnectionOperator(task_id="b", destination="{{ params.d }}", name="n")
+    op.destination = "dropbox"  # what rendering produced
+    with pytest.raises(AEPValidationError):
+        op.execute(context)
+    assert hook_calls == {}
+
+
+def test_rendered_auth_params_are_masked_before_airflow_stores_them(mocker):
+    masked = mocker.patch("airflow_provider_aep.hooks.ims.mask")
+    with DAG("d", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
+        op = AEPCreateBaseConnectionOperator(
+            task_id="b",
+            destination="azure_blob",
+            name="n",
+            auth_params={"connectionString": "{{ params.cs }}"},
+        )
+    op.render_template_fields({"params": {"cs": "AccountKey=SECRETSECRET"}})
+    assert op.auth_params == {"connectionString": "AccountKey=SECRETSECRET"}
+    assert mocker.call("AccountKey=SECRETSECRET") in masked.call_args_list
+
+
+# -- source connection ------------------------------------------------------------------------------
+
+
+def test_source_connection_from_ids_and_list_output(hook_calls, context):
+    op = AEPCreateSourceConnectionOperator(
+        task_id="s",
+        name="Connecting to Data Lake",
+        description="Data Lake source connection to export datasets",
+        datasets=[{"id": "5ef3e3259ad2a1191ab7dd7d", "name": "AAM Devices Data"}],
+    )
+    assert op.execute(context) == "create_source_connection-1"
+    assert hook_calls["create_source_connection"] == [seed.SOURCE_CONNECTION]
+
+
+def test_source_connection_resolves_names(hook_calls, context, mocker):
+    mocker.patch.object(
+        AEPHook,
+        "iter_eligible_datasets",
+        return_value=iter([{"id": "5ef3e3259ad2a1191ab7dd7d", "name": "AAM Devices Data"}]),
+    )
+    AEPCreateSourceConnectionOperator(task_id="s", name="n", datasets=["AAM Devices Data"]).execute(context)
+    assert hook_calls["create_source_connection"][0]["params"]["datasets"] == [
+        {"dataSetId": "5ef3e3259ad2a1191ab7dd7d", "name": "AAM Devices Data"}
+    ]
+
+
+def test_unknown_dataset_name_lists_close_matches_and_creates_nothing(hook_calls, context, mocker):
+    mocker.patch.object(
+        AEPHook,
+        "iter_eligible_datasets",
+        return_value=iter([{"id": "5ef3e3259ad2a1191ab7dd7d", "name": "AAM Devices Data"}]),
+    )
+    with pytest.raises(AEPValidationError, match="did you mean 'AAM Devices Data'"):
+        AEPCreateSourceConnectionOperator(task_id="s", name="n", datasets=["AAM Device Data"]).execute(
+            context
+        )
+    assert hook_calls == {}
+
+
+def test_empty_dataset_list_fails_at_parse_time():
+    with pytest.raises(AEPValidationError, match="datasets"):
+        AEPCreateSourceConnectionOperator(task_id="s", name="n", datasets=[])
+
+
+# -- target connection ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", seed.DESTINATION_KEYS)
+def test_target_connection_payload(hook_calls, context, key):
+    expected = seed.target_connection(key, "base-1")
+    expected["params"]["compression"] = "GZIP"
+    location = {
+        k: v for k, v in expected["params"].items() if k not in ("mode", "compression", "datasetFileType")
+    }
+    op = AEPCreateTargetConnectionOperator(
+        task_id="t", destination=key, name=expected["name"], base_connection_id="base-1", location=location
+    )
+    assert op.execute(context) == "create_target_connection-1"
+    assert hook_calls["create_target_connection"] == [expected]
+
+
+def test_target_location_keys_of_another_destination_are_refused_at_parse_time():
+    with pytest.raises(AEPValidationError, match="takes bucketName, path"):
+        AEPCreateTargetConnectionOperator(
+            task_id="t",
+            destination="amazon_s3",
+            name="n",
+            base_connection_id="b",
+            location={"remotePath": "x"},
+        )
+    with pytest.raises(AEPValidationError, match="GZIP"):
+        AEPCreateTargetConnectionOperator(
+            task_id="t",
+            destination="sftp",
+            name="n",
+            base_connection_id="b",
+            location={"remotePath": "x"},
+            compression="NONE",
+        )
+
+
+# -- dataflow ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", seed.DESTINATION_KEYS)
+def test_dataflow_payload_and_link(hook_calls, context, key):
+    expected = seed.dataflow(key, "source-1", "target-1")
+    schedule = expected["scheduleParams"]
+    op = AEPCreateDataflowOperator(
+        task_id="f",
+        destination=key,
+        name=expected["name"],
+        description=expected["description"],
+        source_connection_id="source-1",
+        target_connection_id="target-1",
+        export_mode=schedule["exportMode"],
+        time_unit=schedule["timeUnit"],
+        interval=schedule["interval"],
+        start_time=schedule["startTime"],
+        end_time=schedule["endTime"],
+        folder_name_template=schedule["foldernameTemplate"],
+    )
+    assert op.execute(context) == "create_flow-1"
+    assert hook_calls["create_flow"] == [expected]
+    assert op.aep_dataflow_url == "https://platform.example.test/_emulator/ui/flows/create_flow-1"
+    assert _pushed(context) == {"etag": '"create_flow-etag"'}
+
+
+def test_rendered_string_times_become_ints(hook_calls, context):
+    op = AEPCreateDataflowOperator(
+        task_id="f", destination="sftp", name="n", source_connection_id="s", target_connection_id="t",
+        interval="{{ 1 }}", start_time="{{ 1 }}", end_time="{{ 2 }}",
+    )  # fmt: skip
+    op.interval, op.start_time, op.end_time = "1", "1675901210", "1975901210"
+    op.execute(context)
+    assert hook_calls["create_flow"][0]["scheduleParams"]["startTime"] == 1675901210
+
+
+def test_segment_destination_gets_the_general_transform(hook_calls, context):
+    AEPCreateDataflowOperator(
+        task_id="f",
+        destination="adobe_campaign",
+        name="n",
+        source_connection_id="s",
+        target_connection_id="t",
+    ).execute(context)
+    body = hook_calls["create_flow"][0]
+    assert body["flowSpec"]["id"] == "71471eba-b620-49e4-90fd-23f1fa0174d8"
+    assert body["transformations"][0]["name"] == "GeneralTransform"
+    assert "scheduleParams" not in body
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"export_mode": "WEEKLY"}, "export_mode"),
+        ({"time_unit": "hour", "interval": 8}, "interval"),
+        ({"start_time": 1675901210000}, "start_time"),
+        ({"start_time": 1975901210, "end_time": 1675901210}, "end_time"),
+        ({"folder_name_template": "%BOGUS%"}, "folder_name_template"),
+    ],
+)
+def test_bad_schedules_fail_at_parse_time(kwargs, field):
+    with pytest.raises(AEPValidationError) as err:
+        AEPCreateDataflowOperator(
+            task_id="f",
+            destination="amazon_s3",
+            name="n",
+            source_connection_id="s",
+            target_connection_id="t",
+            **kwargs,
+        )
+    assert err.value.field == field
+
+
+def test_raw_spec_id_needs_a_flow_spec(hook_calls, context):
+    with pytest.raises(AEPValidationError, match="flow_spec_id"):
+        AEPCreateDataflowOperator(
+            task_id="f", destination="00000000-1111-2222-3333-444444444444", name="n",
+            source_connection_id="s", target_connection_id="t",
+        )  # fmt: skip
+
+
+# -- list datasets ----------------------------------------------------------------------------------
+
+
+def test_list_datasets_filters_and_reports_typos(mocker, aep_conn, context):
+    eligible = [
+        {"id": "a" * 24, "name": "Loyalty Members"},
+        {"id": "b" * 24, "name": "Web Events", "state": "DRAFT"},
+    ]
+    mocker.patch.object(AEPHook, "iter_eligible_datasets", side_effect=lambda: iter(eligible))
+    assert AEPListDatasetsOperator(task_id="l").execute(context) == [
+        {"id": "a" * 24, "name": "Loyalty Members"}, {"id": "b" * 24, "name": "Web Events"},
+    ]  # fmt: skip
+    assert AEPListDatasetsOperator(task_id="l", names=["Web Events"]).execute(context) == [
+        {"id": "b" * 24, "name": "Web Events"}
+    ]
+    with pytest.raises(AEPValidationError, match="'Web Event': 'Web Events'"):
+        AEPListDatasetsOperator(task_id="l", names=["Web Event"]).execute(context)
+    with pytest.raises(AEPValidationError, match="list of strings"):
+        AEPListDatasetsOperator(task_id="l", names="Web Events")

@@ -1,0 +1,254 @@
+"""Sensor decisions on every run state, deferral, and the trigger's events and serialization."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import time
+from datetime import datetime, timezone
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
+
+from airflow_provider_aep.hooks.aep import AEPHook
+from airflow_provider_aep.runs import judge, select_run, summarize_run
+from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed, AEPDataflowRunSensor
+from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
+
+
+def run(run_id="r-1", status="success", started=1_700_000_000_000, records=True, errors=None):
+    metrics = {
+        "durationSummary": {"startedAtUTC": started, "completedAtUTC": started + 4500},
+        "statusSummary": {"status": status, "errors": errors or []},
+        "sizeSummary": {"inputBytes": 900, "outputBytes": 300},
+        "fileSummary": {"outputFileCount": 2},
+    }
+    if records:
+        metrics["recordSummary"] = {
+            "inputRecordCount": 10, "outputRecordCount": 9, "skippedRecordCount": 1, "failedRecordCount": 0,
+            "sourceSummaries": [{"id": "ds-1", "inputRecordCount": 10, "outputRecordCount": 9}],
+        }  # fmt: skip
+    return {"id": run_id, "flowId": "f-1", "createdAt": started, "metrics": metrics}
+
+
+class Runs(list):
+    """The runs AEP lists; ``listing`` is the mock, to read the filters the sensor sent."""
+
+    listing = None
+
+
+@pytest.fixture
+def runs(mocker, aep_conn):
+    answer = Runs()
+    answer.listing = mocker.patch.object(AEPHook, "iter_runs", side_effect=lambda *a, **k: iter(list(answer)))
+    return answer
+
+
+class FakeDagRun:
+    start_date = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+CONTEXT = {"dag_run": FakeDagRun()}
+
+
+def sensor(**kwargs):
+    return AEPDataflowRunSensor(task_id="wait", flow_id="f-1", deferrable=False, **kwargs)
+
+
+def test_no_run_yet_is_not_done(runs):
+    assert sensor().poke(CONTEXT).is_done is False
+
+
+@pytest.mark.parametrize("status", ["inProgress", "Processing", "Waiting"])
+def test_running_states_are_not_done(runs, status):
+    runs.append(run(status=status, records=False))
+    assert sensor().poke(CONTEXT).is_done is False
+
+
+def test_success_without_record_counts_is_not_done_yet(runs):
+    runs.append(run(records=False))
+    assert sensor().poke(CONTEXT).is_done is False
+
+
+@pytest.mark.parametrize("status", ["success", "Success", "SUCCESS"])
+def test_success_in_any_case_returns_the_summary(runs, status):
+    runs.append(run(status=status))
+    result = sensor().poke(CONTEXT)
+    assert result.is_done is True
+    assert result.xcom_value == {
+        "run_id": "r-1", "flow_id": "f-1", "status": status,
+        "started_at": "2023-11-14T22:13:20+00:00", "completed_at": "2023-11-14T22:13:24.500000+00:00",
+        "duration_seconds": 4.5, "input_records": 10, "output_records": 9, "skipped_records": 1,
+        "failed_records": 0, "input_bytes": 900, "output_bytes": 300, "files_out": 2, "errors": [],
+        "sources": [{"id": "ds-1", "input_records": 10, "output_records": 9}],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("status", ["failed", "Failed", "FAILED"])
+def test_failed_run_raises_with_aep_codes_and_no_retry(runs, status):
+    runs.append(run(status=status, errors=[{"code": "CONNECTOR-2001-500", "message": "upload refused"}]))
+    with pytest.raises(AEPDataflowRunFailed, match="CONNECTOR-2001-500: upload refused") as err:
+        sensor().poke(CONTEXT)
+    assert isinstance(err.value, AirflowFailException)
+
+
+def test_custom_statuses(runs):
+    runs.append(run(status="Processing", records=True))
+    assert sensor(success_statuses=["processing"]).poke(CONTEXT).is_done is True
+    runs[0] = run(status="Cancelled")
+    with pytest.raises(AEPDataflowRunFailed):
+        sensor(failure_statuses=["failed", "CANCELLED"]).poke(CONTEXT)
+
+
+def test_watches_runs_since_the_dag_run_started(runs):
+    sensor().poke(CONTEXT)
+    since = int(FakeDagRun.start_date.timestamp() * 1000)
+    assert runs.listing.call_args.kwargs["properties"] == [
+        "flowId==f-1",
+        f"metrics.durationSummary.startedAtUTC>={since}",
+    ]
+    sensor(since=1234).poke(CONTEXT)
+    assert runs.listing.call_args.kwargs["properties"][1] == "metrics.durationSummary.startedAtUTC>=1234"
+    sensor(latest=True).poke(CONTEXT)
+    assert runs.listing.call_args.kwargs["properties"] == ["flowId==f-1"]
+
+
+def test_first_run_since_or_latest(runs):
+    runs.extend([run("new", started=2_000), run("old", started=1_000)])
+    assert sensor().poke(CONTEXT).xcom_value["run_id"] == "old"
+    assert sensor(latest=True).poke(CONTEXT).xcom_value["run_id"] == "new"
+
+
+def test_named_run(mocker, aep_conn):
+    get_run = mocker.patch.object(AEPHook, "get_run", return_value=run("r-9"))
+    assert sensor(run_id="r-9").poke(CONTEXT).xcom_value["run_id"] == "r-9"
+    get_run.assert_called_once_with("r-9")
+
+
+def test_selection_helpers():
+    assert select_run([]) is None
+    assert select_run([run("a"), run("b")], run_id="b")["id"] == "b"
+    assert judge(None).state == "waiting"
+    assert summarize_run({"id": "x"})["duration_seconds"] is None
+
+
+# -- deferral ---------------------------------------------------------------------------------------
+
+
+def test_deferrable_sensor_hands_over_to_the_trigger_with_a_deadline(runs):
+    s = AEPDataflowRunSensor(task_id="wait", flow_id="f-1", deferrable=True, poke_interval=5, timeout=600)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        s.execute(CONTEXT)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, AEPDataflowRunTrigger)
+    assert trigger.flow_id == "f-1"
+    assert trigger.poll_interval == 5
+    assert before + 600 <= trigger.deadline <= time.time() + 600
+    assert trigger.since_ms == int(FakeDagRun.start_date.timestamp() * 1000)
+    assert deferred.value.method_name == "execute_complete"
+
+
+def test_deferrable_sensor_does_not_defer_when_the_run_is_already_over(runs):
+    runs.append(run())
+    s = AEPDataflowRunSensor(task_id="wait", flow_id="f-1", deferrable=True)
+    assert s.execute(CONTEXT)["run_id"] == "r-1"
+
+
+def test_default_deferrable_follows_airflow_config(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    assert AEPDataflowRunSensor(task_id="w", flow_id="f").deferrable is True
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
+    assert AEPDataflowRunSensor(task_id="w", flow_id="f").deferrable is False
+
+
+def test_execute_complete_for_each_event(aep_conn):
+    s = AEPDataflowRunSensor(task_id="wait", flow_id="f-1", deferrable=True)
+    summary = summarize_run(run())
+    assert s.execute_complete(CONTEXT, {"status": "success", "summary": summary}) == summary
+    failed = summarize_run(run(status="failed", errors=[{"code": "E1", "message": "m"}]))
+    with pytest.raises(AEPDataflowRunFailed, match="E1: m"):
+        s.execute_complete(CONTEXT, {"status": "failed", "summary": failed})
+    with pytest.raises(AirflowSensorTimeout, match="timed out"):
+        s.execute_complete(CONTEXT, {"status": "timeout", "message": "still waiting"})
+    with pytest.raises(Exception, match="flow gone"):
+        s.execute_complete(CONTEXT, {"status": "error", "message": "flow gone"})
+
+
+# -- trigger ----------------------------------------------------------------------------------------
+
+
+def test_trigger_serializes_to_json_and_back():
+    trigger = AEPDataflowRunTrigger(
+        flow_id="f-1", aep_conn_id="c", since_ms=5, poll_interval=3, deadline=99.5
+    )
+    classpath, kwargs = trigger.serialize()
+    json.dumps(kwargs)  # must be JSON-serializable
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert classpath == "airflow_provider_aep.triggers.dataflow_run.AEPDataflowRunTrigger"
+
+
+class FakeClient:
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.calls = []
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return None
+
+    async def list_runs(self, properties):
+        self.calls.append(properties)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def events(trigger, client, mocker):
+    mocker.patch("airflow_provider_aep.hooks.async_client.AsyncAEPClient", return_value=client)
+    mocker.patch.object(AEPDataflowRunTrigger, "_settings", autospec=True, return_value=object())
+
+    async def collect():
+        return [e async for e in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+def test_trigger_success_after_polling(mocker):
+    client = FakeClient([[], [run(status="inProgress", records=False)], [run()]])
+    trigger = AEPDataflowRunTrigger(flow_id="f-1", since_ms=7, poll_interval=0.01)
+    [event] = events(trigger, client, mocker)
+    assert event.payload["status"] == "success"
+    assert event.payload["summary"]["output_records"] == 9
+    assert len(client.calls) == 3
+    assert client.calls[0] == ["flowId==f-1", "metrics.durationSummary.startedAtUTC>=7"]
+
+
+def test_trigger_failure_event(mocker):
+    client = FakeClient([[run(status="Failed", errors=[{"code": "E", "message": "bad"}])]])
+    [event] = events(AEPDataflowRunTrigger(flow_id="f-1", poll_interval=0.01), client, mocker)
+    assert event.payload["status"] == "failed"
+    assert event.payload["summary"]["errors"] == [{"code": "E", "message": "bad"}]
+
+
+def test_trigger_reports_timeout_at_the_deadline(mocker):
+    client = FakeClient([[run(status="inProgress", records=False)]])
+    trigger = AEPDataflowRunTrigger(flow_id="f-1", poll_interval=0.05, deadline=time.time() + 0.2)
+    [event] = events(trigger, client, mocker)
+    assert event.payload["status"] == "timeout"
+    assert "inProgress" in event.payload["message"]
+
+
+def test_trigger_reports_api_errors_as_events(mocker):
+    from airflow_provider_aep.exceptions import AEPApiError
+
+    client = FakeClient([AEPApiError(status=404, method="GET", path="/runs", title="Flow not found")])
+    [event] = events(AEPDataflowRunTrigger(flow_id="f-1"), client, mocker)
+    assert event.payload["status"] == "error"
+    assert "404" in event.payload["message"]
