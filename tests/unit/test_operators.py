@@ -122,7 +122,7 @@ def test_credentials_are_registered_with_the_masker(hook_calls, context, monkeyp
 
 
 def test_bad_literal_credentials_fail_when_the_dag_is_parsed():
-    with pytest.raises(AEPValidationError, match="auth_params.s3AccessKey"):
+    with pytest.raises(AEPValidationError, match=r"auth_params\.s3AccessKey"):
         AEPCreateBaseConnectionOperator(
             task_id="b",
             destination="amazon_s3",
