@@ -262,12 +262,13 @@ class AEPCreateTargetConnectionOperator(AEPBaseOperator):
     :param location: the destination's location keys, e.g. ``{"bucketName": ..., "path": ...}``.
     :param dataset_file_type: ``JSON`` (NDJSON, always gzip-compressed) or ``PARQUET``.
     :param compression: ``GZIP`` or ``NONE`` (Parquet only).
-    :param params: extra target params passed as they are (e.g. ``mode`` for email-marketing destinations).
+    :param extra_params: more target params, sent as they are (e.g. ``mode`` for email-marketing
+        destinations). Not ``params``: that name is Airflow's, for DAG params.
     """
 
     template_fields: Sequence[str] = (
         "destination", "name", "description", "base_connection_id", "location",
-        "dataset_file_type", "compression", "params_extra", "sandbox_name",
+        "dataset_file_type", "compression", "extra_params", "sandbox_name",
     )  # fmt: skip
     ui_color = "#fbe3d3"
 
@@ -281,7 +282,7 @@ class AEPCreateTargetConnectionOperator(AEPBaseOperator):
         dataset_file_type: str | None = "JSON",
         compression: str | None = "GZIP",
         description: str | None = None,
-        params: Mapping[str, Any] | None = None,
+        extra_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -292,7 +293,7 @@ class AEPCreateTargetConnectionOperator(AEPBaseOperator):
         self.dataset_file_type = dataset_file_type
         self.compression = compression
         self.description = description
-        self.params_extra = params
+        self.extra_params = extra_params
         check_when_literal(
             {
                 "d": destination,
@@ -300,7 +301,7 @@ class AEPCreateTargetConnectionOperator(AEPBaseOperator):
                 "l": location,
                 "t": dataset_file_type,
                 "c": compression,
-                "p": params,
+                "p": extra_params,
             },
             lambda: self._body("base-connection-id"),
         )
@@ -318,7 +319,7 @@ class AEPCreateTargetConnectionOperator(AEPBaseOperator):
                 raise AEPValidationError(
                     "location", unknown, f"{destination.name} takes " + ", ".join(destination.location_keys)
                 )
-        target.update(self.params_extra or {})
+        target.update(self.extra_params or {})
         if destination is None or destination.workflow == "datasets":
             target["datasetFileType"] = self.dataset_file_type
             target["compression"] = self.compression

@@ -337,3 +337,15 @@ def test_list_datasets_filters_and_reports_typos(mocker, aep_conn, context):
         AEPListDatasetsOperator(task_id="l", names=["Web Event"]).execute(context)
     with pytest.raises(AEPValidationError, match="list of strings"):
         AEPListDatasetsOperator(task_id="l", names="Web Events")
+
+
+def test_dag_params_never_leak_into_target_params(hook_calls, context):
+    # ``params`` is Airflow's name for DAG params: the operator's own extras are ``extra_params``.
+    with DAG("d", schedule=None, start_date=pendulum.datetime(2026, 1, 1), params={"destination": "sftp"}):
+        op = AEPCreateTargetConnectionOperator(
+            task_id="t", destination="sftp", name="n", base_connection_id="b", location={"remotePath": "p"}
+        )
+    op.execute(context)
+    assert hook_calls["create_target_connection"][0]["params"] == {
+        "remotePath": "p", "mode": "Server-to-server", "datasetFileType": "JSON", "compression": "GZIP",
+    }  # fmt: skip
