@@ -62,7 +62,13 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, RetryableResponse):
         return True
     requests = sys.modules.get("requests")
-    if requests is not None and isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+    # ChunkedEncodingError: the connection dropped halfway through the response body.
+    transient = (
+        (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+        if requests
+        else ()
+    )
+    if transient and isinstance(exc, transient):
         return True
     httpx = sys.modules.get("httpx")
     return httpx is not None and isinstance(exc, httpx.TransportError)

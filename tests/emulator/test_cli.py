@@ -72,3 +72,24 @@ def test_help_lists_the_options():
         "--faults",
     ):
         assert option in out
+
+
+def test_fault_plan_file_and_options_are_read(tmp_path):
+    from airflow_provider_aep.emulator.cli import parse_args
+
+    plan = tmp_path / "faults.json"
+    plan.write_text(json.dumps({"rules": [{"path": "*/flows", "times": 2, "status": 503, "retry_after": 1}]}))
+    config = parse_args(
+        [
+            "--port",
+            "9999",
+            "--faults",
+            str(plan),
+            "--state",
+            str(tmp_path / "s.json"),
+            "--run-duration",
+            "0.5",
+        ]
+    )
+    assert config.faults == [{"path": "*/flows", "times": 2, "status": 503, "retry_after": 1}]
+    assert (config.port, config.run_duration, config.state_file) == (9999, 0.5, tmp_path / "s.json")

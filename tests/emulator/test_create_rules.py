@@ -167,3 +167,58 @@ def test_missing_end_time_defaults_to_six_months(api):
     flow = api.ok("POST", "/flows", 201, json=body)["id"]
     stored = api.ok("GET", f"/flows/{flow}")["items"][0]
     assert stored["scheduleParams"]["endTime"] - stored["createdAt"] // 1000 == 183 * 86400
+
+
+def _segment_pipeline(api):
+    profile_base = api.ok("POST", "/connections", 201, json={
+        "name": "Base connection to Experience Platform",
+        "connectionSpec": {"id": "8a9c3494-9708-43d7-ae3f-cda01e5030e1", "version": "1.0"},
+    })["id"]  # fmt: skip
+    source = api.ok("POST", "/sourceConnections", 201, json={
+        "name": "Connecting to Profile Store", "description": "Optional",
+        "connectionSpec": {"id": "8a9c3494-9708-43d7-ae3f-cda01e5030e1", "version": "1.0"},
+        "baseConnectionId": profile_base, "data": {"format": "CSV", "schema": None}, "params": {},
+    })["id"]  # fmt: skip
+    base = api.ok("POST", "/connections", 201, json={
+        "name": "Connect to SFTP with password",
+        "connectionSpec": {"id": "64ef4b8b-a6e0-41b5-9677-3805d1ee5dd0", "version": "1.0"},
+        "auth": {"specName": "Basic Authentication for sftp", "params": {"host": "h", "username": "u", "password": "p"}},
+    })["id"]  # fmt: skip
+    target = api.ok("POST", "/targetConnections", 201, json={
+        "name": "TargetConnection for SFTP", "baseConnectionId": base,
+        "connectionSpec": {"id": "64ef4b8b-a6e0-41b5-9677-3805d1ee5dd0", "version": "1.0"},
+        "data": {"format": "json", "schema": {"id": "1.0", "version": "1.0"}},
+        "params": {"mode": "Cloud Storage", "remotePath": "/audiences"},
+    })["id"]  # fmt: skip
+    return source, target
+
+
+def test_segment_flow_needs_the_general_transform(api):
+    source, target = _segment_pipeline(api)
+    body = {
+        "name": "Activate segments to SFTP",
+        "flowSpec": {"id": "71471eba-b620-49e4-90fd-23f1fa0174d8", "version": "1.0"},
+        "sourceConnectionIds": [source],
+        "targetConnectionIds": [target],
+        "transformations": [],
+    }
+    assert "GeneralTransform" in _problem(api.call("POST", "/flows", json=body), 400, "1051-400")
+    body["transformations"] = [
+        {
+            "name": "GeneralTransform",
+            "params": {"segmentSelectors": {"selectors": []}, "profileSelectors": {"selectors": []}},
+        }
+    ]
+    flow = api.ok("POST", "/flows", 201, json=body)["id"]
+    stored = api.ok("GET", f"/flows/{flow}")["items"][0]
+    assert "scheduleParams" not in stored
+    assert stored["transformations"] == body["transformations"]
+
+
+def test_profile_store_source_needs_its_own_base_connection(api):
+    body = {
+        "name": "Connecting to Profile Store",
+        "connectionSpec": {"id": "8a9c3494-9708-43d7-ae3f-cda01e5030e1", "version": "1.0"},
+        "baseConnectionId": "missing", "data": {"format": "CSV", "schema": None}, "params": {},
+    }  # fmt: skip
+    _problem(api.call("POST", "/sourceConnections", json=body), 400, "1032-400")

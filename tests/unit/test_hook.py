@@ -110,7 +110,14 @@ def test_server_errors_are_retried(hook, fake, sleeps, status):
     assert len(sleeps) == 2
 
 
-@pytest.mark.parametrize("exc", [requests.ConnectionError("reset"), requests.ReadTimeout("slow")])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        requests.ConnectionError("reset"),
+        requests.ReadTimeout("slow"),
+        requests.exceptions.ChunkedEncodingError("cut"),
+    ],
+)
 def test_connection_errors_and_timeouts_are_retried(hook, fake, sleeps, exc):
     fake.queue = [exc, response(200, {"items": []})]
     assert hook.list_connection_specs() == []
