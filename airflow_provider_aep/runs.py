@@ -77,6 +77,14 @@ def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:
     sizes = metrics.get("sizeSummary") or {}
     files = metrics.get("fileSummary") or {}
     duration = metrics.get("durationSummary") or {}
+    sources = [
+        {
+            "id": source.get("id"),
+            "input_records": source.get("inputRecordCount"),
+            "output_records": source.get("outputRecordCount"),
+        }
+        for source in records.get("sourceSummaries") or []
+    ]
     started = duration.get("startedAtUTC")
     completed = duration.get("completedAtUTC") or duration.get("stoppedAtUTC")
     return {
@@ -94,15 +102,17 @@ def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:
         "output_bytes": sizes.get("outputBytes"),
         "files_out": files.get("outputFileCount"),
         "errors": list((metrics.get("statusSummary") or {}).get("errors") or []),
-        "sources": [
-            {
-                "id": source.get("id"),
-                "input_records": source.get("inputRecordCount"),
-                "output_records": source.get("outputRecordCount"),
-            }
-            for source in records.get("sourceSummaries") or []
-        ],
+        "sources": sources,
+        # Audience exports report one source summary per segment: the same counts, by segment.
+        "segments": sources if _is_segment_flow(run) else [],
     }
+
+
+def _is_segment_flow(run: Mapping[str, Any]) -> bool:
+    from airflow_provider_aep.catalog import DESTINATIONS
+
+    flow_spec = (run.get("flowSpec") or {}).get("id")
+    return any(d.flow_spec_id == flow_spec for d in DESTINATIONS.values() if d.workflow == "segments")
 
 
 def _iso(epoch_ms: Any) -> str | None:

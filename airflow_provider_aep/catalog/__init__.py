@@ -28,6 +28,8 @@ class AuthSpec:
 
     name: str
     schema: dict[str, Any]
+    #: AEP's auth type: KeyBased, ConnectionString, SFTP, AzureServicePrincipal, ...
+    type: str = ""
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -63,7 +65,10 @@ class Destination:
 
     @property
     def auth_specs(self) -> tuple[AuthSpec, ...]:
-        return tuple(AuthSpec(a["name"], a["spec"]) for a in self.connection_spec.get("authSpec", []))
+        return tuple(
+            AuthSpec(a["name"], a["spec"], a.get("type", ""))
+            for a in self.connection_spec.get("authSpec", [])
+        )
 
     @property
     def target_schema(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_aep.catalog import DATASET_EXPORT_DESTINATIONS
 from airflow_provider_aep.emulator.config import EmulatorConfig
 from airflow_provider_aep.emulator.server import running_emulator
 
@@ -52,6 +53,46 @@ DEMO_CREDENTIALS: dict[str, dict[str, Any]] = {
         "conn_type": "sftp",
         "login": "exporter",
         "password": "demo-sftp-password",
+        "host": "sftp.example.com",
+    },
+    # Audience destinations; the email-marketing ones store files on S3 or SFTP.
+    "adobe_campaign": {
+        "conn_type": "aws",
+        "login": "AKIACAMPAIGNDEMOKEY1",
+        "password": "demo-campaign-s3-secret",
+    },
+    "amazon_s3_audiences": {
+        "conn_type": "aws",
+        "login": "AKIAIOSFODNN7EXAMPLE",
+        "password": "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY12",
+    },
+    "azure_blob_audiences": {
+        "conn_type": "wasb",
+        "password": "DefaultEndpointsProtocol=https;AccountName=demo;AccountKey=ZGVtbw==;",
+    },
+    "oracle_eloqua": {
+        "conn_type": "sftp",
+        "login": "eloqua",
+        "password": "demo-eloqua-password",
+        "host": "eloqua.example.com",
+        "extra": {"host": "sftp.eloqua.example.com"},
+    },
+    "oracle_responsys": {
+        "conn_type": "sftp",
+        "login": "responsys",
+        "password": "demo-responsys-password",
+        "host": "responsys.example.com",
+        "extra": {"host": "sftp.responsys.example.com"},
+    },
+    "salesforce_marketing_cloud": {
+        "conn_type": "aws",
+        "login": "AKIASFMCDEMOKEY00001",
+        "password": "demo-sfmc-s3-secret",
+    },
+    "sftp_audiences": {
+        "conn_type": "sftp",
+        "login": "audiences",
+        "password": "demo-audience-sftp-password",
         "host": "sftp.example.com",
     },
 }
@@ -117,7 +158,9 @@ def describe_file(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--destination", default=os.environ.get("DESTINATION", "amazon_s3"), choices=list(DEMO_CREDENTIALS)
+        "--destination",
+        default=os.environ.get("DESTINATION", "amazon_s3"),
+        choices=DATASET_EXPORT_DESTINATIONS,
     )
     parser.add_argument("--workdir", type=Path, default=Path(".aep-demo"))
     args = parser.parse_args(argv)

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_aep.catalog import find_destination
+from airflow_provider_aep.emulator import segments
 from airflow_provider_aep.emulator.config import EmulatorConfig
 from airflow_provider_aep.emulator.datasets import BY_ID as DATASETS_BY_ID
 from airflow_provider_aep.emulator.datasets import records
@@ -43,11 +44,15 @@ class RunEngine:
         with self.state.lock:
             changed = False
             for flow_id, meta in list(self.state.data["meta"]["flows"].items()):
-                if meta.get("deleted") or meta.get("workflow") != "DATASETS":
+                if meta.get("deleted"):
                     continue
                 flow = self.state.entities(meta["sandbox"], "flows").get(flow_id)
-                if flow is not None and flow["state"] == "enabled":
+                if flow is None or flow["state"] != "enabled":
+                    continue
+                if meta.get("workflow") == "DATASETS":
                     changed |= self._start_due_runs(flow, meta, now)
+                else:
+                    changed |= self._start_due_segment_runs(flow, meta, now)
             for run_id, meta in list(self.state.data["meta"]["runs"].items()):
                 if not meta.get("done") and meta["complete_at"] <= now:
                     self._finish(run_id, meta, now)
@@ -84,7 +89,25 @@ class RunEngine:
             started = True
         return started
 
-    def _start_run(self, flow: dict[str, Any], index: int, run_time: int, *, full: bool, now: float) -> None:
+    def _start_due_segment_runs(self, flow: dict[str, Any], meta: dict[str, Any], now: float) -> bool:
+        """One run exports every segment due now, with a source summary per segment."""
+        due = segments.due_segments(meta, now, self.config.max_runs_per_flow, self.config.time_scale)
+        if not due:
+            return False
+        run_time = min(d["run_time"] for d in due.values())
+        self._start_run(flow, 0, run_time, full=True, now=now, due_segments=due)
+        return True
+
+    def _start_run(
+        self,
+        flow: dict[str, Any],
+        index: int,
+        run_time: int,
+        *,
+        full: bool,
+        now: float,
+        due_segments: dict[str, Any] | None = None,
+    ) -> None:
         sandbox = flow["sandboxName"]
         stamp = int(now * 1000)
         run = {
@@ -117,6 +140,7 @@ class RunEngine:
                 "run_time": run_time,
                 "full": full,
                 "fail_with": self.faults.take_run_failure(flow["id"]),
+                "segments": due_segments,
                 "done": False,
             }
         )
@@ -136,7 +160,9 @@ class RunEngine:
         errors = meta.get("fail_with")
         if not errors and flow is not None:
             try:
-                metrics.update(self._export(flow, meta))
+                metrics.update(
+                    self._export_segments(flow, meta) if meta.get("segments") else self._export(flow, meta)
+                )
             except ExportError as err:
                 errors = [{"code": "CONNECTOR-1001-500", "message": str(err)}]
         if errors:
@@ -161,6 +187,80 @@ class RunEngine:
                 "startedAtUTC": metrics["durationSummary"]["startedAtUTC"],
                 "completedAtUTC": stamp,
             }
+
+    def _export_segments(self, flow: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+        """CSV files per due segment, named from its filenameTemplate, split at ``csv_split_rows``."""
+        sandbox = meta["sandbox"]
+        target = self.state.entities(sandbox, "targetConnections").get(flow["targetConnectionIds"][0])
+        if target is None:
+            raise ExportError("the flow's target connection no longer exists")
+        destination = find_destination(target["connectionSpec"]["id"])
+        folder = location_dir(
+            self.config.exports_dir,
+            sandbox,
+            destination.key if destination else "destination",
+            target["params"],
+        )
+        params = flow["transformations"][0]["params"]
+        selected = {s["value"]["id"]: s["value"] for s in params["segmentSelectors"]["selectors"]}
+        paths = [s["value"]["path"] for s in params["profileSelectors"]["selectors"]] or [
+            "personalEmail.address"
+        ]
+        mandatory = params["profileSelectors"].get("mandatoryFields") or []
+        totals = {"input": 0, "output": 0, "bytes": 0}
+        source_summaries, file_summaries = [], []
+        for segment_id, occurrence in meta["segments"].items():
+            value = selected.get(segment_id)
+            if value is None:
+                continue
+            size = segments.population(segment_id)
+            delta = size // 20 + 1
+            start, count = (
+                (size + (occurrence["index"] - 1) * delta, delta) if occurrence["incremental"] else (0, size)
+            )
+            rows = list(segments.profiles(segment_id, start, count, paths))
+            kept = [row for row in rows if all(row.get(field) for field in mandatory)]
+            base = segments.file_base_name(
+                value["filenameTemplate"],
+                destination=destination.name if destination else "destination",
+                segment=value,
+                moment=segments.utc(occurrence["run_time"]),
+            )
+            for path in segments.write_csv_files(folder, base, paths, kept, self.config.csv_split_rows):
+                lines = sum(1 for _ in path.open(encoding="utf-8")) - 1
+                totals["bytes"] += path.stat().st_size
+                file_summaries.append(
+                    {"id": str(path.relative_to(self.config.exports_dir)), "outputRecordCount": lines}
+                )
+            totals["input"] += len(rows)
+            totals["output"] += len(kept)
+            source_summaries.append(
+                {
+                    "id": segment_id,
+                    "inputRecordCount": len(rows),
+                    "outputRecordCount": len(kept),
+                    "skippedRecordCount": len(rows) - len(kept),
+                    "failedRecordCount": 0,
+                }
+            )
+        return {
+            "recordSummary": {
+                "inputRecordCount": totals["input"],
+                "outputRecordCount": totals["output"],
+                "skippedRecordCount": totals["input"] - totals["output"],
+                "failedRecordCount": 0,
+                "sourceSummaries": source_summaries,
+                "targetSummaries": [
+                    {
+                        "id": target["id"],
+                        "outputRecordCount": totals["output"],
+                        "entitySummaries": file_summaries,
+                    }
+                ],
+            },
+            "sizeSummary": {"inputBytes": totals["bytes"], "outputBytes": totals["bytes"]},
+            "fileSummary": {"inputFileCount": 0, "outputFileCount": len(file_summaries)},
+        }
 
     def _export(self, flow: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         """Write the run's files and return its record, size and file summaries."""

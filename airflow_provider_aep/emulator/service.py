@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, PROFILE_STORE_SPEC_ID
+from airflow_provider_aep.emulator import segments
 from airflow_provider_aep.emulator import validation as check
 from airflow_provider_aep.emulator.config import EmulatorConfig
 from airflow_provider_aep.emulator.datasets import BY_ID as DATASETS_BY_ID
@@ -286,7 +287,8 @@ class FlowService:
                 schedule.setdefault("endTime", entity["createdAt"] // 1000 + SIX_MONTHS_SECONDS)
                 entity["scheduleParams"] = schedule
             else:
-                check.check_general_transform(entity["transformations"])
+                transform = check.check_general_transform(entity["transformations"])
+                segments.enrich(transform["params"], time.time())
             entity["inheritedAttributes"] = {
                 "properties": {"isSourceFlow": False, "isDestinationFlow": True},
                 "sourceConnections": {"id": source["id"], "connectionSpec": source["connectionSpec"]},
@@ -297,6 +299,8 @@ class FlowService:
             meta = self.state.flow_meta(entity["id"])
             meta.update({"sandbox": sandbox, "emitted": 0, "workflow": workflow})
             meta["next_due"] = time.time() + self.config.first_run_delay + self._start_delay(entity)
+            if workflow == "SEGMENTS":
+                self._sync_segments(meta, entity)
             return self._store(sandbox, "flows", entity)
 
     def _start_delay(self, flow: dict[str, Any]) -> float:
@@ -330,7 +334,9 @@ class FlowService:
             if flow.get("scheduleParams") is not None:
                 check.check_schedule(patched.get("scheduleParams"))
             else:
-                check.check_general_transform(patched.get("transformations"))
+                segments.enrich(
+                    check.check_general_transform(patched.get("transformations"))["params"], time.time()
+                )
             for field in ("sourceConnectionIds", "targetConnectionIds"):
                 for entity_id in patched.get(field) or []:
                     kind = "sourceConnections" if field.startswith("source") else "targetConnections"
@@ -341,8 +347,19 @@ class FlowService:
             patched["updatedBy"] = f"{client}@AdobeID"
             patched["updatedClient"] = client
             self.state.entities(sandbox, "flows")[flow_id] = patched
+            if patched.get("scheduleParams") is None:
+                self._sync_segments(self.state.flow_meta(flow_id), patched)
             self.state.save()
             return {"id": flow_id, "etag": patched["etag"]}
+
+    def _sync_segments(self, meta: dict[str, Any], flow: dict[str, Any]) -> None:
+        transform = check.check_general_transform(flow.get("transformations"))
+        segments.sync_schedules(
+            meta,
+            transform["params"],
+            first_run_delay=self.config.first_run_delay,
+            time_scale=self.config.time_scale,
+        )
 
     def flow_action(self, sandbox: str, flow_id: str, op: str | None) -> dict[str, Any]:
         action = (op or "").lower()

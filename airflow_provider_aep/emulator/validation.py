@@ -13,6 +13,7 @@ from jsonschema import Draft7Validator
 
 from airflow_provider_aep.catalog import all_connection_specs, all_flow_specs
 from airflow_provider_aep.emulator.errors import bad_request, flow_error
+from airflow_provider_aep.emulator.segments import check_selectors
 
 SCHEDULE_RULES: dict[str, dict[str, tuple[int, ...]]] = {
     "DAILY_FULL_EXPORT": {"day": (0,)},
@@ -151,5 +152,7 @@ def check_general_transform(transformations: Any) -> dict[str, Any]:
                     raise bad_request(
                         f"GeneralTransform params.{key}.selectors must be an array", code="1051-400"
                     )
+            check_selectors(params)
             return transformation
+
     raise bad_request("A segment dataflow needs a GeneralTransform transformation", code="1051-400")

@@ -114,18 +114,18 @@ class AEPCreateBaseConnectionOperator(AEPBaseOperator):
             return params
         from airflow.sdk import BaseHook
 
-        from airflow_provider_aep.operators.credentials import auth_params_from_connection
+        from airflow_provider_aep.operators.credentials import auth_params_from_connection, rank_auth_specs
 
         conn = BaseHook.get_connection(self.credentials_conn_id)
         _, destination = resolve_destination(self.destination)
         if destination is None or not destination.auth_specs:
             return {**auth_params_from_connection(conn, self.auth_spec_name), **params}
-        specs = (
-            [destination.auth_spec(self.auth_spec_name)]
-            if self.auth_spec_name
-            else list(destination.auth_specs)
-        )
-        # SFTP has two auth specs: the one whose required params the connection fills is used.
+        if self.auth_spec_name:
+            specs = [destination.auth_spec(self.auth_spec_name)]
+        else:
+            specs = rank_auth_specs(destination.auth_specs, conn.conn_type)
+        # Several auth specs (SFTP, email marketing): the first the connection fills is used,
+        # those matching the connection's type (sftp, aws, wasb, ...) tried first.
         for spec in specs:
             found = {**auth_params_from_connection(conn, spec.name), **params}
             if set(spec.required) <= set(found):

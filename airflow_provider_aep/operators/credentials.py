@@ -7,8 +7,10 @@ Every value is registered with the secret masker the moment it is read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from airflow_provider_aep.catalog import AuthSpec
 from airflow_provider_aep.hooks.ims import mask
 
 #: auth spec name → connection field → auth param
@@ -31,6 +33,26 @@ FIELD_MAPS: dict[str, dict[str, str]] = {
     "Basic Authentication for sftp": {"login": "username", "password": "password", "host": "host"},
     "SSH Key Authentication for sftp": {"login": "username", "host": "host"},
 }
+
+
+#: Airflow connection type → the AEP auth types it most likely holds credentials for.
+PREFERRED_AUTH_TYPES: dict[str, tuple[str, ...]] = {
+    "aws": ("KeyBased",),
+    "s3": ("KeyBased",),
+    "sftp": ("SFTP",),
+    "ssh": ("SFTP",),
+    "wasb": ("ConnectionString",),
+    "azure_blob_storage": ("ConnectionString",),
+    "adls": ("AzureServicePrincipal",),
+    "azure_data_lake": ("AzureServicePrincipal",),
+    "google_cloud_platform": ("GoogleCloudStorageAuth",),
+}
+
+
+def rank_auth_specs(specs: Sequence[AuthSpec], conn_type: str | None) -> list[AuthSpec]:
+    """Specs matching the connection's type first: SFTP credentials are not tried as S3 keys."""
+    preferred = PREFERRED_AUTH_TYPES.get((conn_type or "").lower(), ())
+    return sorted(specs, key=lambda spec: spec.type not in preferred)
 
 
 def auth_params_from_connection(conn: Any, auth_spec_name: str | None) -> dict[str, Any]:

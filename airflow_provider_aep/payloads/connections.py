@@ -150,14 +150,15 @@ def build_target_connection(
     target = dict(params)
     destination = find_destination(connection_spec_id)
     if destination is not None:
-        target.setdefault("mode", destination.target_mode)
         if destination.workflow == "datasets":
+            target.setdefault("mode", destination.target_mode)
             check_dataset_export_format(target.get("datasetFileType"), target.get("compression"))
             # ``fileType`` is required by the spec for audience exports only.
             check_params(
                 destination.target_schema, target, field_prefix="params", skip_required=("fileType",)
             )
         else:
+            target.setdefault("mode", storage_mode(destination, target))
             target.setdefault("format", "CSV")
             check_params(destination.target_schema, target, field_prefix="params")
             _check_storage_mode_params(destination, target)
@@ -188,6 +189,17 @@ def check_dataset_export_format(dataset_file_type: Any, compression: Any) -> Non
             compression,
             "GZIP: AEP exports JSON only compressed (use PARQUET for uncompressed files)",
         )
+
+
+def storage_mode(destination: Destination, target: Mapping[str, Any]) -> str:
+    """Email-marketing destinations keep files on S3, Azure Blob or SFTP: the location keys tell which."""
+    if destination.target_mode not in _STORAGE_LOCATION_KEYS:
+        return destination.target_mode
+    if target.get("remotePath"):
+        return "FTP"
+    if target.get("container"):
+        return "AZURE_BLOB"
+    return "S3"
 
 
 _STORAGE_LOCATION_KEYS = {

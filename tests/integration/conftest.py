@@ -47,7 +47,7 @@ class AirflowHome:
 
     def dags_test(self, dag_id: str, conf: dict[str, Any]) -> subprocess.CompletedProcess[str]:
         result = self.run("dags", "test", dag_id, "--conf", json.dumps(conf))
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        assert result.returncode == 0, _failure(result.stdout + result.stderr)
         return result
 
     def xcom(self, dag_id: str, task_id: str, key: str = "return_value") -> Any:
@@ -69,6 +69,15 @@ class AirflowHome:
                 (dag_id, dag_id),
             ).fetchall()
         return dict(rows)
+
+
+def _failure(output: str) -> str:
+    """The exception lines of the failed task, else the tail of the output."""
+    lines = output.splitlines()
+    marks = [i for i, line in enumerate(lines) if "Task failed with exception" in line]
+    if not marks:
+        return "\n".join(lines[-60:])
+    return "\n".join(line for line in lines[marks[0] : marks[0] + 80] if not line.startswith("  File "))
 
 
 @pytest.fixture(scope="session")

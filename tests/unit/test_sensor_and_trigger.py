@@ -81,7 +81,7 @@ def test_success_in_any_case_returns_the_summary(runs, status):
         "started_at": "2023-11-14T22:13:20+00:00", "completed_at": "2023-11-14T22:13:24.500000+00:00",
         "duration_seconds": 4.5, "input_records": 10, "output_records": 9, "skipped_records": 1,
         "failed_records": 0, "input_bytes": 900, "output_bytes": 300, "files_out": 2, "errors": [],
-        "sources": [{"id": "ds-1", "input_records": 10, "output_records": 9}],
+        "sources": [{"id": "ds-1", "input_records": 10, "output_records": 9}], "segments": [],
     }  # fmt: skip
 
 
@@ -124,6 +124,19 @@ def test_named_run(mocker, aep_conn):
     get_run = mocker.patch.object(AEPHook, "get_run", return_value=run("r-9"))
     assert sensor(run_id="r-9").poke(CONTEXT).xcom_value["run_id"] == "r-9"
     get_run.assert_called_once_with("r-9")
+
+
+def test_segment_runs_report_counts_by_segment():
+    segment_run = run()
+    segment_run["flowSpec"] = {"id": "71471eba-b620-49e4-90fd-23f1fa0174d8", "version": "1.0"}
+    segment_run["metrics"]["recordSummary"]["sourceSummaries"] = [
+        {"id": "seg-a", "inputRecordCount": 4, "outputRecordCount": 4},
+        {"id": "seg-b", "inputRecordCount": 6, "outputRecordCount": 5},
+    ]
+    assert summarize_run(segment_run)["segments"] == [
+        {"id": "seg-a", "input_records": 4, "output_records": 4},
+        {"id": "seg-b", "input_records": 6, "output_records": 5},
+    ]
 
 
 def test_selection_helpers():

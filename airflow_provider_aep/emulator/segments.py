@@ -1,0 +1,223 @@
+"""Audience activation in the emulator: selector rules, schedules per segment, CSV exports.
+
+The rules are AEP's (batch-activation tutorial); they are written here again, independently of
+the client's builders, so the emulator judges the client rather than echoing it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_aep.emulator.errors import bad_request
+
+FREQUENCIES = {
+    "DAILY_FULL_EXPORT": {"ONCE": 0, "DAILY": 86400},
+    "FIRST_FULL_THEN_INCREMENTAL": {
+        "DAILY": 86400, "EVERY_3_HOURS": 10800, "EVERY_6_HOURS": 21600, "EVERY_8_HOURS": 28800, "EVERY_12_HOURS": 43200,
+    },
+}  # fmt: skip
+MACROS = (
+    "%DESTINATION_NAME%",
+    "%SEGMENT_ID%",
+    "%SEGMENT_NAME%",
+    "%DATETIME(YYYYMMdd_HHmmss)%",
+    "%TIMESTAMP%",
+)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_SAFE = re.compile(r"[^0-9A-Za-z._\-]+")
+
+
+def check_selectors(params: dict[str, Any]) -> None:
+    """Each segment selector's export mode, schedule and file name; each profile selector's path."""
+    for index, selector in enumerate(params["segmentSelectors"]["selectors"]):
+        where = f"segmentSelectors.selectors[{index}]"
+        value = selector.get("value") if isinstance(selector, dict) else None
+        if (
+            not isinstance(selector, dict)
+            or selector.get("type") != "PLATFORM_SEGMENT"
+            or not isinstance(value, dict)
+        ):
+            raise bad_request(f"{where} must be a PLATFORM_SEGMENT selector with a value", code="1051-400")
+        if not value.get("id"):
+            raise bad_request(f"{where}.value.id is required", code="1051-400")
+        mode = value.get("exportMode")
+        if mode not in FREQUENCIES:
+            raise bad_request(
+                f"{where}.value.exportMode {mode!r} must be one of {', '.join(FREQUENCIES)}", code="1051-400"
+            )
+        schedule = value.get("schedule") or {}
+        frequency = schedule.get("frequency")
+        if frequency not in FREQUENCIES[mode]:
+            raise bad_request(
+                f"{where}.value.schedule.frequency {frequency!r} is not allowed with {mode}", code="1051-400"
+            )
+        if frequency == "ONCE" and schedule.get("endDate"):
+            raise bad_request(
+                f"{where}.value.schedule.endDate is not allowed with frequency ONCE", code="1051-400"
+            )
+        for key, pattern in (("startDate", _DATE), ("endDate", _DATE), ("startTime", _TIME)):
+            if key in schedule and not (isinstance(schedule[key], str) and pattern.match(schedule[key])):
+                raise bad_request(
+                    f"{where}.value.schedule.{key} {schedule[key]!r} is malformed", code="1051-400"
+                )
+        if not schedule.get("startDate"):
+            raise bad_request(f"{where}.value.schedule.startDate is required", code="1051-400")
+        template = value.get("filenameTemplate") or ""
+        if "%DESTINATION_NAME%" not in template or "%SEGMENT_ID%" not in template:
+            raise bad_request(
+                f"{where}.value.filenameTemplate must hold %DESTINATION_NAME% and %SEGMENT_ID%",
+                code="1051-400",
+            )
+        unknown = [m for m in re.findall(r"%[^%]*%", template) if m not in MACROS]
+        if unknown:
+            raise bad_request(
+                f"{where}.value.filenameTemplate has unknown macros {', '.join(unknown)}", code="1051-400"
+            )
+    for index, selector in enumerate(params["profileSelectors"]["selectors"]):
+        path = (selector.get("value") or {}).get("path") if isinstance(selector, dict) else None
+        if not isinstance(selector, dict) or selector.get("type") != "JSON_PATH" or not path:
+            raise bad_request(
+                f"profileSelectors.selectors[{index}] must be a JSON_PATH selector with a path",
+                code="1051-400",
+            )
+
+
+def enrich(params: dict[str, Any], now: float) -> None:
+    """What AEP adds on a read: create/update times on segments, mappings on attributes."""
+    for selector in params["segmentSelectors"]["selectors"]:
+        selector["value"].setdefault("createTime", str(int(now)))
+        selector["value"].setdefault("updateTime", str(int(now)))
+    for selector in params["profileSelectors"]["selectors"]:
+        path = selector["value"]["path"]
+        selector["value"].setdefault("operator", "EXISTS")
+        selector["value"].setdefault(
+            "mapping",
+            {
+                "sourceType": "text/x.schema-path", "source": path, "destination": path, "identity": False,
+                "primaryIdentity": False, "functionVersion": 0, "copyModeMapping": False,
+                "sourceAttribute": path, "destinationXdmPath": path,
+            },
+        )  # fmt: skip
+
+
+def start_epoch(schedule: dict[str, Any]) -> int:
+    moment = datetime.fromisoformat(f"{schedule['startDate']}T{schedule.get('startTime', '00:00')}:00+00:00")
+    return int(moment.timestamp())
+
+
+def sync_schedules(
+    meta: dict[str, Any], params: dict[str, Any], *, first_run_delay: float, time_scale: float
+) -> None:
+    """Give newly activated segments a schedule; forget the ones no longer selected."""
+    schedules: dict[str, Any] = meta.setdefault("segments", {})
+    now = time.time()
+    selected = {s["value"]["id"]: s["value"] for s in params["segmentSelectors"]["selectors"]}
+    for segment_id in list(schedules):
+        if segment_id not in selected:
+            del schedules[segment_id]
+    for segment_id, value in selected.items():
+        if segment_id in schedules:
+            continue
+        start = start_epoch(value["schedule"])
+        end_date = value["schedule"].get("endDate")
+        schedules[segment_id] = {
+            "next_due": now + first_run_delay + max(0, start - now) / time_scale,
+            "emitted": 0,
+            "ended": False,
+            "period": FREQUENCIES[value["exportMode"]][value["schedule"]["frequency"]],
+            "first_time": max(start, int(now)),
+            "end": int(datetime.fromisoformat(f"{end_date}T23:59:59+00:00").timestamp())
+            if end_date
+            else None,
+            "incremental": value["exportMode"] == "FIRST_FULL_THEN_INCREMENTAL",
+        }
+
+
+def due_segments(
+    meta: dict[str, Any], now: float, max_runs: int, time_scale: float
+) -> dict[str, dict[str, Any]]:
+    """Segments whose next export is due; their schedules move on to the next occurrence."""
+    due = {}
+    for segment_id, schedule in (meta.get("segments") or {}).items():
+        if schedule["ended"] or schedule["next_due"] > now or schedule["emitted"] >= max_runs:
+            continue
+        k = schedule["emitted"]
+        run_time = schedule["first_time"] + k * schedule["period"]
+        if schedule["end"] is not None and run_time > schedule["end"]:
+            schedule["ended"] = True
+            continue
+        due[segment_id] = {"index": k, "run_time": run_time, "incremental": schedule["incremental"] and k > 0}
+        schedule["emitted"] = k + 1
+        if schedule["period"] == 0:
+            schedule["ended"] = True
+        schedule["next_due"] += max(schedule["period"] / time_scale, 0.5)
+    return due
+
+
+def population(segment_id: str) -> int:
+    return 200 + int(hashlib.sha1(segment_id.encode()).hexdigest()[:6], 16) % 1800
+
+
+_FIRST = ("Ana", "Ben", "Chloé", "Dev", "Emi", "Farid", "Greta", "Hiro")
+_LAST = ("Silva", "Okafor", "Martin", "Kowalski", "Tanaka", "Nguyen", "Schmidt", "Rossi")
+
+
+def profiles(segment_id: str, start: int, count: int, paths: Sequence[str]) -> Iterator[dict[str, str]]:
+    """Profiles of a segment; every tenth lacks a last name, so mandatory fields can skip it."""
+    for i in range(start, start + count):
+        digest = hashlib.sha1(f"{segment_id}:{i}".encode()).hexdigest()
+        row = {}
+        for path in paths:
+            leaf = path.rsplit(".", 1)[-1].lower()
+            if "first" in leaf:
+                row[path] = _FIRST[int(digest[:2], 16) % len(_FIRST)]
+            elif "last" in leaf:
+                row[path] = "" if i % 10 == 9 else _LAST[int(digest[2:4], 16) % len(_LAST)]
+            elif "address" in leaf or "email" in leaf:
+                row[path] = f"profile{i}.{digest[:6]}@example.com"
+            elif "country" in leaf:
+                row[path] = ("US", "FR", "DE", "JP", "BR")[int(digest[4:6], 16) % 5]
+            elif "status" in leaf:
+                row[path] = "realized"
+            else:
+                row[path] = f"{leaf}-{digest[:8]}"
+        yield row
+
+
+def file_base_name(template: str, *, destination: str, segment: dict[str, Any], moment: datetime) -> str:
+    text = template.replace("%DESTINATION_NAME%", destination)
+    text = text.replace("%SEGMENT_ID%", segment["id"]).replace(
+        "%SEGMENT_NAME%", segment.get("name") or segment["id"]
+    )
+    text = text.replace("%DATETIME(YYYYMMdd_HHmmss)%", moment.strftime("%Y%m%d_%H%M%S"))
+    text = text.replace("%TIMESTAMP%", str(int(moment.timestamp())))
+    return _SAFE.sub("_", text)
+
+
+def write_csv_files(
+    folder: Path, base: str, header: Sequence[str], rows: Sequence[dict[str, str]], split_rows: int
+) -> list[Path]:
+    """``base.csv``, then ``base_2.csv``, ... with at most ``split_rows`` rows each (AEP: 5 million)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    chunks = [rows[i : i + split_rows] for i in range(0, len(rows), split_rows)] or [[]]
+    for number, chunk in enumerate(chunks, start=1):
+        path = folder / (f"{base}.csv" if number == 1 else f"{base}_{number}.csv")
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(header))
+            writer.writeheader()
+            writer.writerows(chunk)
+        written.append(path)
+    return written
+
+
+def utc(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)

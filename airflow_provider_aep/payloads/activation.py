@@ -1,0 +1,191 @@
+"""The JSON Patch that activates segments and profile attributes on a segment dataflow.
+
+Rules of the batch-activation tutorial, checked before any request:
+
+| exportMode                  | frequency                                                     |
+|-----------------------------|---------------------------------------------------------------|
+| DAILY_FULL_EXPORT           | ONCE, DAILY                                                   |
+| FIRST_FULL_THEN_INCREMENTAL | DAILY, EVERY_3_HOURS, EVERY_6_HOURS, EVERY_8_HOURS, EVERY_12_HOURS |
+
+No ``endDate`` with ``ONCE``; ``startDate``/``endDate`` are ``YYYY-MM-DD``, ``startTime`` is
+``HH:MM``; ``filenameTemplate`` holds ``%DESTINATION_NAME%`` and ``%SEGMENT_ID%``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from airflow_provider_aep.exceptions import AEPValidationError
+
+SEGMENT_SELECTORS = "/transformations/0/params/segmentSelectors/selectors/-"
+PROFILE_SELECTORS = "/transformations/0/params/profileSelectors/selectors/-"
+PROFILE_PARAMS = "/transformations/0/params/profileSelectors"
+
+FREQUENCIES: dict[str, tuple[str, ...]] = {
+    "DAILY_FULL_EXPORT": ("ONCE", "DAILY"),
+    "FIRST_FULL_THEN_INCREMENTAL": (
+        "DAILY",
+        "EVERY_3_HOURS",
+        "EVERY_6_HOURS",
+        "EVERY_8_HOURS",
+        "EVERY_12_HOURS",
+    ),
+}
+FILENAME_MACROS = (
+    "%DESTINATION_NAME%",
+    "%SEGMENT_ID%",
+    "%SEGMENT_NAME%",
+    "%DATETIME(YYYYMMdd_HHmmss)%",
+    "%TIMESTAMP%",
+)
+REQUIRED_MACROS = ("%DESTINATION_NAME%", "%SEGMENT_ID%")
+DEFAULT_FILENAME = "%DESTINATION_NAME%_%SEGMENT_ID%_%DATETIME(YYYYMMdd_HHmmss)%"
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+
+
+def segment_selector(segment: str | Mapping[str, Any], index: int, *, today: date) -> dict[str, Any]:
+    """One ``PLATFORM_SEGMENT`` selector, defaults filled in, every rule checked."""
+    where = f"segments[{index}]"
+    given: dict[str, Any] = {"id": segment} if isinstance(segment, str) else dict(segment)
+    segment_id = given.get("id")
+    if not isinstance(segment_id, str) or not segment_id.strip():
+        raise AEPValidationError(f"{where}.id", segment_id, "the segment (audience) id")
+    mode = given.get("exportMode", "DAILY_FULL_EXPORT")
+    if mode not in FREQUENCIES:
+        raise AEPValidationError(f"{where}.exportMode", mode, "one of " + ", ".join(FREQUENCIES))
+    schedule = dict(given.get("schedule") or {})
+    frequency = schedule.setdefault("frequency", FREQUENCIES[mode][0])
+    if frequency not in FREQUENCIES[mode]:
+        raise AEPValidationError(
+            f"{where}.schedule.frequency", frequency, f"{mode} takes " + ", ".join(FREQUENCIES[mode])
+        )
+    start = schedule.setdefault("startDate", today.isoformat())
+    start_day = _check_date(f"{where}.schedule.startDate", start)
+    if "endDate" in schedule:
+        if frequency == "ONCE":
+            raise AEPValidationError(
+                f"{where}.schedule.endDate", schedule["endDate"], "no endDate with frequency ONCE"
+            )
+        end_day = _check_date(f"{where}.schedule.endDate", schedule["endDate"])
+        if end_day < start_day:
+            raise AEPValidationError(
+                f"{where}.schedule.endDate", schedule["endDate"], f"a date on or after startDate {start}"
+            )
+    start_time = schedule.setdefault("startTime", "00:00")
+    if not isinstance(start_time, str) or not _TIME.match(start_time):
+        raise AEPValidationError(f"{where}.schedule.startTime", start_time, "HH:MM, 00:00 to 23:59")
+    template = given.get("filenameTemplate", DEFAULT_FILENAME)
+    check_filename_template(f"{where}.filenameTemplate", template)
+    unknown = sorted(set(given) - {"id", "name", "description", "filenameTemplate", "exportMode", "schedule"})
+    if unknown:
+        raise AEPValidationError(
+            where, unknown, "only id, name, description, filenameTemplate, exportMode, schedule"
+        )
+    value: dict[str, Any] = {"id": segment_id}
+    for key in ("name", "description"):
+        if given.get(key):
+            value[key] = str(given[key])
+    value.update({"filenameTemplate": template, "exportMode": mode, "schedule": schedule})
+    return {"type": "PLATFORM_SEGMENT", "value": value}
+
+
+def check_filename_template(field: str, template: Any) -> None:
+    if not isinstance(template, str) or not template.strip():
+        raise AEPValidationError(field, template, "a file name template")
+    missing = [m for m in REQUIRED_MACROS if m not in template]
+    if missing:
+        raise AEPValidationError(field, template, "must hold " + " and ".join(REQUIRED_MACROS))
+    for macro in re.findall(r"%[^%]*%", template):
+        if macro not in FILENAME_MACROS:
+            raise AEPValidationError(
+                field, template, f"unknown macro {macro}; known: " + ", ".join(FILENAME_MACROS)
+            )
+
+
+def _check_date(field: str, value: Any) -> date:
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise AEPValidationError(field, value, "a date as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise AEPValidationError(field, value, "a real calendar date as YYYY-MM-DD") from None
+
+
+def _check_paths(field: str, paths: Iterable[Any]) -> list[str]:
+    checked = []
+    for index, path in enumerate(paths):
+        if not isinstance(path, str) or not _PATH.match(path):
+            raise AEPValidationError(
+                f"{field}[{index}]", path, "an XDM attribute path such as person.name.firstName"
+            )
+        checked.append(path)
+    return checked
+
+
+def build_activation_patch(
+    *,
+    segments: Sequence[str | Mapping[str, Any]],
+    profile_attributes: Sequence[str] = (),
+    mandatory_fields: Sequence[str] = (),
+    primary_fields: Sequence[str] = (),
+    today: date,
+) -> list[dict[str, Any]]:
+    """The tutorial's PATCH: one ``add`` per segment and per profile attribute, then the field lists."""
+    if isinstance(segments, (str, Mapping)) or not segments:
+        raise AEPValidationError(
+            "segments", segments, "at least one segment (a list of ids or selector values)"
+        )
+    selectors = [segment_selector(s, i, today=today) for i, s in enumerate(segments)]
+    ids = [s["value"]["id"] for s in selectors]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise AEPValidationError("segments", repeated, "each segment once")
+    attributes = _check_paths("profile_attributes", profile_attributes)
+    for field, paths in (("mandatory_fields", mandatory_fields), ("primary_fields", primary_fields)):
+        outside = [p for p in _check_paths(field, paths) if p not in attributes]
+        if outside:
+            raise AEPValidationError(field, outside, "attributes that are also in profile_attributes")
+    operations: list[dict[str, Any]] = [
+        {"op": "add", "path": SEGMENT_SELECTORS, "value": s} for s in selectors
+    ]
+    operations += [
+        {"op": "add", "path": PROFILE_SELECTORS, "value": {"type": "JSON_PATH", "value": {"path": p}}}
+        for p in attributes
+    ]
+    if mandatory_fields:
+        operations.append(
+            {"op": "add", "path": f"{PROFILE_PARAMS}/mandatoryFields", "value": list(mandatory_fields)}
+        )
+    if primary_fields:
+        operations.append(
+            {
+                "op": "add",
+                "path": f"{PROFILE_PARAMS}/primaryFields",
+                "value": [{"fieldType": "ATTRIBUTE", "attributePath": p} for p in primary_fields],
+            }
+        )
+    return operations
+
+
+def missing_after_activation(flow: Mapping[str, Any], operations: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What the PATCH added that the flow, read back, does not show (the tutorial's validate step)."""
+    params = ((flow.get("transformations") or [{}])[0] or {}).get("params") or {}
+    have_segments = {
+        s.get("value", {}).get("id") for s in (params.get("segmentSelectors") or {}).get("selectors", [])
+    }
+    have_paths = {
+        s.get("value", {}).get("path") for s in (params.get("profileSelectors") or {}).get("selectors", [])
+    }
+    missing = []
+    for op in operations:
+        if op["path"] == SEGMENT_SELECTORS and op["value"]["value"]["id"] not in have_segments:
+            missing.append(f"segment {op['value']['value']['id']}")
+        elif op["path"] == PROFILE_SELECTORS and op["value"]["value"]["path"] not in have_paths:
+            missing.append(f"attribute {op['value']['value']['path']}")
+    return missing
