@@ -13,7 +13,7 @@ from airflow_provider_aep.operators.connections import (
     AEPCreateSourceConnectionOperator,
     AEPCreateTargetConnectionOperator,
 )
-from airflow_provider_aep.operators.dataflows import AEPCreateDataflowOperator
+from airflow_provider_aep.operators.dataflows import AEPActivateSegmentsOperator, AEPCreateDataflowOperator
 from airflow_provider_aep.operators.datasets import AEPListDatasetsOperator
 from tests import seed_bodies as seed
 
@@ -91,7 +91,25 @@ CASES = [
         "end_time",
     ),
     (
+        "activate: a frequency the export mode does not take",
+        lambda: _rendered(AEPActivateSegmentsOperator(task_id="t", flow_id="f", segments="{{ s }}"),
+                          segments=[{"id": "s", "exportMode": "DAILY_FULL_EXPORT", "schedule": {"frequency": "EVERY_3_HOURS"}}]),
+        "segments[0].schedule.frequency",
+    ),
+    (
+        "activate: no segment",
+        lambda: _rendered(AEPActivateSegmentsOperator(task_id="t", flow_id="f", segments="{{ s }}"), segments=[]),
+        "segments",
+    ),
+    (
+        "target: email marketing without its storage location",
+        lambda: _rendered(AEPCreateTargetConnectionOperator(task_id="t", destination="oracle_eloqua", name="n",
+                                                            base_connection_id="b", location="{{ l }}"), location={"path": "p"}),
+        "params.bucketName",
+    ),
+    (
         "list: a name with a typo",
+
         lambda: _rendered(AEPListDatasetsOperator(task_id="t", names="{{ n }}"), names=["Web Event"]),
         "names",
     ),
