@@ -99,6 +99,20 @@ class AEPApiError(AEPError):
         )
 
 
+class AEPAmbiguousWriteError(AEPError):
+    """A create may or may not have happened (response lost, read timeout, 500/502/504).
+
+    Not retried blindly: repeating a POST could create a second connection or dataflow. The
+    operators look for the entity first (by name, created since the attempt) and only then retry.
+    """
+
+    def __init__(self, method: str, path: str, cause: str) -> None:
+        self.method = method
+        self.path = path
+        self.cause = cause
+        super().__init__(f"AEP API {method} {path}: the outcome is unknown ({cause})")
+
+
 class AEPRunFailedError(AEPError):
     """A dataflow run ended in a failure status."""
 

@@ -388,9 +388,30 @@ class FaultsAndLog:
                 await self._fault_response(rule.status, rule.retry_after, send)
                 status["code"] = rule.status
                 return
+            if rule and rule.drop_after:
+                await self.app(scope, recording_receive, self._cut_off(send, status))
+                return
             await self.app(scope, recording_receive, recording_send)
+
         finally:
             self._log(scope, chunks, status.get("code"), started, rule is not None)
+
+    @staticmethod
+    def _cut_off(send: Any, status: dict[str, int]) -> Any:
+        """A ``send`` that lets the answer start, then breaks the connection: a lost response."""
+
+        async def cut_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+                await send({**message, "headers": [*headers, (b"content-length", b"4096")]})
+            elif message["type"] == "http.response.body":
+                await send(
+                    {"type": "http.response.body", "body": message.get("body", b"")[:2], "more_body": True}
+                )
+                raise ConnectionAbortedError("fault plan: response lost after the request was processed")
+
+        return cut_send
 
     @staticmethod
     async def _fault_response(code: int, retry_after: float | None, send: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -23,34 +23,27 @@ class FaultRule:
     retry_after: float | None = None
     latency: float = 0.0
     drop: bool = False
+    #: Process the request, then drop the connection before the answer is whole: the entity
+    #: exists, but the client cannot know it (a lost response).
+    drop_after: bool = False
     hits: int = field(default=0)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultRule:
-        known = {
-            k: data[k]
-            for k in ("path", "method", "times", "status", "retry_after", "latency", "drop")
-            if k in data
-        }
-        rule = cls(**known)
-        if rule.status is None and not rule.drop and not rule.latency:
-            raise ValueError("a fault rule needs a status, a latency or drop")
+        settable = {f.name for f in fields(cls)} - {"hits"}
+        unknown = set(data) - settable
+        if unknown:
+            raise ValueError(f"unknown fault rule keys: {', '.join(sorted(unknown))}")
+        rule = cls(**data)
+        if rule.status is None and not (rule.drop or rule.drop_after or rule.latency):
+            raise ValueError("a fault rule needs a status, a latency, drop or drop_after")
         return rule
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in ("*", method.upper())) and fnmatch.fnmatchcase(path, self.path)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "method": self.method,
-            "times": self.times,
-            "status": self.status,
-            "retry_after": self.retry_after,
-            "latency": self.latency,
-            "drop": self.drop,
-            "hits": self.hits,
-        }
+        return asdict(self)
 
 
 class FaultPlan:

@@ -349,7 +349,11 @@ class FlowService:
             self.state.entities(sandbox, "flows")[flow_id] = patched
             if patched.get("scheduleParams") is None:
                 self._sync_segments(self.state.flow_meta(flow_id), patched)
+            elif _extended(flow["scheduleParams"], patched["scheduleParams"]):
+                # A later end revives a schedule that had run out (a one-off export stays done).
+                self.state.flow_meta(flow_id)["ended"] = False
             self.state.save()
+
             return {"id": flow_id, "etag": patched["etag"]}
 
     def _sync_segments(self, meta: dict[str, Any], flow: dict[str, Any]) -> None:
@@ -448,3 +452,8 @@ def _redacted_auth(auth: Any, auth_spec: dict[str, Any] | None) -> dict[str, Any
     }
     params = {k: ("***" if k in secret else v) for k, v in (auth.get("params") or {}).items()}
     return {"specName": auth.get("specName"), "params": params}
+
+
+def _extended(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    once = after.get("exportMode") == "DAILY_FULL_EXPORT"
+    return not once and int(after.get("endTime") or 0) > int(before.get("endTime") or 0)

@@ -17,9 +17,15 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_aep import __version__
 from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID
-from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError, AEPError
+from airflow_provider_aep.exceptions import AEPAmbiguousWriteError, AEPApiError, AEPAuthError, AEPError
 from airflow_provider_aep.hooks import ims
-from airflow_provider_aep.hooks.retry import RETRYABLE_STATUSES, RetryableResponse, RetryPolicy, retrying
+from airflow_provider_aep.hooks.retry import (
+    RETRYABLE_STATUSES,
+    RetryableResponse,
+    RetryPolicy,
+    not_processed,
+    retrying,
+)
 from airflow_provider_aep.hooks.retry import parse_retry_after as _retry_after
 from airflow_provider_aep.hooks.settings import AEPConnectionSettings
 
@@ -133,17 +139,20 @@ class AEPHook(BaseHook):
         headers: Mapping[str, str] | None = None,
         sandbox_name: str | None = None,
         missing_ok: bool = False,
+        idempotent: bool = True,
     ) -> tuple[int, Any]:
         """Send one Flow Service call with auth, retries and error mapping; (status, JSON body).
 
         A 401 gets one new token and one more try. ``missing_ok`` turns 404 into (404, None).
+        A non-``idempotent`` call (a create) is retried only when AEP certainly did not act on it;
+        otherwise it raises AEPAmbiguousWriteError, so the caller can look before it repeats.
         """
         url = self.settings.flow_service_url + path
         what = f"AEP {method} {path}"
         refreshed = False
         response: requests.Response | None = None
         try:
-            for attempt in retrying(self.retry_policy, self.log, what):
+            for attempt in retrying(self.retry_policy, self.log, what, idempotent=idempotent):
                 with attempt:
                     token = self.access_token()
                     response = self._send(method, url, token, params, json, headers, sandbox_name)
@@ -156,6 +165,8 @@ class AEPHook(BaseHook):
                         response = self._send(method, url, token, params, json, headers, sandbox_name)
                     self._raise_if_transient(response)
         except RetryableResponse as exhausted:
+            if not idempotent and exhausted.status not in (429, 503):
+                raise AEPAmbiguousWriteError(method, path, f"HTTP {exhausted.status}") from None
             raise AEPApiError.from_response(
                 status=exhausted.status,
                 method=method,
@@ -163,7 +174,12 @@ class AEPHook(BaseHook):
                 body=exhausted.body,
                 headers=exhausted.headers,
             ) from None
+        except requests.RequestException as err:
+            if idempotent or not_processed(err):
+                raise
+            raise AEPAmbiguousWriteError(method, path, type(err).__name__) from None
         assert response is not None
+
         body = _json(response)
         if response.status_code == 404 and missing_ok:
             return 404, None
@@ -263,8 +279,13 @@ class AEPHook(BaseHook):
     def create_flow(self, body: Mapping[str, Any]) -> JsonDict:
         return self._create("/flows", body)
 
+    def create_entity(self, kind: str, body: Mapping[str, Any]) -> JsonDict:
+        return self._create(f"/{kind}", body)
+
     def _create(self, path: str, body: Mapping[str, Any]) -> JsonDict:
-        _, answer = self.request("POST", path, json=dict(body))
+
+        _, answer = self.request("POST", path, json=dict(body), idempotent=False)
+
         created = first_item(answer)
         if not created.get("id"):
             raise AEPError(f"AEP POST {path} answered without an id")
@@ -281,7 +302,17 @@ class AEPHook(BaseHook):
     def get_target_connection(self, connection_id: str) -> JsonDict:
         return first_item(self.request("GET", f"/targetConnections/{connection_id}")[1])
 
+    def iter_entities(self, kind: str, properties: Iterable[str] = ()) -> Iterator[JsonDict]:
+        """``connections``, ``sourceConnections``, ``targetConnections`` or ``flows``, filtered."""
+        return self._iter_listing(f"/{kind}", properties, None, None)
+
+    def get_entity(self, kind: str, entity_id: str) -> JsonDict | None:
+        """The entity, or None when it does not exist (any more)."""
+        status, body = self.request("GET", f"/{kind}/{entity_id}", missing_ok=True)
+        return None if status == 404 else first_item(body)
+
     def get_flow(self, flow_id: str) -> JsonDict:
+
         return first_item(self.request("GET", f"/flows/{flow_id}")[1])
 
     def iter_flows(self, properties: Iterable[str] = (), orderby: str | None = None) -> Iterator[JsonDict]:
@@ -376,6 +407,9 @@ class AEPHook(BaseHook):
 
     def delete_target_connection(self, connection_id: str, missing_ok: bool = False) -> bool:
         return self._delete(f"/targetConnections/{connection_id}", missing_ok)
+
+    def delete_entity(self, kind: str, entity_id: str, missing_ok: bool = False) -> bool:
+        return self._delete(f"/{kind}/{entity_id}", missing_ok)
 
     def _delete(self, path: str, missing_ok: bool) -> bool:
         """True when deleted now, False when it was already gone (and ``missing_ok``). 202 or 204."""

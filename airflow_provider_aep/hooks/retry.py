@@ -74,7 +74,27 @@ def _is_transient(exc: BaseException) -> bool:
     return httpx is not None and isinstance(exc, httpx.TransportError)
 
 
+def not_processed(exc: BaseException) -> bool:
+    """The server certainly did not act on the request: safe to send a create again."""
+    if isinstance(exc, RetryableResponse):
+        return exc.status in (429, 503)
+    requests = sys.modules.get("requests")
+    if requests is None:
+        return False
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and not isinstance(
+        exc, requests.exceptions.ChunkedEncodingError
+    ):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return type(reason).__name__ in ("NewConnectionError", "NameResolutionError") or isinstance(
+            reason, ConnectionRefusedError
+        )
+    return False
+
+
 def describe(exc: BaseException | None) -> str:
+
     if isinstance(exc, RetryableResponse):
         extra = f" (Retry-After {exc.retry_after:g}s)" if exc.retry_after is not None else ""
         return f"HTTP {exc.status}{extra}"
@@ -132,9 +152,12 @@ def _logger(log: logging.Logger | Any, what: str, policy: RetryPolicy) -> Any:
     return before_sleep
 
 
-def retrying(policy: RetryPolicy, log: logging.Logger | Any, what: str) -> tenacity.Retrying:
+def retrying(
+    policy: RetryPolicy, log: logging.Logger | Any, what: str, *, idempotent: bool = True
+) -> tenacity.Retrying:
+    """Retry transient failures; for a non-idempotent call only those the server never acted on."""
     return tenacity.Retrying(
-        retry=tenacity.retry_if_exception(_is_transient),
+        retry=tenacity.retry_if_exception(_is_transient if idempotent else not_processed),
         wait=_Wait(policy),
         stop=_stop(policy),
         before_sleep=_logger(log, what, policy),

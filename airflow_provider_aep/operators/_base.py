@@ -60,3 +60,32 @@ class AEPBaseOperator(BaseOperator):
     def push_etag(self, context: Context, etag: str | None) -> None:
         if etag:
             context["ti"].xcom_push(key=ETAG_XCOM_KEY, value=etag)
+
+
+class AEPCreateOperator(AEPBaseOperator):
+    """Base of the creation operators: each entity is created once (see ``if_exists``).
+
+    :param if_exists: what to do when an entity with the same name (and spec) exists:
+        ``"reuse"`` (default) returns its id when its configuration matches, and fails with the
+        differences when it does not; ``"fail"`` fails; ``"create"`` creates another one.
+        A retried task also reuses what its earlier try created (``task_state_store``).
+    """
+
+    def __init__(self, *, if_exists: str = "reuse", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from airflow_provider_aep.operators.idempotency import check_if_exists
+
+        check_if_exists(if_exists)
+        self.if_exists = if_exists
+
+    def create(self, context: Context, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        from airflow_provider_aep.operators.idempotency import create_once
+
+        return create_once(
+            self.hook,
+            kind,
+            body,
+            if_exists=self.if_exists,
+            state_store=context.get("task_state_store"),
+            log=self.log,
+        )

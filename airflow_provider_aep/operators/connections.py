@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.catalog import Destination, find_destination
 from airflow_provider_aep.exceptions import AEPValidationError
-from airflow_provider_aep.operators._base import AEPBaseOperator, check_when_literal
+from airflow_provider_aep.operators._base import AEPCreateOperator, check_when_literal
 from airflow_provider_aep.payloads.connections import (
     build_base_connection,
     build_data_lake_source_connection,
@@ -47,7 +47,7 @@ def resolve_destination(destination: str) -> tuple[str, Destination | None]:
     )
 
 
-class AEPCreateBaseConnectionOperator(AEPBaseOperator):
+class AEPCreateBaseConnectionOperator(AEPCreateOperator):
     """Create a base connection: the credentials AEP keeps for a destination (``POST /connections``).
 
     :param destination: a catalog key (``amazon_s3``, ``sftp``, ...) or a raw connection spec id.
@@ -135,7 +135,7 @@ class AEPCreateBaseConnectionOperator(AEPBaseOperator):
 
     def execute(self, context: Context) -> str:
         body = self._body(self._params())
-        created = self.hook.create_base_connection(body)
+        created = self.create(context, "connections", body)
         self.log.info(
             "Created base connection %r (%s): %s",
             self.name,
@@ -146,7 +146,7 @@ class AEPCreateBaseConnectionOperator(AEPBaseOperator):
         return str(created["id"])
 
 
-class AEPCreateSourceConnectionOperator(AEPBaseOperator):
+class AEPCreateSourceConnectionOperator(AEPCreateOperator):
     """Create a source connection: the Data Lake datasets to export, or the Profile Store for audiences.
 
     :param datasets: dataset ids, dataset names (resolved through the eligible-datasets list), or
@@ -205,7 +205,7 @@ class AEPCreateSourceConnectionOperator(AEPBaseOperator):
             base = self.base_connection_id
             if not base:
                 body = build_profile_store_base_connection(name=f"{self.name} (Profile Store base)")
-                base = self.hook.create_base_connection(body)["id"]
+                base = self.create(context, "connections", body)["id"]
                 self.log.info("Created Profile Store base connection %s", base)
             body = build_profile_store_source_connection(
                 name=self.name, base_connection_id=base, description=self.description
@@ -214,7 +214,7 @@ class AEPCreateSourceConnectionOperator(AEPBaseOperator):
             body = build_data_lake_source_connection(
                 name=self.name, datasets=self._resolve(self.datasets or []), description=self.description
             )
-        created = self.hook.create_source_connection(body)
+        created = self.create(context, "sourceConnections", body)
         self.log.info("Created source connection %r: %s", self.name, created["id"])
         self.push_etag(context, created.get("etag"))
         return str(created["id"])
@@ -254,7 +254,7 @@ def _as_entry(dataset: str | Mapping[str, Any]) -> dict[str, Any]:
     return {"dataSetId": str(dataset)}
 
 
-class AEPCreateTargetConnectionOperator(AEPBaseOperator):
+class AEPCreateTargetConnectionOperator(AEPCreateOperator):
     """Create a target connection: where files land and in which format (``POST /targetConnections``).
 
     :param destination: a catalog key or a raw connection spec id.
@@ -333,7 +333,7 @@ class AEPCreateTargetConnectionOperator(AEPBaseOperator):
 
     def execute(self, context: Context) -> str:
         body = self._body(self.base_connection_id)
-        created = self.hook.create_target_connection(body)
+        created = self.create(context, "targetConnections", body)
         self.log.info("Created target connection %r: %s", self.name, created["id"])
         self.push_etag(context, created.get("etag"))
         return str(created["id"])

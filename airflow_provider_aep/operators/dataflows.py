@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.exceptions import AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
-from airflow_provider_aep.operators._base import AEPBaseOperator, as_int, check_when_literal
+from airflow_provider_aep.operators._base import (
+    AEPBaseOperator,
+    AEPCreateOperator,
+    as_int,
+    check_when_literal,
+    is_literal,
+)
 from airflow_provider_aep.operators.connections import resolve_destination
 from airflow_provider_aep.payloads.flows import build_dataflow, empty_general_transform
 from airflow_provider_aep.payloads.schedule import build_schedule_params
@@ -18,7 +24,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class AEPCreateDataflowOperator(AEPBaseOperator):
+class AEPCreateDataflowOperator(AEPCreateOperator):
     """Create a dataflow (``POST /flows``): the destination's flow spec, the schedule, the two connections.
 
     Dataset exports take a schedule (``export_mode``, ``time_unit``, ``interval``, ``start_time``,
@@ -111,7 +117,7 @@ class AEPCreateDataflowOperator(AEPBaseOperator):
         from airflow_provider_aep.hooks.settings import dataflow_page_url
 
         body = self._body(self.source_connection_id, self.target_connection_id, now=int(time.time()))
-        created = self.hook.create_flow(body)
+        created = self.create(context, "flows", body)
         flow_id = str(created["id"])
         self.aep_dataflow_url = dataflow_page_url(self.hook.settings, flow_id, self.hook.sandbox_name)
         self.log.info("Created dataflow %r: %s (%s)", self.name, flow_id, self.aep_dataflow_url)
@@ -203,3 +209,230 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
         )
         self.push_etag(context, flow.get("etag") or answer.get("etag"))
         return activated
+
+
+DAY = 86400
+
+
+class AEPUpdateDataflowOperator(AEPBaseOperator):
+    """Change a dataset dataflow: extend its end, change its schedule within the rules, rename, enable or disable.
+
+    Schedule changes go as one PATCH of ``/scheduleParams`` with If-Match (a 412 re-reads the
+    etag and re-applies once); the new schedule is checked against AEP's rules first.
+
+    :param end_time: the new end (Unix seconds or a datetime).
+    :param extend_by_days: or: move the end this many days past the later of today and the current end.
+    :param state: ``"enabled"`` or ``"disabled"``.
+    """
+
+    template_fields: Sequence[str] = (
+        "flow_id", "end_time", "extend_by_days", "export_mode", "time_unit", "interval", "name", "description",
+        "state", "etag", "sandbox_name",
+    )  # fmt: skip
+    operator_extra_links = (AEPDataflowLink(),)
+    ui_color = "#f3d6c1"
+
+    def __init__(
+        self,
+        *,
+        flow_id: str,
+        end_time: int | str | datetime | None = None,
+        extend_by_days: int | str | None = None,
+        export_mode: str | None = None,
+        time_unit: str | None = None,
+        interval: int | str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        state: str | None = None,
+        etag: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.flow_id = flow_id
+        self.end_time = end_time
+        self.extend_by_days = extend_by_days
+        self.export_mode = export_mode
+        self.time_unit = time_unit
+        self.interval = interval
+        self.name = name
+        self.description = description
+        self.state = state
+        self.etag = etag
+        self.aep_dataflow_url: str | None = None
+        check_when_literal({"e": end_time, "x": extend_by_days, "s": state}, self._check)
+
+    def _check(self) -> None:
+        if self.state not in (None, "", "enabled", "disabled"):
+            raise AEPValidationError("state", self.state, "'enabled' or 'disabled'")
+        if self.end_time not in (None, "") and self.extend_by_days not in (None, ""):
+            raise AEPValidationError("end_time", self.end_time, "either end_time or extend_by_days, not both")
+        days = as_int(self.extend_by_days)
+        if days not in (None, "") and (not isinstance(days, int) or days <= 0):
+            raise AEPValidationError("extend_by_days", self.extend_by_days, "a positive number of days")
+
+    def _new_schedule(self, current: Mapping[str, Any], now: int) -> dict[str, Any]:
+        end = current.get("endTime")
+        if self.extend_by_days not in (None, ""):
+            end = max(int(end or now), now) + int(as_int(self.extend_by_days)) * DAY
+        elif self.end_time not in (None, ""):
+            end = as_int(self.end_time)
+        built = build_schedule_params(
+            export_mode=self.export_mode or current.get("exportMode", "FIRST_FULL_THEN_INCREMENTAL"),
+            time_unit=self.time_unit or current.get("timeUnit"),
+            interval=as_int(self.interval) if self.interval not in (None, "") else current.get("interval"),
+            start_time=current["startTime"],
+            end_time=end,
+            folder_name_template=current.get("foldernameTemplate"),
+        )
+        return {**current, **built}
+
+    def execute(self, context: Context) -> str:
+        from airflow_provider_aep.hooks.settings import dataflow_page_url
+
+        self._check()
+        flow = self.hook.get_flow(self.flow_id)
+        operations: list[dict[str, Any]] = []
+        if any(
+            v not in (None, "")
+            for v in (self.end_time, self.extend_by_days, self.export_mode, self.time_unit, self.interval)
+        ):
+            current = flow.get("scheduleParams")
+            if not current:
+                raise AEPValidationError(
+                    "flow_id", self.flow_id, "a dataset dataflow (it has no scheduleParams)"
+                )
+            schedule = self._new_schedule(current, int(time.time()))
+            operations.append({"op": "replace", "path": "/scheduleParams", "value": schedule})
+            self.log.info("Dataflow %s schedule: %s -> %s", self.flow_id, current, schedule)
+        for field in ("name", "description"):
+            value = getattr(self, field)
+            if value not in (None, "") and value != flow.get(field):
+                operations.append({"op": "replace", "path": f"/{field}", "value": value})
+        etag = flow.get("etag")
+        if operations:
+            etag = self.hook.patch_flow(self.flow_id, operations, etag=self.etag or etag).get("etag") or etag
+        if self.state and self.state != flow.get("state"):
+            action = self.hook.enable_flow if self.state == "enabled" else self.hook.disable_flow
+            etag = action(self.flow_id).get("etag") or etag
+            self.log.info("Dataflow %s is now %s", self.flow_id, self.state)
+        self.aep_dataflow_url = dataflow_page_url(self.hook.settings, self.flow_id, self.hook.sandbox_name)
+        self.push_etag(context, etag)
+        return self.flow_id
+
+
+class AEPDeleteDataflowOperator(AEPBaseOperator):
+    """Delete a dataflow and, on request, its connections, in AEP's order; fit to run as a teardown.
+
+    Order: the flow; then its target and source connections; then their base connections. A base
+    connection another dataflow still uses is reported and kept, not forced. Anything already gone
+    counts as deleted. Returns ``{"deleted": [...], "already_gone": [...], "kept": [...]}``.
+    """
+
+    template_fields: Sequence[str] = ("flow_id", "sandbox_name")
+    ui_color = "#e8c4b0"
+
+    def __init__(self, *, flow_id: str, delete_connections: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.flow_id = flow_id
+        self.delete_connections = delete_connections
+
+    def execute(self, context: Context) -> dict[str, list[str]]:
+        from airflow_provider_aep.exceptions import AEPApiError
+
+        result: dict[str, list[str]] = {"deleted": [], "already_gone": [], "kept": []}
+        flow = self.hook.get_entity("flows", self.flow_id)
+        if flow is None:
+            self.log.info("Dataflow %s is already gone", self.flow_id)
+            result["already_gone"].append(f"flow {self.flow_id}")
+            return result
+        plan: list[tuple[str, str]] = []
+        if self.delete_connections:
+            bases: list[str] = []
+            for kind, key in (
+                ("targetConnections", "targetConnectionIds"),
+                ("sourceConnections", "sourceConnectionIds"),
+            ):
+                for entity_id in flow.get(key) or []:
+                    entity = self.hook.get_entity(kind, entity_id)
+                    plan.append((kind, entity_id))
+                    if entity and entity.get("baseConnectionId") and entity["baseConnectionId"] not in bases:
+                        bases.append(entity["baseConnectionId"])
+            plan += [("connections", base) for base in bases]
+        for kind, entity_id in [("flows", self.flow_id), *plan]:
+            label = f"{kind.removesuffix('s')} {entity_id}"
+            try:
+                deleted = self.hook.delete_entity(kind, entity_id, missing_ok=True)
+            except AEPApiError as err:
+                if kind == "connections" and err.status == 400:
+                    self.log.warning("Kept %s: %s", label, err.detail or err)
+                    result["kept"].append(label)
+                    continue
+                raise
+            result["deleted" if deleted else "already_gone"].append(label)
+        self.log.info(
+            "Deleted %s; already gone %s; kept %s", result["deleted"], result["already_gone"], result["kept"]
+        )
+        return result
+
+
+class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
+    """Extend every destination dataflow whose end date falls within the next ``within_days``.
+
+    AEP stops a dataset dataflow at its ``endTime`` (six months after creation unless set); run
+    this daily so none ends by surprise. Returns what it extended (or would, with ``report_only``).
+    """
+
+    template_fields: Sequence[str] = ("within_days", "extend_by_days", "name_prefix", "sandbox_name")
+    ui_color = "#f3d6c1"
+
+    def __init__(
+        self,
+        *,
+        within_days: int = 30,
+        extend_by_days: int = 182,
+        name_prefix: str | None = None,
+        report_only: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        for field, value in (("within_days", within_days), ("extend_by_days", extend_by_days)):
+            if is_literal(value) and (not isinstance(as_int(value), int) or as_int(value) <= 0):
+                raise AEPValidationError(field, value, "a positive number of days")
+        self.within_days = within_days
+        self.extend_by_days = extend_by_days
+        self.name_prefix = name_prefix
+        self.report_only = report_only
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        now = int(time.time())
+        cutoff = now + int(as_int(self.within_days)) * DAY
+        filters = [
+            f"scheduleParams.endTime>{now}",
+            f"scheduleParams.endTime<{cutoff}",
+            "inheritedAttributes.properties.isDestinationFlow==true",
+        ]
+        extended = []
+        for flow in self.hook.iter_flows(filters):
+            if self.name_prefix and not str(flow.get("name", "")).startswith(self.name_prefix):
+                continue
+            schedule = dict(flow["scheduleParams"])
+            before = int(schedule["endTime"])
+            schedule["endTime"] = max(before, now) + int(as_int(self.extend_by_days)) * DAY
+            if not self.report_only:
+                self.hook.patch_flow(
+                    flow["id"],
+                    [{"op": "replace", "path": "/scheduleParams", "value": schedule}],
+                    etag=flow.get("etag"),
+                )
+            extended.append(
+                {
+                    "flow_id": flow["id"],
+                    "name": flow.get("name"),
+                    "end_time_before": before,
+                    "end_time_after": schedule["endTime"],
+                }
+            )
+            self.log.info("%s dataflow %r (%s): end %s -> %s", "Would extend" if self.report_only else "Extended",
+                          flow.get("name"), flow["id"], before, schedule["endTime"])  # fmt: skip
+        self.log.info("%d dataflow(s) ended within %s days", len(extended), self.within_days)
+        return extended

@@ -86,3 +86,12 @@ def airflow_home(tmp_path_factory, emulator) -> AirflowHome:
     migrated = home.run("db", "migrate")
     assert migrated.returncode == 0, migrated.stderr[-3000:]
     return home
+
+
+@pytest.fixture(scope="session")
+def test_dags_home(tmp_path_factory, emulator) -> AirflowHome:
+    """An Airflow home whose DAGs folder is tests/integration/dags (DAGs made for tests)."""
+    home = AirflowHome(tmp_path_factory.mktemp("airflow-test-dags"), emulator)
+    home.env["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).with_name("dags"))
+    assert home.run("db", "migrate").returncode == 0
+    return home

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 
-from tests.integration.conftest import AirflowHome
-
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def test_dags_home(tmp_path_factory, emulator) -> AirflowHome:
-    home = AirflowHome(tmp_path_factory.mktemp("airflow-modes"), emulator)
-    home.env["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).with_name("dags"))
-    assert home.run("db", "migrate").returncode == 0
-    return home
 
 
 @pytest.mark.parametrize("mode", ["poke", "reschedule"])

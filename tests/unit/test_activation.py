@@ -230,10 +230,11 @@ def test_email_marketing_targets_take_the_storage_of_their_location(mocker, aep_
     sent = []
     mocker.patch.object(
         AEPHook,
-        "create_target_connection",
+        "create_entity",
         autospec=True,
-        side_effect=lambda self, b: sent.append(b) or {"id": "t"},
+        side_effect=lambda self, kind, b: sent.append(b) or {"id": "t"},
     )
+    mocker.patch.object(AEPHook, "iter_entities", autospec=True, side_effect=lambda *a: iter([]))
     for location, mode in (({"remotePath": "/in"}, "FTP"), ({"bucketName": "drop", "path": "p"}, "S3")):
         AEPCreateTargetConnectionOperator(task_id="t", destination="oracle_eloqua", name="n", base_connection_id="b",
                                           location=location).execute({"ti": mocker.MagicMock()})  # fmt: skip
@@ -252,10 +253,11 @@ def test_sftp_credentials_are_not_taken_for_s3_keys(mocker, aep_conn, monkeypatc
     sent = []
     mocker.patch.object(
         AEPHook,
-        "create_base_connection",
+        "create_entity",
         autospec=True,
-        side_effect=lambda self, b: sent.append(b) or {"id": "b"},
+        side_effect=lambda self, kind, b: sent.append(b) or {"id": "b"},
     )
+    mocker.patch.object(AEPHook, "iter_entities", autospec=True, side_effect=lambda *a: iter([]))
     monkeypatch.setenv("AIRFLOW_CONN_ELOQUA", json.dumps(
         {"conn_type": "sftp", "login": "u", "password": "pw-12345", "host": "d.example.com", "extra": {"host": "h.example.com"}}
     ))  # fmt: skip

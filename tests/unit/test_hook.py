@@ -217,11 +217,13 @@ def test_problem_json_error_shape(hook, fake):
 
 def test_no_secret_in_error_text_or_logs(hook, fake, logged):
     body = {"name": "b", "auth": {"specName": "Access Key", "params": {"s3SecretKey": "DEST-SECRET-123"}}}
-    fake.queue = [response(500)] * 3 + [response(400, {"title": "Bad", "status": 400})]
+    fake.queue = [response(429, headers={"Retry-After": "0"})] * 3 + [
+        response(400, {"title": "Bad", "status": 400})
+    ]
     with pytest.raises(AEPApiError) as err:
         hook.create_base_connection(body)
     text = str(err.value) + repr(err.value) + logged()
-    assert "HTTP 500" in text  # the retries were logged, so the scan read real log output
+    assert "HTTP 429" in text  # the retries were logged, so the scan read real log output
     for secret in (CLIENT_SECRET, TOKEN, "DEST-SECRET-123"):
         assert secret not in text
 
@@ -480,3 +482,42 @@ def test_token_cache_is_thread_safe(fake, sleeps):
     assert set(tokens) == {f"{TOKEN}-1"}
     assert fake.tokens_issued == 1
     assert ims.TOKENS.fetches == 1
+
+
+# -- creates are not repeated blindly ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        response(500),
+        response(502),
+        response(504),
+        requests.ReadTimeout("slow"),
+        requests.exceptions.ChunkedEncodingError("cut"),
+    ],
+)
+def test_a_create_with_an_unknown_outcome_is_not_repeated(hook, fake, failure):
+    from airflow_provider_aep.exceptions import AEPAmbiguousWriteError
+
+    fake.queue = [failure]
+    with pytest.raises(AEPAmbiguousWriteError, match="outcome is unknown"):
+        hook.create_flow({"name": "n"})
+    assert len(fake.api_calls) == 1
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_create_refused_at_the_gateway_is_retried(hook, fake, sleeps, status):
+    fake.queue = [response(status, headers={"Retry-After": "1"}), response(201, {"id": "f-1", "etag": '"e"'})]
+    assert hook.create_flow({"name": "n"})["id"] == "f-1"
+    assert len(fake.api_calls) == 2
+
+
+def test_a_create_whose_connection_never_opened_is_retried(hook, fake, sleeps):
+    import urllib3
+
+    refused = requests.ConnectionError(
+        urllib3.exceptions.MaxRetryError(None, "/", urllib3.exceptions.NewConnectionError(None, "refused"))
+    )
+    fake.queue = [refused, response(201, {"id": "f-1"})]
+    assert hook.create_flow({"name": "n"})["id"] == "f-1"

@@ -22,23 +22,25 @@ from tests import seed_bodies as seed
 
 @pytest.fixture
 def hook_calls(mocker, aep_conn):
-    """Every AEPHook create is recorded and answered with a fresh id."""
+    """Every create is recorded (by the hook method of its kind) and answered with a fresh id."""
     calls: dict[str, list] = {}
+    names = {
+        "connections": "create_base_connection",
+        "sourceConnections": "create_source_connection",
+        "targetConnections": "create_target_connection",
+        "flows": "create_flow",
+    }
 
-    def recorder(name):
-        def create(self, body):
-            calls.setdefault(name, []).append(body)
-            return {"id": f"{name}-{len(calls[name])}", "etag": f'"{name}-etag"'}
+    def create(self, kind, body):
+        name = names[kind]
+        calls.setdefault(name, []).append(body)
+        return {"id": f"{name}-{len(calls[name])}", "etag": f'"{name}-etag"'}
 
-        return create
-
-    for name in (
-        "create_base_connection",
-        "create_source_connection",
-        "create_target_connection",
-        "create_flow",
-    ):
-        mocker.patch.object(AEPHook, name, autospec=True, side_effect=recorder(name))
+    mocker.patch.object(AEPHook, "create_entity", autospec=True, side_effect=create)
+    mocker.patch.object(
+        AEPHook, "iter_entities", autospec=True, side_effect=lambda self, kind, props=(): iter([])
+    )
+    mocker.patch.object(AEPHook, "get_entity", autospec=True, return_value=None)
     return calls
 
 

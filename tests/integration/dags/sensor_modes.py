@@ -21,11 +21,13 @@ for mode in ("poke", "reschedule"):
         params={"dataset": Param("5ef3e328582424191b1beb44")},
     ):
         source = AEPCreateSourceConnectionOperator(
-            task_id="source", name="Data Lake", datasets=["{{ params.dataset }}"]
+            task_id="source", name=f"Data Lake ({mode})", datasets=["{{ params.dataset }}"]
         )
-        base = AEPCreateBaseConnectionOperator(task_id="base", destination="data_landing_zone", name="DLZ")
+        base = AEPCreateBaseConnectionOperator(
+            task_id="base", destination="data_landing_zone", name=f"DLZ ({mode})"
+        )
         target = AEPCreateTargetConnectionOperator(
-            task_id="target", destination="data_landing_zone", name="DLZ target",
+            task_id="target", destination="data_landing_zone", name=f"DLZ target ({mode})",
             base_connection_id=base.output, location={"path": f"sensor-{mode}"},
         )  # fmt: skip
         flow = AEPCreateDataflowOperator(
