@@ -33,10 +33,15 @@ def test_activate_segments_dag(airflow_home, emulator, destination):
         by_path.setdefault(r["path"].rsplit("/", 1)[-1] if r["method"] == "POST" else "PATCH", []).append(r)
 
     # Profile Store base + destination base, Profile Store source, the target, the flow, one PATCH.
-    bases = sorted(r["body"]["connectionSpec"]["id"] for r in by_path["connections"])
-    assert bases == sorted(["8a9c3494-9708-43d7-ae3f-cda01e5030e1", spec.connection_spec_id])
-    [source] = by_path["sourceConnections"]
-    assert source["body"]["data"] == {"format": "CSV", "schema": None}
+    # The Profile Store connections have fixed names: an earlier run's are reused (if_exists="reuse").
+    source = emulator.entities("sourceConnections")[airflow_home.xcom(DAG_ID, "create_source_connection")]
+    assert source["connectionSpec"]["id"] == "8a9c3494-9708-43d7-ae3f-cda01e5030e1"
+    assert source["data"] == {"format": "CSV", "schema": None}
+    profile_base = emulator.entities("connections")[source["baseConnectionId"]]
+    assert profile_base["connectionSpec"]["id"] == "8a9c3494-9708-43d7-ae3f-cda01e5030e1"
+    destination_base = emulator.entities("connections")[airflow_home.xcom(DAG_ID, "create_base_connection")]
+    assert destination_base["connectionSpec"]["id"] == spec.connection_spec_id
+
     [target] = by_path["targetConnections"]
     params = target["body"]["params"]
     assert params["format"] == "CSV"

@@ -56,3 +56,19 @@ def test_a_lost_create_response_in_a_dag_run_leaves_one_dataflow(airflow_home, e
     ]
     assert posts, "the fault plan did not hit the create"
     assert json.loads(json.dumps(emulator.admin.get("/faults").json()))["rules"][-1]["hits"] == 1
+
+
+def test_the_delete_operator_cleans_up_as_a_teardown_after_a_failure(test_dags_home, emulator):
+    result = test_dags_home.run("dags", "test", "aep_teardown")
+    assert result.returncode != 0  # the DAG run failed...
+    assert "something downstream of" in result.stdout + result.stderr
+    with sqlite3.connect(test_dags_home.home / "airflow.db") as db:
+        states = dict(db.execute(
+            "SELECT task_id, state FROM task_instance WHERE dag_id = 'aep_teardown' AND run_id = "
+            "(SELECT run_id FROM dag_run WHERE dag_id = 'aep_teardown' ORDER BY id DESC LIMIT 1)"
+        ).fetchall())  # fmt: skip
+    assert states["use_the_flow"] == "failed"
+    assert states["cleanup"] == "success"  # ...and the teardown still ran
+    for kind, name in (("flows", "teardown: export"), ("targetConnections", "teardown: DLZ target"),
+                       ("sourceConnections", "teardown: Data Lake"), ("connections", "teardown: DLZ")):  # fmt: skip
+        assert _named(emulator, kind, name) == [], kind

@@ -30,8 +30,13 @@ def test_export_datasets_dag(airflow_home, emulator, destination):
 
     # The bodies AEP received are the tutorial's, for this destination.
     spec = get_destination(destination)
-    [source] = _posts(emulator, "/sourceConnections", before)
-    assert source["body"]["params"]["datasets"] == [{"dataSetId": DEVICES.id, "name": DEVICES.name}]
+    # The source connection has a fixed name: an earlier run's is reused (if_exists="reuse").
+    source = emulator.entities("sourceConnections")[airflow_home.xcom(DAG_ID, "create_source_connection")]
+    assert source["params"]["datasets"] == [{"dataSetId": DEVICES.id, "name": DEVICES.name}]
+    assert (
+        len([s for s in emulator.entities("sourceConnections").values() if s["name"] == source["name"]]) == 1
+    )
+
     [base] = _posts(emulator, "/connections", before)
     assert base["body"]["connectionSpec"] == {"id": spec.connection_spec_id, "version": "1.0"}
     [target] = _posts(emulator, "/targetConnections", before)
