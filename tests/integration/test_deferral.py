@@ -90,7 +90,11 @@ def test_scheduler_and_triggerer_run_the_deferred_sensor(airflow_home, emulator,
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
     }
     services = Services(env, tmp_path)
+    # Slow runs, so the run is still going when the sensor starts: it must defer, not finish at once.
+    original = emulator.config.run_duration
+    emulator.config.run_duration = 12.0
     try:
+
         services.start("api-server", "--port", str(port))
         services.start("scheduler")
         services.start("dag-processor")
@@ -115,7 +119,9 @@ def test_scheduler_and_triggerer_run_the_deferred_sensor(airflow_home, emulator,
             time.sleep(2)
         assert run_state == "success", states
     finally:
+        emulator.config.run_duration = original
         services.stop()
+
     sensor_logs = sorted(
         (
             airflow_home.home
