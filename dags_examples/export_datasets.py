@@ -75,7 +75,7 @@ with DAG(
     create_target = AEPCreateTargetConnectionOperator(
         task_id="create_target_connection",
         destination="{{ params.destination }}",
-        name="{{ params.destination }} target connection",
+        name="{{ params.destination }} {{ params.file_type }} target connection",
         base_connection_id=create_base.output,
         location="{{ LOCATIONS[params.destination] }}",
         dataset_file_type="{{ params.file_type }}",

@@ -94,7 +94,6 @@ def test_scheduler_and_triggerer_run_the_deferred_sensor(airflow_home, emulator,
     original = emulator.config.run_duration
     emulator.config.run_duration = 12.0
     try:
-
         services.start("api-server", "--port", str(port))
         services.start("scheduler")
         services.start("dag-processor")

@@ -37,12 +37,18 @@ def test_export_datasets_dag(airflow_home, emulator, destination):
         len([s for s in emulator.entities("sourceConnections").values() if s["name"] == source["name"]]) == 1
     )
 
-    [base] = _posts(emulator, "/connections", before)
-    assert base["body"]["connectionSpec"] == {"id": spec.connection_spec_id, "version": "1.0"}
-    [target] = _posts(emulator, "/targetConnections", before)
-    assert target["body"]["params"] == {
+    # Base and target connections are named by destination (and format): earlier runs' are reused.
+    base = emulator.entities("connections")[airflow_home.xcom(DAG_ID, "create_base_connection")]
+    assert base["connectionSpec"] == {"id": spec.connection_spec_id, "version": "1.0"}
+    assert base["name"] == f"{destination} base connection"
+    target = emulator.entities("targetConnections")[airflow_home.xcom(DAG_ID, "create_target_connection")]
+    assert target["baseConnectionId"] == base["id"]
+    assert target["params"] == {
         **LOCATIONS[destination], "mode": "Server-to-server", "datasetFileType": "JSON", "compression": "GZIP",
     }  # fmt: skip
+    for kind, entity in (("connections", base), ("targetConnections", target)):
+        assert len([e for e in emulator.entities(kind).values() if e["name"] == entity["name"]]) == 1
+
     [flow] = _posts(emulator, "/flows", before)
     assert flow["body"]["flowSpec"] == {"id": spec.flow_spec_id, "version": "1.0"}
     schedule = flow["body"]["scheduleParams"]
