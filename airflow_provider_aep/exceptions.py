@@ -127,16 +127,6 @@ class AEPRunFailedError(AEPError):
         super().__init__(f"Dataflow run {run_id} ended with status {status!r}: {listed}")
 
 
-class AEPPipelineError(AEPError):
-    """A step failed after earlier steps created entities: says which exist, for clean-up."""
-
-    def __init__(self, step: str, cause: BaseException, existing: Mapping[str, str]) -> None:
-        self.step = step
-        self.existing = dict(existing)
-        made = ", ".join(f"{kind} {entity_id}" for kind, entity_id in self.existing.items()) or "nothing"
-        super().__init__(f"{step} failed: {cause}. Already created in AEP: {made}")
-
-
 def _problem_code(type_url: Any) -> str | None:
     """``https://ns.adobe.com/aep/errors/FLOW-1439-404`` → ``FLOW-1439-404``."""
     if isinstance(type_url, str) and type_url:

@@ -82,6 +82,16 @@ class Api:
             time.sleep(0.1)
         raise AssertionError(f"no {status} run of {flow_id} within {timeout}s")
 
+    def wait_for_runs(self, flow_id: str, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+        """At least ``count`` successful runs of a flow (scheduled ones come on the accelerated clock)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            filters = [f"flowId=={flow_id}", "metrics.statusSummary.status==success"]
+            runs = self.ok("GET", "/runs", params={"property": filters})["items"]
+            if len(runs) >= count or time.monotonic() > deadline:
+                return runs
+            time.sleep(0.1)
+
 
 @pytest.fixture
 def api(emu) -> Api:

@@ -180,18 +180,7 @@ def test_incremental_segments_export_again(api):
         schedule={"frequency": "EVERY_3_HOURS", "startDate": "2021-12-20"},
     )
     assert activate(api, ids["flow"], [selector], ["personalEmail.address"]).status_code == 202
-    import time
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        runs = api.ok(
-            "GET",
-            "/runs",
-            params={"property": [f"flowId=={ids['flow']}", "metrics.statusSummary.status==success"]},
-        )["items"]
-        if len(runs) >= 2:
-            break
-        time.sleep(0.1)
+    runs = api.wait_for_runs(ids["flow"], 2)
     counts = sorted(r["metrics"]["recordSummary"]["inputRecordCount"] for r in runs)
     size = population(selector["value"]["id"])
     assert counts[:2] == [size // 20 + 1, size]

@@ -83,16 +83,7 @@ def test_injected_run_failure(api, emu):
 
 def test_incremental_flows_run_again_and_export_only_new_records(api, emu):
     ids = make_pipeline(api)  # every 3 hours: at time scale 36000, ~0.3 s apart
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        runs = api.ok(
-            "GET",
-            "/runs",
-            params={"property": [f"flowId=={ids['flow']}", "metrics.statusSummary.status==success"]},
-        )["items"]
-        if len(runs) >= 2:
-            break
-        time.sleep(0.1)
+    runs = api.wait_for_runs(ids["flow"], 2)
     counts = sorted(r["metrics"]["recordSummary"]["outputRecordCount"] for r in runs)
     assert counts[:2] == [DEVICES.growth_per_run, DEVICES.record_count]
 
