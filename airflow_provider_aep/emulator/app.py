@@ -18,7 +18,8 @@ from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, all_connection_specs
 from airflow_provider_aep.emulator.config import EmulatorConfig
 from airflow_provider_aep.emulator.errors import EmulatedError, bad_request, not_found
 from airflow_provider_aep.emulator.faults import FaultPlan
-from airflow_provider_aep.emulator.listing import page
+from airflow_provider_aep.emulator.listing import matches, page, parse_filters
+
 from airflow_provider_aep.emulator.runs import RunEngine
 from airflow_provider_aep.emulator.service import FlowService
 from airflow_provider_aep.emulator.state import State
@@ -107,7 +108,6 @@ def create_app(emulator: Emulator) -> Any:
     @app.get(f"{FS}/connectionSpecs")
     async def list_connection_specs(request: Request) -> dict[str, Any]:
         caller(request)
-        from airflow_provider_aep.emulator.listing import matches, parse_filters
 
         filters = parse_filters(request.query_params.getlist("property"))
         return {"items": [s for s in all_connection_specs() if matches(s, filters)]}
