@@ -19,7 +19,6 @@ from airflow_provider_aep.emulator.config import EmulatorConfig
 from airflow_provider_aep.emulator.errors import EmulatedError, bad_request, not_found
 from airflow_provider_aep.emulator.faults import FaultPlan
 from airflow_provider_aep.emulator.listing import matches, page, parse_filters
-
 from airflow_provider_aep.emulator.runs import RunEngine
 from airflow_provider_aep.emulator.service import FlowService
 from airflow_provider_aep.emulator.state import State
