@@ -12,7 +12,23 @@ from typing import Any
 
 
 class AEPError(Exception):
-    """Base class of every error raised by airflow-provider-aep."""
+    """Base class of every error raised by airflow-provider-aep.
+
+    ``already_in_aep`` lists what earlier tasks of the DAG run created, so a failure
+    mid-pipeline says what exists (and will be reused when the task is cleared).
+    """
+
+    already_in_aep: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.already_in_aep:
+            text += (
+                "\nAlready in AEP from earlier tasks of this DAG run (reused when this task is cleared): "
+                + ", ".join(self.already_in_aep)
+            )
+
+        return text
 
 
 class AEPValidationError(AEPError, ValueError):

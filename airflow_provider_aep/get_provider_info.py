@@ -65,6 +65,11 @@ def get_provider_info() -> dict[str, Any]:
                             "additional_info.projectedProductContext,session",
                         },
                     },
+                    "timeout": {
+                        "label": "Read timeout (seconds)",
+                        "description": "How long to wait for an answer before retrying (reads) or checking (creates).",
+                        "schema": {"type": ["number", "null"], "default": 60},
+                    },
                     "ims_url": {
                         "label": "IMS token URL",
                         "description": "Adobe IMS OAuth Server-to-Server token endpoint.",

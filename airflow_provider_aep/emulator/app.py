@@ -372,6 +372,9 @@ class FaultsAndLog:
         try:
             if rule and rule.latency:
                 await asyncio.sleep(rule.latency)
+            if rule and rule.expire_tokens:
+                self.emulator.service.expire_tokens()
+
             if rule and rule.drop:
                 await send(
                     {

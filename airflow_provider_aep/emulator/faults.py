@@ -1,8 +1,10 @@
 """The fault plan: what the emulator does wrong on purpose, and when.
 
 A rule matches requests by method and path (a glob) and applies to the next ``times`` of them:
-answer ``status`` (with ``Retry-After`` for 429/503), add ``latency`` seconds first, or ``drop``
-the connection halfway through the response. Plans come from ``--faults`` (a JSON file) and
+answer ``status`` (with ``Retry-After`` for 429/503), add ``latency`` seconds first, ``drop``
+the connection halfway through the response (``drop_after``: once the request is processed), or
+``expire_tokens`` before answering. Plans come from ``--faults`` (a JSON file) and
+
 from ``POST /_emulator/faults``.
 """
 
@@ -26,6 +28,8 @@ class FaultRule:
     #: Process the request, then drop the connection before the answer is whole: the entity
     #: exists, but the client cannot know it (a lost response).
     drop_after: bool = False
+    #: Expire every issued token before answering: the caller's token runs out mid-DAG.
+    expire_tokens: bool = False
     hits: int = field(default=0)
 
     @classmethod
@@ -35,8 +39,9 @@ class FaultRule:
         if unknown:
             raise ValueError(f"unknown fault rule keys: {', '.join(sorted(unknown))}")
         rule = cls(**data)
-        if rule.status is None and not (rule.drop or rule.drop_after or rule.latency):
-            raise ValueError("a fault rule needs a status, a latency, drop or drop_after")
+        if rule.status is None and not (rule.drop or rule.drop_after or rule.latency or rule.expire_tokens):
+            raise ValueError("a fault rule needs a status, a latency, drop, drop_after or expire_tokens")
+
         return rule
 
     def matches(self, method: str, path: str) -> bool:

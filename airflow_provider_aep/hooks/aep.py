@@ -55,7 +55,9 @@ class AEPHook(BaseHook):
     :param aep_conn_id: the Airflow connection (login = client ID, password = client secret,
         host = Platform URL, extra: org_id, sandbox_name, scopes, ims_url).
     :param sandbox_name: overrides the connection's sandbox for every call of this hook.
-    :param timeout: (connect, read) seconds for each request.
+    :param timeout: (connect, read) seconds for each request; default: 10 s to connect and the
+        connection's ``timeout`` extra (60 s) to read.
+
     :param retry_policy: attempts and total wait for transient failures.
     """
 
@@ -69,13 +71,14 @@ class AEPHook(BaseHook):
         aep_conn_id: str = default_conn_name,
         *,
         sandbox_name: str | None = None,
-        timeout: tuple[float, float] = (10.0, 60.0),
+        timeout: tuple[float, float] | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         super().__init__()
         self.aep_conn_id = aep_conn_id
         self.sandbox_override = sandbox_name
-        self.timeout = timeout
+        self._timeout = timeout
+
         self.retry_policy = retry_policy or RetryPolicy()
 
     # -- set-up --------------------------------------------------------------------------------
@@ -87,7 +90,12 @@ class AEPHook(BaseHook):
         return settings
 
     @property
+    def timeout(self) -> tuple[float, float]:
+        return self._timeout or self.settings.timeout
+
+    @property
     def sandbox_name(self) -> str:
+
         return self.sandbox_override or self.settings.sandbox_name
 
     @cached_property

@@ -34,7 +34,7 @@ class AsyncAEPClient:
         settings: AEPConnectionSettings,
         *,
         sandbox_name: str | None = None,
-        timeout: tuple[float, float] = (10.0, 60.0),
+        timeout: tuple[float, float] | None = None,
         retry_policy: RetryPolicy | None = None,
         logger: logging.Logger | Any = log,
     ) -> None:
@@ -43,7 +43,7 @@ class AsyncAEPClient:
         self.retry_policy = retry_policy or RetryPolicy()
         self.log = logger
         self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout[1], connect=timeout[0]),
+            timeout=httpx.Timeout((timeout or settings.timeout)[1], connect=(timeout or settings.timeout)[0]),
             headers={"User-Agent": f"airflow-provider-aep/{__version__}", "Accept": "application/json"},
         )
 

@@ -18,6 +18,8 @@ DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedPro
 DEFAULT_SANDBOX = "prod"
 FLOW_SERVICE_PATH = "/data/foundation/flowservice"
 AEP_UI = "https://experience.adobe.com"
+CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,14 @@ class AEPConnectionSettings:
     platform_url: str = DEFAULT_PLATFORM_URL
     #: Template of a dataflow's page in the AEP UI; ``{org_id}``, ``{sandbox}``, ``{flow_id}``.
     ui_url: str | None = None
+    #: Seconds to wait for an answer (extra ``timeout``); past it a read is retried or, for a
+    #: create, looked up by name before any retry.
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """(connect, read) seconds, as requests and httpx take them."""
+        return (CONNECT_TIMEOUT, self.read_timeout)
 
     @property
     def flow_service_url(self) -> str:
@@ -80,6 +90,7 @@ class AEPConnectionSettings:
             ims_url=str(extra.get("ims_url") or DEFAULT_IMS_URL),
             platform_url=_platform_url(conn),
             ui_url=extra.get("ui_url") or None,
+            read_timeout=_read_timeout(conn.conn_id, extra.get("timeout")),
         )
 
 
@@ -96,7 +107,22 @@ def dataflow_page_url(settings: AEPConnectionSettings, flow_id: str, sandbox_nam
     return f"{settings.platform_url.rstrip('/')}/_emulator/ui/flows/{flow_id}"
 
 
+def _read_timeout(conn_id: str, value: Any) -> float:
+    if value in (None, ""):
+        return DEFAULT_READ_TIMEOUT
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not 0 < seconds <= 3600:
+        raise AEPValidationError(
+            f"connection {conn_id!r} extra.timeout", value, "seconds, above 0 and at most 3600"
+        )
+    return seconds
+
+
 def _extra(conn: Any) -> dict[str, Any]:
+
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
     # The connection form stores its fields flat; older UIs prefix them.
     return {k.removeprefix("extra__aep__"): v for k, v in dict(extra).items()}

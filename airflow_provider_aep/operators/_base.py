@@ -41,7 +41,11 @@ def as_int(value: Any) -> Any:
 
 
 class AEPBaseOperator(BaseOperator):
-    """Base of the AEP operators: ``aep_conn_id``, an optional sandbox override, and the hook."""
+    """Base of the AEP operators: ``aep_conn_id``, an optional sandbox override, and the hook.
+
+    Subclasses implement ``execute_step``; ``execute`` adds to any :class:`AEPError` what the
+    DAG run's earlier creation tasks left in AEP, so a failure mid-pipeline says what exists.
+    """
 
     def __init__(
         self, *, aep_conn_id: str = "aep_default", sandbox_name: str | None = None, **kwargs: Any
@@ -57,6 +61,31 @@ class AEPBaseOperator(BaseOperator):
 
         return AEPHook(self.aep_conn_id, sandbox_name=self.sandbox_name or None)
 
+    def execute(self, context: Context) -> Any:
+        from airflow_provider_aep.exceptions import AEPError
+
+        try:
+            return self.execute_step(context)
+        except AEPError as error:
+            error.already_in_aep = tuple(self.created_upstream(context))
+            raise
+
+    def execute_step(self, context: Context) -> Any:
+        raise NotImplementedError
+
+    def created_upstream(self, context: Context) -> list[str]:
+        """``base connection <id> (task <task_id>)`` for each upstream creation task that returned an id."""
+        if not self.has_dag():
+            return []
+        upstream = {task.task_id for task in self.get_flat_relatives(upstream=True)}
+        found = []
+        for task in self.dag.tasks:
+            if task.task_id in upstream and isinstance(task, AEPCreateOperator):
+                entity_id = context["ti"].xcom_pull(task_ids=task.task_id)
+                if entity_id:
+                    found.append(f"{task.creates} {entity_id} (task {task.task_id})")
+        return found
+
     def push_etag(self, context: Context, etag: str | None) -> None:
         if etag:
             context["ti"].xcom_push(key=ETAG_XCOM_KEY, value=etag)
@@ -70,6 +99,9 @@ class AEPCreateOperator(AEPBaseOperator):
         differences when it does not; ``"fail"`` fails; ``"create"`` creates another one.
         A retried task also reuses what its earlier try created (``task_state_store``).
     """
+
+    #: What the task's id XCom names, e.g. "base connection".
+    creates: str = "entity"
 
     def __init__(self, *, if_exists: str = "reuse", **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -59,6 +59,7 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
         chosen by the params given (password or SSH key).
     """
 
+    creates = "base connection"
     template_fields: Sequence[str] = (
         "destination", "name", "description", "auth_spec_name", "auth_params", "credentials_conn_id", "sandbox_name",
     )  # fmt: skip
@@ -133,7 +134,7 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
                 return found
         return {**auth_params_from_connection(conn, specs[0].name), **params}
 
-    def execute(self, context: Context) -> str:
+    def execute_step(self, context: Context) -> str:
         body = self._body(self._params())
         created = self.create(context, "connections", body)
         self.log.info(
@@ -155,6 +156,7 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
     :param base_connection_id: the Profile Store base connection (for ``profile_store`` only).
     """
 
+    creates = "source connection"
     template_fields: Sequence[str] = (
         "name",
         "description",
@@ -199,7 +201,7 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
                 "base_connection_id", self.base_connection_id, "the Profile Store base connection id"
             )
 
-    def execute(self, context: Context) -> str:
+    def execute_step(self, context: Context) -> str:
         self._check_shape()
         if self.source == "profile_store":
             base = self.base_connection_id
@@ -266,6 +268,7 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         destinations). Not ``params``: that name is Airflow's, for DAG params.
     """
 
+    creates = "target connection"
     template_fields: Sequence[str] = (
         "destination", "name", "description", "base_connection_id", "location",
         "dataset_file_type", "compression", "extra_params", "sandbox_name",
@@ -331,7 +334,7 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
             description=self.description,
         )
 
-    def execute(self, context: Context) -> str:
+    def execute_step(self, context: Context) -> str:
         body = self._body(self.base_connection_id)
         created = self.create(context, "targetConnections", body)
         self.log.info("Created target connection %r: %s", self.name, created["id"])

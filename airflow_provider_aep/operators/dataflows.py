@@ -36,6 +36,7 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
     :param end_time: Unix seconds or a datetime; without it AEP stops the flow after six months.
     """
 
+    creates = "dataflow"
     template_fields: Sequence[str] = (
         "destination", "name", "description", "source_connection_id", "target_connection_id", "flow_spec_id",
         "export_mode", "time_unit", "interval", "start_time", "end_time", "folder_name_template", "sandbox_name",
@@ -113,7 +114,7 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
             transformations=transformations,
         )
 
-    def execute(self, context: Context) -> str:
+    def execute_step(self, context: Context) -> str:
         from airflow_provider_aep.hooks.settings import dataflow_page_url
 
         body = self._body(self.source_connection_id, self.target_connection_id, now=int(time.time()))
@@ -184,7 +185,7 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
             today=today,
         )
 
-    def execute(self, context: Context) -> list[str]:
+    def execute_step(self, context: Context) -> list[str]:
         from airflow_provider_aep.exceptions import AEPError
         from airflow_provider_aep.hooks.settings import dataflow_page_url
         from airflow_provider_aep.payloads.activation import missing_after_activation
@@ -286,7 +287,7 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         )
         return {**current, **built}
 
-    def execute(self, context: Context) -> str:
+    def execute_step(self, context: Context) -> str:
         from airflow_provider_aep.hooks.settings import dataflow_page_url
 
         self._check()
@@ -336,7 +337,7 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
         self.flow_id = flow_id
         self.delete_connections = delete_connections
 
-    def execute(self, context: Context) -> dict[str, list[str]]:
+    def execute_step(self, context: Context) -> dict[str, list[str]]:
         from airflow_provider_aep.exceptions import AEPApiError
 
         result: dict[str, list[str]] = {"deleted": [], "already_gone": [], "kept": []}
@@ -403,7 +404,7 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
         self.name_prefix = name_prefix
         self.report_only = report_only
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
+    def execute_step(self, context: Context) -> list[dict[str, Any]]:
         now = int(time.time())
         cutoff = now + int(as_int(self.within_days)) * DAY
         filters = [

@@ -33,7 +33,7 @@ class AEPListDatasetsOperator(AEPBaseOperator):
         self.names = names
         self.ids = ids
 
-    def execute(self, context: Context) -> list[dict[str, str]]:
+    def execute_step(self, context: Context) -> list[dict[str, str]]:
         datasets = [
             {"id": str(d["id"]), "name": str(d.get("name", ""))} for d in self.hook.iter_eligible_datasets()
         ]

@@ -22,6 +22,6 @@ def test_transient_faults_are_retried(hook, emu, fault):
 
 
 def test_read_timeout_is_retried(hook, emu):
-    hook.timeout = (5.0, 0.3)
+    hook._timeout = (5.0, 0.3)
     emu.add_fault(path="*/flows", times=1, latency=1.0)
     assert list(hook.iter_flows()) == []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
-from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError
+from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError, AEPValidationError
 from airflow_provider_aep.hooks import ims
 from airflow_provider_aep.hooks.aep import AEPHook, quote_etag
 from airflow_provider_aep.hooks.retry import parse_retry_after
@@ -474,7 +476,33 @@ def test_platform_url_forms(monkeypatch):
     assert "client_secret" not in repr(settings)
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"), [({}, 60.0), ({"timeout": "2.5"}, 2.5), ({"timeout": 30}, 30.0)]
+)
+def test_read_timeout_comes_from_the_connection(monkeypatch, fake, extra, expected):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AEP_DEFAULT",
+        json.dumps({"conn_type": "aep", "login": "c", "password": "s", "host": PLATFORM,
+                    "extra": {"org_id": ORG_ID, "ims_url": f"{PLATFORM}/ims/token/v3", **extra}}),
+    )  # fmt: skip
+    assert AEPHook().timeout == (10.0, expected)
+    assert AEPHook(timeout=(1.0, 2.0)).timeout == (1.0, 2.0)
+
+
+@pytest.mark.parametrize("value", ["soon", 0, -1, 7200])
+def test_a_bad_read_timeout_is_refused_before_any_request(monkeypatch, fake, value):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AEP_DEFAULT",
+        json.dumps({"conn_type": "aep", "login": "c", "password": "s", "host": PLATFORM,
+                    "extra": {"org_id": ORG_ID, "timeout": value}}),
+    )  # fmt: skip
+    with pytest.raises(AEPValidationError, match=r"extra\.timeout=.* is not valid: seconds, above 0"):
+        AEPHook().list_connection_specs()
+    assert fake.calls == []
+
+
 def test_token_cache_is_thread_safe(fake, sleeps):
+
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(8) as pool:

@@ -351,3 +351,48 @@ def test_dag_params_never_leak_into_target_params(hook_calls, context):
     assert hook_calls["create_target_connection"][0]["params"] == {
         "remotePath": "p", "mode": "Server-to-server", "datasetFileType": "JSON", "compression": "GZIP",
     }  # fmt: skip
+
+
+# -- a failure mid-pipeline -------------------------------------------------------------------------
+
+
+def test_a_failing_step_says_what_earlier_tasks_created(hook_calls, context, mocker):
+    from airflow_provider_aep.exceptions import AEPApiError
+
+    with DAG("pipeline", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
+        base = AEPCreateBaseConnectionOperator(
+            task_id="create_base",
+            destination="sftp",
+            name="b",
+            auth_params=seed.BASE_CONNECTIONS["sftp"]["auth"]["params"],
+        )
+        target = AEPCreateTargetConnectionOperator(
+            task_id="create_target", destination="sftp", name="t", base_connection_id=base.output,
+            location={"remotePath": "p"},
+        )  # fmt: skip
+        source = AEPCreateSourceConnectionOperator(task_id="create_source", name="s", datasets=["d1"])
+        flow = AEPCreateDataflowOperator(
+            task_id="create_flow", destination="sftp", name="f",
+            source_connection_id=source.output, target_connection_id=target.output,
+        )  # fmt: skip
+        unrelated = AEPCreateSourceConnectionOperator(task_id="other_source", name="o", datasets=["d2"])
+    ids = {
+        "create_base": "base-1",
+        "create_target": "target-1",
+        "create_source": "source-1",
+        "other_source": "x",
+    }
+    context["ti"].xcom_pull.side_effect = lambda task_ids: ids[task_ids]
+    AEPHook.create_entity.side_effect = AEPApiError(status=503, method="POST", path="/flows", code="503")
+    flow.source_connection_id, flow.target_connection_id = "source-1", "target-1"  # as rendered
+    with pytest.raises(AEPApiError) as failed:
+        flow.execute(context)
+
+    assert failed.value.already_in_aep == (
+        "base connection base-1 (task create_base)",
+        "target connection target-1 (task create_target)",
+        "source connection source-1 (task create_source)",
+    )
+    assert "Already in AEP from earlier tasks of this DAG run" in str(failed.value)
+    assert "other_source" not in str(failed.value)
+    assert unrelated.task_id not in {t.task_id for t in flow.get_flat_relatives(upstream=True)}
