@@ -122,10 +122,13 @@ class AEPAmbiguousWriteError(AEPError):
     operators look for the entity first (by name, created since the attempt) and only then retry.
     """
 
-    def __init__(self, method: str, path: str, cause: str) -> None:
+    def __init__(self, method: str, path: str, cause: str, *, still_running: bool = False) -> None:
         self.method = method
         self.path = path
         self.cause = cause
+        #: AEP may still be working on it (a read timeout, a 504): the entity can appear later.
+        self.still_running = still_running
+
         super().__init__(f"AEP API {method} {path}: the outcome is unknown ({cause})")
 
 

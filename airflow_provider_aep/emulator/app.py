@@ -338,6 +338,21 @@ def _redact(body: Any) -> Any:
     return body
 
 
+async def _buffered(receive: Any) -> Any:
+    """Read the request body now; replay it to the app later."""
+    messages = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body"):
+            break
+
+    async def replay() -> Any:
+        return messages.pop(0) if messages else await receive()
+
+    return replay
+
+
 class FaultsAndLog:
     """Pure ASGI around the app: applies the fault plan and records every request.
 
@@ -371,7 +386,11 @@ class FaultsAndLog:
         rule = self.emulator.faults.take(scope["method"], scope["path"])
         try:
             if rule and rule.latency:
+                # AEP has the whole request before it is slow: a client that stops waiting does
+                # not stop the work, so the entity can appear after the client's read timeout.
+                receive = await _buffered(receive)
                 await asyncio.sleep(rule.latency)
+
             if rule and rule.expire_tokens:
                 self.emulator.service.expire_tokens()
 

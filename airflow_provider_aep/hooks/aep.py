@@ -174,7 +174,10 @@ class AEPHook(BaseHook):
                     self._raise_if_transient(response)
         except RetryableResponse as exhausted:
             if not idempotent and exhausted.status not in (429, 503):
-                raise AEPAmbiguousWriteError(method, path, f"HTTP {exhausted.status}") from None
+                raise AEPAmbiguousWriteError(
+                    method, path, f"HTTP {exhausted.status}", still_running=exhausted.status == 504
+                ) from None
+
             raise AEPApiError.from_response(
                 status=exhausted.status,
                 method=method,
@@ -185,7 +188,10 @@ class AEPHook(BaseHook):
         except requests.RequestException as err:
             if idempotent or not_processed(err):
                 raise
-            raise AEPAmbiguousWriteError(method, path, type(err).__name__) from None
+            raise AEPAmbiguousWriteError(
+                method, path, type(err).__name__, still_running=isinstance(err, requests.ReadTimeout)
+            ) from None
+
         assert response is not None
 
         body = _json(response)

@@ -24,6 +24,8 @@ KIND_NAMES = {
     "flows": "dataflow",
 }
 SECRET_PLACEHOLDERS = {"***", "<encrypted>", ""}
+#: How long AEP may still finish a create its client stopped waiting for (a gateway's limit).
+CREATE_SETTLE_SECONDS = 60.0
 
 
 def check_if_exists(value: str) -> None:
@@ -86,6 +88,21 @@ def same_named(
     return sorted(matches, key=lambda e: int(e.get("createdAt") or 0))
 
 
+def landed_since(
+    hook: AEPHook, kind: str, body: Mapping[str, Any], *, since_ms: int, settle: float, log: Any
+) -> list[dict[str, Any]]:
+    """Same-named entities created since the attempt; while AEP may still be working on the
+    create (a read timeout), keep looking for up to ``settle`` seconds before concluding none."""
+    deadline = time.monotonic() + settle
+    landed = same_named(hook, kind, body, since_ms=since_ms)
+    while not landed and time.monotonic() < deadline:
+        pause = min(1.0, max(0.0, deadline - time.monotonic()))
+        log.info("No %s named %r yet; looking again in %.1fs", KIND_NAMES[kind], body["name"], pause)
+        time.sleep(pause)
+        landed = same_named(hook, kind, body, since_ms=since_ms)
+    return landed
+
+
 def create_once(
     hook: AEPHook,
     kind: str,
@@ -126,7 +143,9 @@ def create_once(
     try:
         created = hook.create_entity(kind, body)
     except AEPAmbiguousWriteError as unknown:
-        landed = same_named(hook, kind, body, since_ms=started_ms)
+        settle = max(CREATE_SETTLE_SECONDS, hook.timeout[1]) if unknown.still_running else 0.0
+        landed = landed_since(hook, kind, body, since_ms=started_ms, settle=settle, log=log)
+
         if landed:
             log.warning("%s; the %s was created after all: %s", unknown, what, landed[-1]["id"])
             created = {"id": landed[-1]["id"], "etag": landed[-1].get("etag")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 
 import pytest
 
@@ -57,7 +58,23 @@ def test_a_create_dropped_before_aep_saw_it_is_sent_again(api, emu, hook):
     assert [f["id"] for f in _named(emu, "flows", body["name"])] == [created["id"]]
 
 
+def test_a_create_slower_than_the_read_timeout_is_waited_for_not_repeated(api, emu, hook):
+    """AEP may finish a create after the client gave up: look until it lands, never send it twice."""
+    body = _flow_body(api)
+    hook._timeout = (5.0, 0.5)
+    emu.add_fault(method="POST", path="*/flows", latency=1.5)
+    created = create_once(hook, "flows", body, if_exists="create", state_store=None, log=log)
+    for _ in range(50):  # until the emulator has answered the slow POST (nobody is listening)
+        if any(r["fault"] and r["status"] for r in emu.requests()):
+            break
+        time.sleep(0.1)
+    assert [f["id"] for f in _named(emu, "flows", body["name"])] == [created["id"]]
+    posts = [r for r in emu.requests() if r["method"] == "POST" and r["path"].endswith("/flows")]
+    assert len(posts) == 2  # make_pipeline's and the slow one
+
+
 def test_the_next_run_reuses_the_same_configuration(api, emu, hook):
+
     body = seed.BASE_CONNECTIONS["amazon_s3"]
     first = create_once(hook, "connections", body, if_exists="reuse", state_store=None, log=log)
     again = create_once(hook, "connections", body, if_exists="reuse", state_store=None, log=log)
