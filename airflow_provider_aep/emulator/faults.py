@@ -3,7 +3,9 @@
 A rule matches requests by method and path (a glob) and applies to the next ``times`` of them:
 answer ``status`` (with ``Retry-After`` for 429/503), add ``latency`` seconds first, ``drop``
 the connection halfway through the response (``drop_after``: once the request is processed), or
-``expire_tokens`` before answering. Plans come from ``--faults`` (a JSON file) and
+``expire_tokens`` or make a ``concurrent_update`` to the flow before answering. Plans come from
+``--faults`` (a JSON file) and
+
 
 from ``POST /_emulator/faults``.
 """
@@ -30,6 +32,9 @@ class FaultRule:
     drop_after: bool = False
     #: Expire every issued token before answering: the caller's token runs out mid-DAG.
     expire_tokens: bool = False
+    #: Another writer updates the flow in the path first: its etag changes, so If-Match fails.
+    concurrent_update: bool = False
+
     hits: int = field(default=0)
 
     @classmethod
@@ -39,8 +44,11 @@ class FaultRule:
         if unknown:
             raise ValueError(f"unknown fault rule keys: {', '.join(sorted(unknown))}")
         rule = cls(**data)
-        if rule.status is None and not (rule.drop or rule.drop_after or rule.latency or rule.expire_tokens):
-            raise ValueError("a fault rule needs a status, a latency, drop, drop_after or expire_tokens")
+        actions = (rule.drop, rule.drop_after, rule.latency, rule.expire_tokens, rule.concurrent_update)
+        if rule.status is None and not any(actions):
+            raise ValueError(
+                "a fault rule needs a status, a latency, drop, drop_after, expire_tokens or concurrent_update"
+            )
 
         return rule
 

@@ -312,6 +312,15 @@ class FlowService:
 
     # -- changes ----------------------------------------------------------------------------------
 
+    def touch_flow(self, sandbox: str, flow_id: str) -> None:
+        """Someone else updated the flow: a new etag (the fault plan's ``concurrent_update``)."""
+        with self.state.lock:
+            flow = self.state.entities(sandbox, "flows").get(flow_id)
+            if flow is not None:
+                flow["etag"] = new_etag()
+                flow["updatedAt"] = now_ms()
+                self.state.save()
+
     def patch_flow(
         self, sandbox: str, client: str, flow_id: str, if_match: str | None, operations: Any
     ) -> dict[str, Any]:

@@ -14,11 +14,10 @@ from airflow_provider_aep.operators._base import (
     AEPCreateOperator,
     as_int,
     check_when_literal,
-    is_literal,
 )
 from airflow_provider_aep.operators.connections import resolve_destination
 from airflow_provider_aep.payloads.flows import build_dataflow, empty_general_transform
-from airflow_provider_aep.payloads.schedule import build_schedule_params
+from airflow_provider_aep.payloads.schedule import SCHEDULE_RULES, build_schedule_params
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -260,7 +259,9 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         self.state = state
         self.etag = etag
         self.aep_dataflow_url: str | None = None
-        check_when_literal({"e": end_time, "x": extend_by_days, "s": state}, self._check)
+        check_when_literal(
+            {"e": end_time, "x": extend_by_days, "s": state, "m": export_mode, "u": time_unit}, self._check
+        )
 
     def _check(self) -> None:
         if self.state not in (None, "", "enabled", "disabled"):
@@ -270,6 +271,12 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         days = as_int(self.extend_by_days)
         if days not in (None, "") and (not isinstance(days, int) or days <= 0):
             raise AEPValidationError("extend_by_days", self.extend_by_days, "a positive number of days")
+        # The full schedule is checked against the flow's current one; these fail whatever it is.
+        if self.export_mode not in (None, "") and self.export_mode not in SCHEDULE_RULES:
+            raise AEPValidationError("export_mode", self.export_mode, "one of " + ", ".join(SCHEDULE_RULES))
+        units = {unit for rules in SCHEDULE_RULES.values() for unit in rules}
+        if self.time_unit not in (None, "") and self.time_unit not in units:
+            raise AEPValidationError("time_unit", self.time_unit, "one of " + ", ".join(sorted(units)))
 
     def _new_schedule(self, current: Mapping[str, Any], now: int) -> dict[str, Any]:
         end = current.get("endTime")
@@ -396,16 +403,22 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for field, value in (("within_days", within_days), ("extend_by_days", extend_by_days)):
-            if is_literal(value) and (not isinstance(as_int(value), int) or as_int(value) <= 0):
-                raise AEPValidationError(field, value, "a positive number of days")
         self.within_days = within_days
         self.extend_by_days = extend_by_days
         self.name_prefix = name_prefix
         self.report_only = report_only
+        check_when_literal({"w": within_days, "x": extend_by_days}, self._check)
+
+    def _check(self) -> None:
+        for field, value in (("within_days", self.within_days), ("extend_by_days", self.extend_by_days)):
+            days = as_int(value)
+            if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
+                raise AEPValidationError(field, value, "a positive number of days")
 
     def execute_step(self, context: Context) -> list[dict[str, Any]]:
+        self._check()
         now = int(time.time())
+
         cutoff = now + int(as_int(self.within_days)) * DAY
         filters = [
             f"scheduleParams.endTime>{now}",

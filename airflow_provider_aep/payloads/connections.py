@@ -90,7 +90,8 @@ def build_data_lake_source_connection(
     _require_text("name", name)
     listed: list[dict[str, Any]] = []
     for i, dataset in enumerate(datasets):
-        dataset_id = dataset.get("dataSetId") or dataset.get("id")
+        dataset_id = dataset["dataSetId"] if "dataSetId" in dataset else dataset.get("id")
+
         if not isinstance(dataset_id, str) or not dataset_id.strip():
             raise AEPValidationError(
                 f"datasets[{i}].dataSetId", dataset_id, "a dataset id (a non-empty string)"

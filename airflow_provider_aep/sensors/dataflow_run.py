@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
-from airflow_provider_aep.exceptions import AEPError, AEPRunFailedError
+from airflow_provider_aep.exceptions import AEPError, AEPRunFailedError, AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
-from airflow_provider_aep.operators._base import as_int
+from airflow_provider_aep.operators._base import as_int, check_when_literal
 from airflow_provider_aep.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
@@ -79,10 +79,49 @@ class AEPDataflowRunSensor(BaseSensorOperator):
         self.run_id = run_id
         self.latest = latest
         self.since = since
+        for field, statuses in (
+            ("success_statuses", success_statuses),
+            ("failure_statuses", failure_statuses),
+        ):
+            if isinstance(statuses, str):
+                raise AEPValidationError(field, statuses, "a list of run statuses, not one string")
         self.success_statuses = tuple(success_statuses)
         self.failure_statuses = tuple(failure_statuses)
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
         self.aep_dataflow_url: str | None = None
+        check_when_literal({"f": flow_id, "r": run_id, "s": since}, self.check_inputs)
+
+    def check_inputs(self) -> None:
+        """Refuse what would make the sensor wait for the wrong run, or for none, before any request."""
+        if not isinstance(self.flow_id, str) or not self.flow_id.strip():
+            raise AEPValidationError("flow_id", self.flow_id, "a dataflow id, e.g. create_flow.output")
+        if self.run_id and self.latest:
+            raise AEPValidationError("latest", self.latest, "False when run_id names the run")
+        since = as_int(self.since)
+        if isinstance(since, str) and since:
+            try:
+                datetime.fromisoformat(since)
+            except ValueError:
+                since = False
+        if (
+            since is False
+            or isinstance(since, (float, bool))
+            or (isinstance(since, int) and not 10**12 <= since < 10**14)
+        ):
+            raise AEPValidationError(
+                "since", self.since, "epoch milliseconds (13 digits), a datetime or an ISO 8601 string"
+            )
+        for field, statuses in (
+            ("success_statuses", self.success_statuses),
+            ("failure_statuses", self.failure_statuses),
+        ):
+            if not statuses or not all(isinstance(s, str) and s.strip() for s in statuses):
+                raise AEPValidationError(field, list(statuses), "one or more run statuses, e.g. 'success'")
+        both = {s.lower() for s in self.success_statuses} & {s.lower() for s in self.failure_statuses}
+        if both:
+            raise AEPValidationError(
+                "failure_statuses", sorted(both), "statuses that are not also success_statuses"
+            )
 
     @cached_property
     def hook(self) -> AEPHook:
@@ -132,7 +171,9 @@ class AEPDataflowRunSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=False)
 
     def execute(self, context: Context) -> Any:
+        self.check_inputs()
         self._set_link()
+
         if not self.deferrable:
             return super().execute(context)
         # One look first: a run that is already over needs no trip through the triggerer.

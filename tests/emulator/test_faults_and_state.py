@@ -45,7 +45,29 @@ def test_dropped_connection_fault(api, emu):
     assert api.call("GET", "/flows").status_code == 200
 
 
+def test_expire_tokens_fault_makes_the_callers_token_stale(api, emu):
+    emu.add_fault(path="*/flows", expire_tokens=True)
+    answer = api.call("GET", "/flows")
+    assert answer.status_code == 401
+    assert api.call("GET", "/connections").status_code == 401  # every issued token, not one request
+
+
+def test_concurrent_update_fault_changes_the_flows_etag_first(api, emu):
+    from tests.emulator.pipeline import make_pipeline
+
+    flow_id = make_pipeline(api)["flow"]
+    etag = api.ok("GET", f"/flows/{flow_id}")["items"][0]["etag"]
+    emu.add_fault(method="PATCH", path="*/flows/*", concurrent_update=True)
+    patch = [{"op": "replace", "path": "/name", "value": "renamed"}]
+    stale = api.call("PATCH", f"/flows/{flow_id}", json=patch, headers={"If-Match": etag})
+    assert stale.status_code == 412
+    fresh = api.ok("GET", f"/flows/{flow_id}")["items"][0]["etag"]
+    assert fresh != etag
+    assert api.call("PATCH", f"/flows/{flow_id}", json=patch, headers={"If-Match": fresh}).status_code == 202
+
+
 def test_the_request_log_records_calls_with_secrets_redacted(api, emu):
+
     api.ok("POST", "/connections", 201, json=seed.BASE_CONNECTIONS["amazon_s3"])
     logged = [r for r in emu.requests() if r["path"].endswith("/connections")]
     assert logged[-1]["method"] == "POST"

@@ -40,13 +40,18 @@ class AirflowHome:
         self.emulator = emulator
         self.env = airflow_env(home, DAGS, emulator.connection())
 
-    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
-        )
+            [AIRFLOW, *args], env={**self.env, **(env or {})}, capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )  # fmt: skip
 
-    def dags_test(self, dag_id: str, conf: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-        result = self.run("dags", "test", dag_id, "--conf", json.dumps(conf))
+    def dags_test(
+        self, dag_id: str, conf: dict[str, Any], env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = self.run("dags", "test", dag_id, "--conf", json.dumps(conf), env=env)
         assert result.returncode == 0, _failure(result.stdout + result.stderr)
         return result
 

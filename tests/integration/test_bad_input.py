@@ -1,130 +1,287 @@
-"""Bad input to each operator: a clear error before any request, and nothing created in AEP."""
+"""The bad-input catalogue: every rule of AEP's API the operators and the sensor check themselves.
+
+Each case is refused with an ``AEPValidationError`` naming the field, the value and what is
+allowed, before any write (and before any request unless the rule needs AEP's answer, such as
+a dataset name that must exist), so the emulator shows nothing created. ``docs/bad-input.md``
+is this catalogue as a table, with the messages users see; ``make docs`` rewrites it.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
 
 from airflow_provider_aep.exceptions import AEPValidationError
 from airflow_provider_aep.operators.connections import (
-    AEPCreateBaseConnectionOperator,
-    AEPCreateSourceConnectionOperator,
-    AEPCreateTargetConnectionOperator,
+    AEPCreateBaseConnectionOperator as Base,
 )
-from airflow_provider_aep.operators.dataflows import AEPActivateSegmentsOperator, AEPCreateDataflowOperator
-from airflow_provider_aep.operators.datasets import AEPListDatasetsOperator
+from airflow_provider_aep.operators.connections import (
+    AEPCreateSourceConnectionOperator as Source,
+)
+from airflow_provider_aep.operators.connections import (
+    AEPCreateTargetConnectionOperator as Target,
+)
+from airflow_provider_aep.operators.dataflows import AEPActivateSegmentsOperator as Activate
+from airflow_provider_aep.operators.dataflows import AEPCreateDataflowOperator as Flow
+from airflow_provider_aep.operators.dataflows import AEPExtendDataflowEndTimesOperator as Extend
+from airflow_provider_aep.operators.dataflows import AEPUpdateDataflowOperator as Update
+from airflow_provider_aep.operators.datasets import AEPListDatasetsOperator as ListDatasets
+from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor as Sensor
 from tests import seed_bodies as seed
 
 pytestmark = pytest.mark.integration
 
+DOC = Path(__file__).resolve().parents[2] / "docs" / "bad-input.md"
+S3_KEYS = {"s3AccessKey": seed.S3_ACCESS_KEY, "s3SecretKey": seed.S3_SECRET_KEY}
+SEGMENT = "9f7d37fd-7039-4454-94ef-2b0cd6c3206a"
+DEFAULTS: dict[type, dict[str, Any]] = {
+    Base: {"destination": "amazon_s3", "name": "n", "auth_params": S3_KEYS},
+    Source: {"name": "n", "datasets": ["AAM Devices Data"]},
+    Target: {"destination": "amazon_s3", "name": "n", "base_connection_id": "b",
+             "location": {"bucketName": "acme-bucket", "path": "p"}},
+    Flow: {"destination": "sftp", "name": "n", "source_connection_id": "s", "target_connection_id": "t",
+           "end_time": 1975901210},
+    Activate: {"flow_id": "f", "segments": [SEGMENT]},
+    Update: {"flow_id": "f"},
+    Extend: {},
+    ListDatasets: {"names": ["AAM Devices Data"]},
+    Sensor: {"flow_id": "f"},
+}  # fmt: skip
 
-@pytest.fixture
-def live(emulator, monkeypatch):
-    """Operators talk to the emulator; its state starts empty."""
-    emulator.admin.post("/reset").raise_for_status()
-    monkeypatch.setenv("AIRFLOW_CONN_AEP_DEFAULT", emulator.connection())
-    return emulator
+
+@dataclass(frozen=True)
+class Case:
+    """``written``: the arguments in the DAG file; ``rendered``: what Jinja made of templated ones."""
+
+    operator: type
+    rule: str
+    field: str
+    written: dict[str, Any] = field(default_factory=dict)
+    rendered: dict[str, Any] = field(default_factory=dict)
+    #: The rule needs AEP's answer (names that must exist): reads happen, writes never.
+    reads: bool = False
+
+    def build(self) -> Any:
+        kwargs = {**DEFAULTS[self.operator], **self.written}
+        for name in self.rendered:
+            kwargs[name] = "{{ " + name + " }}"
+        op = self.operator(task_id="t", **kwargs)
+        for name, value in self.rendered.items():
+            setattr(op, name, value)
+        return op
+
+    def refusal(self) -> tuple[str, AEPValidationError]:
+        """When the case is caught (DAG parse or task run) and the error."""
+        try:
+            op = self.build()
+        except AEPValidationError as parse_error:
+            return "DAG parse", parse_error
+        with pytest.raises(AEPValidationError) as run_error:
+            op.execute({"ti": mock.MagicMock(), "task_state_store": None})
+        return "task run", run_error.value
 
 
-def _created(emulator) -> list[str]:
-    """Flow Service writes (token requests and reads, such as resolving a dataset name, are not)."""
-    return [
-        f"{r['method']} {r['path']}"
-        for r in emulator.requests()
-        if r["method"] in ("POST", "PATCH", "DELETE") and r["path"].startswith("/data/foundation/flowservice")
-    ]
-
-
-def _rendered(op, **values):
-    """What Jinja would have produced: templated fields are only checked in execute."""
-    for field, value in values.items():
-        setattr(op, field, value)
-    return op
+def _segments(**selector: Any) -> dict[str, Any]:
+    return {"segments": [{"id": SEGMENT, **selector}]}
 
 
 CASES = [
-    (
-        "base: S3 access key of the wrong shape",
-        lambda: _rendered(AEPCreateBaseConnectionOperator(task_id="t", destination="{{ d }}", name="n", auth_params="{{ a }}"),
-                          destination="amazon_s3", auth_params={"s3AccessKey": "lower-case", "s3SecretKey": seed.S3_SECRET_KEY}),
-        "auth_params.s3AccessKey",
-    ),
-    (
-        "base: unknown destination",
-        lambda: _rendered(AEPCreateBaseConnectionOperator(task_id="t", destination="{{ d }}", name="n"), destination="dropbox"),
-        "destination",
-    ),
-    (
-        "base: credentials connection lacks the secret",
-        lambda: AEPCreateBaseConnectionOperator(task_id="t", destination="google_cloud_storage", name="n", credentials_conn_id="half_creds"),
-        "auth_params.secretAccessKey",
-    ),
-    (
-        "source: unknown dataset name",
-        lambda: _rendered(AEPCreateSourceConnectionOperator(task_id="t", name="n", datasets="{{ x }}"), datasets=["AAM Devices Dta"]),
-        "datasets[0]",
-    ),
-    (
-        "target: bad bucket",
-        lambda: _rendered(AEPCreateTargetConnectionOperator(task_id="t", destination="amazon_s3", name="n", base_connection_id="b", location="{{ l }}"),
-                          location={"bucketName": "Bad_Bucket", "path": "p"}),
-        "params.bucketName",
-    ),
-    (
-        "target: uncompressed JSON",
-        lambda: _rendered(AEPCreateTargetConnectionOperator(task_id="t", destination="sftp", name="n", base_connection_id="b",
-                                                            location={"remotePath": "p"}, compression="{{ c }}"), compression="NONE"),
-        "compression",
-    ),
-    (
-        "flow: hourly every 8 hours",
-        lambda: _rendered(AEPCreateDataflowOperator(task_id="t", destination="sftp", name="n", source_connection_id="s",
-                                                    target_connection_id="t", time_unit="hour", interval="{{ i }}"), interval="8"),
-        "interval",
-    ),
-    (
-        "flow: end before start",
-        lambda: _rendered(AEPCreateDataflowOperator(task_id="t", destination="sftp", name="n", source_connection_id="s",
-                                                    target_connection_id="t", start_time=1975901210, end_time="{{ e }}"), end_time="1675901210"),
-        "end_time",
-    ),
-    (
-        "activate: a frequency the export mode does not take",
-        lambda: _rendered(AEPActivateSegmentsOperator(task_id="t", flow_id="f", segments="{{ s }}"),
-                          segments=[{"id": "s", "exportMode": "DAILY_FULL_EXPORT", "schedule": {"frequency": "EVERY_3_HOURS"}}]),
-        "segments[0].schedule.frequency",
-    ),
-    (
-        "activate: no segment",
-        lambda: _rendered(AEPActivateSegmentsOperator(task_id="t", flow_id="f", segments="{{ s }}"), segments=[]),
-        "segments",
-    ),
-    (
-        "target: email marketing without its storage location",
-        lambda: _rendered(AEPCreateTargetConnectionOperator(task_id="t", destination="oracle_eloqua", name="n",
-                                                            base_connection_id="b", location="{{ l }}"), location={"path": "p"}),
-        "params.bucketName",
-    ),
-    (
-        "list: a name with a typo",
-
-        lambda: _rendered(AEPListDatasetsOperator(task_id="t", names="{{ n }}"), names=["Web Event"]),
-        "names",
-    ),
+    # -- base connection: the destination, its auth spec and the credentials' shapes
+    Case(Base, "unknown destination", "destination", rendered={"destination": "dropbox"}),
+    Case(Base, "S3 access key of the wrong shape", "auth_params.s3AccessKey",
+         rendered={"auth_params": {**S3_KEYS, "s3AccessKey": "lower-case"}}),
+    Case(Base, "S3 secret key of the wrong shape (not echoed)", "auth_params.s3SecretKey",
+         {"auth_params": {**S3_KEYS, "s3SecretKey": "too-short"}}),
+    Case(Base, "S3 credentials without the secret key", "auth_params.s3SecretKey",
+         {"auth_params": {"s3AccessKey": seed.S3_ACCESS_KEY}}),
+    Case(Base, "a parameter the auth spec does not take", "auth_params", {"auth_params": {**S3_KEYS, "region": "x"}}),
+    Case(Base, "an auth spec the destination does not have", "auth_spec_name",
+         {"destination": "sftp", "auth_spec_name": "Access Key", "auth_params": {}}),
+    Case(Base, "credentials for Data Landing Zone, which takes none", "auth_params",
+         {"destination": "data_landing_zone", "auth_params": {"sasToken": "x"}}),
+    Case(Base, "SFTP params that fit neither of its auth specs", "auth_spec_name",
+         {"destination": "sftp", "auth_params": {"domain": "sftp.example.com"}}),
+    Case(Base, "Azure Blob without its connection string", "auth_params.connectionString",
+         {"destination": "azure_blob", "auth_params": {}}),
+    Case(Base, "a credentials connection that lacks the secret", "auth_params.secretAccessKey",
+         {"destination": "google_cloud_storage", "auth_params": None, "credentials_conn_id": "half_creds"}),
+    Case(Base, "an unknown if_exists", "if_exists", {"if_exists": "upsert"}),
+    Case(Base, "an empty name", "name", rendered={"name": ""}),
+    Case(Base, "a connection whose read timeout is not a number", "connection 'aep_bad_timeout' extra.timeout",
+         {"aep_conn_id": "aep_bad_timeout"}),
+    Case(Base, "a connection without its IMS org", "connection 'aep_no_org' extra.org_id",
+         {"aep_conn_id": "aep_no_org"}),
+    # -- source connection: datasets from the data lake, or the Profile Store
+    Case(Source, "a dataset name that is not eligible (typo)", "datasets[0]",
+         rendered={"datasets": ["AAM Devices Dta"]}, reads=True),
+    Case(Source, "no dataset", "datasets", {"datasets": []}),
+    Case(Source, "one string instead of a list", "datasets", {"datasets": "AAM Devices Data"}),
+    Case(Source, "the same dataset twice", "datasets",
+         {"datasets": ["5ef3e3259ad2a1191ab7dd7d", "5ef3e3259ad2a1191ab7dd7d"]}),
+    Case(Source, "a dataset entry without an id", "datasets[0].dataSetId", {"datasets": [{"dataSetId": ""}]}),
+    Case(Source, "an unknown source", "source", {"source": "profile_lake"}),
+    Case(Source, "Profile Store with an empty base connection id", "base_connection_id",
+         {"source": "profile_store", "datasets": None, "base_connection_id": ""}),
+    # -- target connection: location keys and file format per destination
+    Case(Target, "an S3 bucket name AEP refuses", "params.bucketName",
+         rendered={"location": {"bucketName": "Bad_Bucket", "path": "p"}}),
+    Case(Target, "JSON without compression", "compression",
+         {"destination": "sftp", "location": {"remotePath": "p"}}, rendered={"compression": "NONE"}),
+    Case(Target, "a file type datasets are not exported as", "datasetFileType", {"dataset_file_type": "CSV"}),
+    Case(Target, "an unknown compression", "compression", {"dataset_file_type": "PARQUET", "compression": "ZIP"}),
+    Case(Target, "location keys of another destination", "location",
+         {"location": {"container": "c", "path": "p"}}),
+    Case(Target, "a location that is not a mapping", "location", rendered={"location": "s3://bucket/path"}),
+    Case(Target, "SFTP without its remote path", "params.remotePath", {"destination": "sftp", "location": {}}),
+    Case(Target, "email marketing without its storage location", "params.bucketName",
+         {"destination": "oracle_eloqua"}, rendered={"location": {"path": "p"}}),
+    Case(Target, "an unknown destination", "destination", {"destination": "dropbox"}),
+    Case(Target, "an empty base connection id", "base_connection_id", rendered={"base_connection_id": ""}),
+    # -- dataflow: the schedule rules table, times in seconds, folder name macros
+    Case(Flow, "an export mode AEP does not have", "export_mode", {"export_mode": "WEEKLY_EXPORT"}),
+    Case(Flow, "a time unit AEP does not have", "time_unit", {"time_unit": "week"}),
+    Case(Flow, "hourly every 8 hours", "interval", {"time_unit": "hour"}, rendered={"interval": "8"}),
+    Case(Flow, "a daily full export with interval 1", "interval",
+         {"export_mode": "DAILY_FULL_EXPORT", "time_unit": "day", "interval": 1}),
+    Case(Flow, "a start time in milliseconds", "start_time", {"start_time": 1675901210000}),
+    Case(Flow, "an end before the start", "end_time",
+         {"start_time": 1975901210}, rendered={"end_time": "1675901210"}),
+    Case(Flow, "an unknown folder name macro", "folder_name_template",
+         {"folder_name_template": "%DESTINATION%/%FOO%"}),
+    Case(Flow, "an unpaired % in the folder name", "folder_name_template",
+         {"folder_name_template": "%DESTINATION%/%DATASET_ID"}),
+    Case(Flow, "a raw connection spec id without a flow spec", "flow_spec_id",
+         {"destination": "0a1b2c3d-0000-4000-8000-00000000beef"}),
+    Case(Flow, "an empty source connection id", "source_connection_id", rendered={"source_connection_id": ""}),
+    # -- activation: selectors, schedules per export mode, file names, attributes
+    Case(Activate, "no segment", "segments", rendered={"segments": []}),
+    Case(Activate, "an export mode segments do not have", "segments[0].exportMode",
+         _segments(exportMode="WEEKLY_EXPORT")),
+    Case(Activate, "a frequency the export mode does not take", "segments[0].schedule.frequency",
+         rendered=_segments(exportMode="DAILY_FULL_EXPORT", schedule={"frequency": "EVERY_3_HOURS"})),
+    Case(Activate, "an end date on a one-off export", "segments[0].schedule.endDate",
+         _segments(schedule={"frequency": "ONCE", "startDate": "2026-03-01", "endDate": "2026-04-01"})),
+    Case(Activate, "an end date before the start date", "segments[0].schedule.endDate",
+         _segments(exportMode="FIRST_FULL_THEN_INCREMENTAL",
+                   schedule={"frequency": "DAILY", "startDate": "2026-03-01", "endDate": "2026-02-01"})),
+    Case(Activate, "a start time past 23:59", "segments[0].schedule.startTime",
+         _segments(schedule={"startTime": "25:00"})),
+    Case(Activate, "a date that is not in the calendar", "segments[0].schedule.startDate",
+         _segments(schedule={"startDate": "2026-02-30"})),
+    Case(Activate, "a file name without the segment id", "segments[0].filenameTemplate",
+         _segments(filenameTemplate="%DESTINATION_NAME%_audience")),
+    Case(Activate, "an unknown file name macro", "segments[0].filenameTemplate",
+         _segments(filenameTemplate="%DESTINATION_NAME%_%SEGMENT_ID%_%DATE%")),
+    Case(Activate, "a selector key AEP does not take", "segments[0]", _segments(frequency="DAILY")),
+    Case(Activate, "the same segment twice", "segments", {"segments": [SEGMENT, SEGMENT]}),
+    Case(Activate, "a profile attribute that is not an XDM path", "profile_attributes[0]",
+         {"profile_attributes": ["person name"]}),
+    Case(Activate, "a mandatory field that is not exported", "mandatory_fields",
+         {"profile_attributes": ["person.name.firstName"], "mandatory_fields": ["personalEmail.address"]}),
+    # -- updates and maintenance
+    Case(Update, "an unknown state", "state", {"state": "paused"}),
+    Case(Update, "both a new end and days to extend by", "end_time", {"end_time": 1975901210, "extend_by_days": 30}),
+    Case(Update, "a negative extension", "extend_by_days", rendered={"extend_by_days": "-3"}),
+    Case(Update, "an export mode AEP does not have", "export_mode", {"export_mode": "HOURLY"}),
+    Case(Extend, "a window of zero days", "within_days", {"within_days": 0}),
+    Case(Extend, "an extension that is not a number", "extend_by_days", rendered={"extend_by_days": "half a year"}),
+    Case(ListDatasets, "a dataset name with a typo", "names", rendered={"names": ["Web Event"]}, reads=True),
+    Case(ListDatasets, "one string instead of a list", "names", {"names": "AAM Devices Data"}),
+    # -- the sensor: which run to wait for and what counts as done
+    Case(Sensor, "no dataflow id", "flow_id", rendered={"flow_id": ""}),
+    Case(Sensor, "a run id and latest together", "latest", {"run_id": "r", "latest": True}),
+    Case(Sensor, "since in seconds, not milliseconds", "since", {"since": 1767225600}),
+    Case(Sensor, "since that is not a date", "since", rendered={"since": "yesterday"}),
+    Case(Sensor, "success statuses as one string", "success_statuses", {"success_statuses": "success"}),
+    Case(Sensor, "no success status", "success_statuses", {"success_statuses": []}),
+    Case(Sensor, "a status that is both success and failure", "failure_statuses",
+         {"success_statuses": ["success", "failed"]}),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("label", "make", "field"), CASES, ids=[c[0] for c in CASES])
-def test_bad_input_creates_nothing(live, monkeypatch, label, make, field):
+@pytest.fixture
+def live(emulator, monkeypatch):
+    """Operators talk to the emulator, whose state starts empty; a few odd connections exist."""
+    emulator.admin.post("/reset").raise_for_status()
+    monkeypatch.setenv("AIRFLOW_CONN_AEP_DEFAULT", emulator.connection())
     monkeypatch.setenv(
         "AIRFLOW_CONN_HALF_CREDS", json.dumps({"conn_type": "generic", "login": "GOOG1EXAMPLEKEY"})
     )
-    with pytest.raises(AEPValidationError) as err:
-        make().execute({"ti": mock.MagicMock()})
-    assert err.value.field.startswith(field)
-    assert "is not valid" in str(err.value)
-    assert _created(live) == []
+    for conn_id, change in (("AEP_BAD_TIMEOUT", {"timeout": "soon"}), ("AEP_NO_ORG", {"org_id": None})):
+        odd = json.loads(emulator.connection())
+        odd["extra"].update(change)
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id}", json.dumps(odd))
+    return emulator
+
+
+def _flow_service_calls(emulator) -> list[str]:
+    return [
+        f"{r['method']} {r['path']}"
+        for r in emulator.requests()
+        if r["path"].startswith("/data/foundation/flowservice")
+    ]
+
+
+def _label(case: Case) -> str:
+    return f"{case.operator.__name__}: {case.rule}"
+
+
+def test_the_catalogue_covers_every_operator_and_the_sensor():
+    assert len(CASES) >= 40
+    assert {c.operator for c in CASES} == set(DEFAULTS)
+    assert len({_label(c) for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_label)
+def test_bad_input_is_refused_before_anything_is_created(live, case: Case):
+    when, error = case.refusal()
+    assert error.field.startswith(case.field), str(error)
+    assert f"{error.field}=" in str(error)
+    assert " is not valid: " in str(error)
+    assert error.allowed
+    calls = _flow_service_calls(live)
+    writes = [c for c in calls if not c.startswith("GET ")]
+    assert writes == []
+    if not case.reads:
+        assert calls == []
     state = live.admin.get("/state").json()["sandboxes"]
     assert all(not entities for box in state.values() for entities in box.values())
+    if case.rendered:
+        assert when == "task run"  # templated values are checked once rendered
+
+
+def _table(rows: list[tuple[Case, str, AEPValidationError]]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [
+        "# Bad input: what is refused before anything reaches AEP",
+        "",
+        "Every case below is a test (`tests/integration/test_bad_input.py`): the error names the field, the",
+        "value and what is allowed; no request writes anything, and the emulator shows nothing created.",
+        "*DAG parse* cases fail when the DAG file is loaded (the value is written literally); *task run*",
+        "cases are templated or need AEP's answer, and fail when the task starts, before any write.",
+        "Secret values are never echoed.",
+        "",
+        "| # | Operator | Input | Caught at | Error |",
+        "|---|----------|-------|-----------|-------|",
+    ]
+    for number, (case, when, error) in enumerate(rows, 1):
+        lines.append(
+            f"| {number} | `{case.operator.__name__}` | {cell(case.rule)} | {when} | {cell(str(error))} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def test_the_docs_table_is_the_catalogue(live):
+    table = _table([(case, *case.refusal()) for case in CASES])
+    if os.environ.get("AEP_WRITE_DOCS"):
+        DOC.parent.mkdir(exist_ok=True)
+        DOC.write_text(table)
+    assert DOC.read_text() == table, "docs/bad-input.md is out of date: run `make docs`"

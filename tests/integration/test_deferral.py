@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_aep.emulator.demo import DEMO_CREDENTIALS
 from airflow_provider_aep.emulator.server import free_port
 from tests.integration.conftest import AIRFLOW, ROOT
 
@@ -140,6 +141,18 @@ def test_scheduler_and_triggerer_run_the_deferred_sensor(airflow_home, emulator,
     assert "Trigger fired event" in trigger_log
     assert "'status': 'success'" in trigger_log
     assert "records in" in task_log  # resumed in a worker, which logged the summary
+
+    # No secret in any log file: tasks, triggerer, scheduler, dag-processor, api-server.
+    secrets = [
+        emulator.config.client_secret,
+        DEMO_CREDENTIALS["sftp"]["password"],
+        *emulator.emulator.state.tokens,
+    ]
+    logs = [p for p in [*(airflow_home.home / "logs").rglob("*"), *tmp_path.glob("*.log")] if p.is_file()]
+    assert len(logs) >= 10
+    for path in logs:
+        text = path.read_text(errors="replace")
+        assert [s for s in secrets if s in text] == [], path
 
 
 def _run_state(home: Path, run_id: str) -> str | None:

@@ -108,8 +108,11 @@ def test_watches_runs_since_the_dag_run_started(runs):
         "flowId==f-1",
         f"metrics.durationSummary.startedAtUTC>={since}",
     ]
-    sensor(since=1234).poke(CONTEXT)
-    assert runs.listing.call_args.kwargs["properties"][1] == "metrics.durationSummary.startedAtUTC>=1234"
+    sensor(since=1767225600000).poke(CONTEXT)
+    assert (
+        runs.listing.call_args.kwargs["properties"][1]
+        == "metrics.durationSummary.startedAtUTC>=1767225600000"
+    )
     sensor(latest=True).poke(CONTEXT)
     assert runs.listing.call_args.kwargs["properties"] == ["flowId==f-1"]
 
