@@ -24,6 +24,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy benchmarks
+
 
 test: lint
 	$(BIN)/pytest
@@ -38,7 +40,9 @@ emulator: $(STAMP)
 	$(BIN)/aep-emulator --host 127.0.0.1 --port 8765
 
 bench: $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,bench]'
 	$(BIN)/python benchmarks/run_all.py
+
 
 docs: $(STAMP)
 	AEP_WRITE_DOCS=1 $(BIN)/pytest -q tests/integration/test_bad_input.py -k docs_table

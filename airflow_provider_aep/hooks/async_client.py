@@ -6,11 +6,14 @@ like a poking one: Retry-After is honoured, a 401 gets one new token, errors rea
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import certifi
 import httpx
 
 from airflow_provider_aep import __version__
@@ -26,6 +29,13 @@ from airflow_provider_aep.hooks.retry import (
 from airflow_provider_aep.hooks.settings import AEPConnectionSettings
 
 log = logging.getLogger(__name__)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process. Building one reads the CA bundle (about 18 ms and 800 KB):
+    per client, a triggerer with 1000 deferred sensors would block its event loop for 18 s."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class AsyncAEPClient:
@@ -44,6 +54,7 @@ class AsyncAEPClient:
         self.log = logger
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout((timeout or settings.timeout)[1], connect=(timeout or settings.timeout)[0]),
+            verify=_tls_context(),
             headers={"User-Agent": f"airflow-provider-aep/{__version__}", "Accept": "application/json"},
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -119,9 +120,11 @@ class AEPDataflowRunTrigger(BaseTrigger):
             yield TriggerEvent({"status": "error", "flow_id": self.flow_id, "message": str(err)})
 
     def _next_sleep(self) -> float:
+        """The poll interval, ±10%: sensors deferred together do not poll AEP in lockstep."""
+        pause = self.poll_interval * random.uniform(0.9, 1.1)
         if self.deadline is None:
-            return self.poll_interval
-        return max(0.0, min(self.poll_interval, self.deadline - time.time()))
+            return pause
+        return max(0.0, min(pause, self.deadline - time.time()))
 
     async def _settings(self) -> Any:
         from airflow.sdk import BaseHook

@@ -268,3 +268,13 @@ def test_trigger_reports_api_errors_as_events(mocker):
     [event] = events(AEPDataflowRunTrigger(flow_id="f-1"), client, mocker)
     assert event.payload["status"] == "error"
     assert "404" in event.payload["message"]
+
+
+def test_trigger_polls_about_every_interval_and_never_past_its_deadline():
+    import time
+
+    pauses = [AEPDataflowRunTrigger(flow_id="f", poll_interval=30)._next_sleep() for _ in range(200)]
+    assert all(27 <= p <= 33 for p in pauses)
+    assert len({round(p, 3) for p in pauses}) > 100  # spread, not in lockstep
+    near = AEPDataflowRunTrigger(flow_id="f", poll_interval=30, deadline=time.time() + 5)
+    assert 0 <= near._next_sleep() <= 5

@@ -1,0 +1,87 @@
+"""DAG-parse cost: what importing the operators and the sensor adds on top of airflow.sdk.
+
+Each sample is a fresh interpreter that first imports the SDK's base classes (every DAG file
+pays that anyway), then times importing a provider's operator and sensor modules. The same is
+measured for apache-airflow-providers-dbt-cloud in the same run, interleaved, as the yardstick.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from typing import Any
+
+from common import dump, median, show
+
+RUNS = 21
+PROVIDERS = {
+    "airflow-provider-aep": [
+        "airflow_provider_aep.operators.connections",
+        "airflow_provider_aep.operators.dataflows",
+        "airflow_provider_aep.operators.datasets",
+        "airflow_provider_aep.sensors.dataflow_run",
+    ],
+    "apache-airflow-providers-dbt-cloud": [
+        "airflow.providers.dbt.cloud.operators.dbt",
+        "airflow.providers.dbt.cloud.sensors.dbt",
+    ],
+}
+SAMPLE = """
+import importlib, sys, time
+from airflow.sdk import BaseOperator, BaseSensorOperator, DAG
+before = set(sys.modules)
+started = time.perf_counter()
+for module in {modules!r}:
+    importlib.import_module(module)
+print((time.perf_counter() - started) * 1000, len(set(sys.modules) - before))
+"""
+
+
+def sample(modules: list[str]) -> tuple[float, int]:
+    out = subprocess.run(
+        [sys.executable, "-c", SAMPLE.format(modules=modules)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return float(out[0]), int(out[1])
+
+
+def installed(modules: list[str]) -> bool:
+    try:
+        return importlib.util.find_spec(modules[0]) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def main() -> dict:
+    present = {name: modules for name, modules in PROVIDERS.items() if installed(modules)}
+    times: dict[str, list[float]] = {name: [] for name in present}
+    loaded: dict[str, int] = {}
+    for modules in present.values():
+        sample(modules)  # warm the bytecode caches
+
+    for _ in range(RUNS):
+        for name, modules in present.items():
+            ms, loaded[name] = sample(modules)
+            times[name].append(ms)
+    figures: dict[str, Any] = {
+        name: {"median_ms": round(median(t), 2), "modules_loaded": loaded[name]} for name, t in times.items()
+    }
+    rows = [
+        (name, f"{f['median_ms']:.1f} ms median of {RUNS}, {f['modules_loaded']} modules")
+        for name, f in figures.items()
+    ]
+    aep = figures["airflow-provider-aep"]["median_ms"]
+    if "apache-airflow-providers-dbt-cloud" in figures:
+        ratio = figures["apache-airflow-providers-dbt-cloud"]["median_ms"] / aep
+        figures["dbt_cloud_over_aep"] = round(ratio, 1)
+        rows.append(("dbt Cloud / AEP", f"{ratio:.1f}x (target: at least 8x)"))
+    else:
+        rows.append(("dbt Cloud", "not installed: `make bench` installs it (the bench extra)"))
+    rows.append(("AEP target", f"at most 25 ms: {'met' if aep <= 25 else 'NOT met'}"))
+    show("1. DAG-parse cost: provider imports on top of airflow.sdk (fresh interpreters)", rows)
+    dump("parse_cost", figures)
+    return figures
+
+
+if __name__ == "__main__":
+    main()
