@@ -52,7 +52,7 @@ class AirflowHome:
         self, dag_id: str, conf: dict[str, Any], env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         result = self.run("dags", "test", dag_id, "--conf", json.dumps(conf), env=env)
-        assert result.returncode == 0, _failure(result.stdout + result.stderr)
+        assert result.returncode == 0, failure_excerpt(result.stdout + result.stderr)
         return result
 
     def xcom(self, dag_id: str, task_id: str, key: str = "return_value") -> Any:
@@ -76,7 +76,7 @@ class AirflowHome:
         return dict(rows)
 
 
-def _failure(output: str) -> str:
+def failure_excerpt(output: str) -> str:
     """The exception lines of the failed task, else the tail of the output."""
     lines = output.splitlines()
     marks = [i for i, line in enumerate(lines) if "Task failed with exception" in line]

@@ -16,7 +16,7 @@ from airflow_provider_aep.emulator.datasets import BY_ID
 from airflow_provider_aep.emulator.segments import population
 from airflow_provider_aep.emulator.server import RunningEmulator, free_port
 from dags_examples.activate_segments import SEGMENTS
-from tests.integration.conftest import AIRFLOW, _failure
+from tests.integration.conftest import AIRFLOW, failure_excerpt
 
 EXPORT = "aep_export_datasets"
 ACTIVATE = "aep_activate_segments"
@@ -230,7 +230,7 @@ def test_an_emulator_restart_while_the_sensor_waits(airflow_home, tmp_path):
         second = RunningEmulator(config).start()
         try:
             output, _ = dag.communicate(timeout=300)
-            assert dag.returncode == 0, _failure(output)
+            assert dag.returncode == 0, failure_excerpt(output)
             assert _entity_counts(second) == {
                 "connections": 1, "sourceConnections": 1, "targetConnections": 1, "flows": 1,
             }  # fmt: skip

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_aep.emulator.server import RunningEmulator, free_port
-from tests.integration.conftest import DAGS, AirflowHome, _failure
+from tests.integration.conftest import DAGS, AirflowHome, failure_excerpt
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +103,7 @@ def test_the_runs_did_what_the_scan_needs(runs):
     """Successes stored XComs and rendered fields; the failures failed for the reasons meant."""
     results = runs["results"]
     for name in ("export", "activation", "templated"):
-        assert results[name].returncode == 0, _failure(results[name].stdout)
+        assert results[name].returncode == 0, failure_excerpt(results[name].stdout)
 
     assert "s3SecretKey=<secret value> is not valid" in results["bad secret"].stdout
     assert "Adobe IMS refused the token request (HTTP 401)" in results["wrong client secret"].stdout
