@@ -94,6 +94,9 @@ def _segments(**selector: Any) -> dict[str, Any]:
 CASES = [
     # -- base connection: the destination, its auth spec and the credentials' shapes
     Case(Base, "unknown destination", "destination", rendered={"destination": "dropbox"}),
+    Case(Base, "the seed's typo'd Data Landing Zone spec id", "destination",
+         {"destination": "3567r537-2a7b-4583-ac39-ed38d4b848e8", "auth_params": {}}),
+
     Case(Base, "S3 access key of the wrong shape", "auth_params.s3AccessKey",
          rendered={"auth_params": {**S3_KEYS, "s3AccessKey": "lower-case"}}),
     Case(Base, "S3 secret key of the wrong shape (not echoed)", "auth_params.s3SecretKey",
