@@ -241,3 +241,24 @@ def test_an_emulator_restart_while_the_sensor_waits(airflow_home, tmp_path):
 
         finally:
             second.stop()
+
+
+def test_a_deferred_sensor_that_times_out_stops_polling(test_dags_home, faulty):
+    """The trigger owns the sensor's deadline: it reports the timeout and stops, leaving no poller behind."""
+    from tests.emulator.conftest import Api
+    from tests.emulator.pipeline import make_pipeline
+
+    original = faulty.config.run_duration
+    faulty.config.run_duration = 120.0  # the run is still going when the sensor gives up
+    try:
+        flow_id = make_pipeline(Api(faulty))["flow"]
+        conf = json.dumps({"flow_id": flow_id})
+        result = test_dags_home.run("dags", "test", "aep_deferred_timeout", "--conf", conf)
+    finally:
+        faulty.config.run_duration = original
+    output = result.stdout + result.stderr
+    assert test_dags_home.task_states("aep_deferred_timeout") == {"wait": "failed"}
+    assert f"Dataflow {flow_id}: sensor timed out after 5" in output  # the trigger's own timeout event
+    polls = [r["at"] for r in faulty.requests() if r["path"].endswith("/runs") and flow_id in r["query"]]
+    assert 3 <= len(polls) <= 10
+    assert max(polls) - min(polls) < 5 + 2  # none past the deadline (timeout 5 s, a poll every 1 s)
