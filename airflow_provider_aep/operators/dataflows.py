@@ -339,15 +339,28 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
     template_fields: Sequence[str] = ("flow_id", "sandbox_name")
     ui_color = "#e8c4b0"
 
-    def __init__(self, *, flow_id: str, delete_connections: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, flow_id: str | None, delete_connections: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if not isinstance(delete_connections, bool):
+            raise AEPValidationError("delete_connections", delete_connections, "True or False")
         self.flow_id = flow_id
         self.delete_connections = delete_connections
+        check_when_literal({"f": flow_id}, self._check)
+
+    def _check(self) -> None:
+        # None is fine: as a teardown after a failed create there is nothing to delete.
+        if self.flow_id is not None and (not isinstance(self.flow_id, str) or not self.flow_id.strip()):
+            raise AEPValidationError("flow_id", self.flow_id, "a dataflow id, e.g. create_flow.output")
 
     def execute_step(self, context: Context) -> dict[str, list[str]]:
         from airflow_provider_aep.exceptions import AEPApiError
 
+        self._check()
         result: dict[str, list[str]] = {"deleted": [], "already_gone": [], "kept": []}
+        if self.flow_id is None:
+            self.log.info("No dataflow was created upstream: nothing to delete")
+            return result
+
         flow = self.hook.get_entity("flows", self.flow_id)
         if flow is None:
             self.log.info("Dataflow %s is already gone", self.flow_id)

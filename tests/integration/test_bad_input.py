@@ -29,6 +29,7 @@ from airflow_provider_aep.operators.connections import (
 )
 from airflow_provider_aep.operators.dataflows import AEPActivateSegmentsOperator as Activate
 from airflow_provider_aep.operators.dataflows import AEPCreateDataflowOperator as Flow
+from airflow_provider_aep.operators.dataflows import AEPDeleteDataflowOperator as Delete
 from airflow_provider_aep.operators.dataflows import AEPExtendDataflowEndTimesOperator as Extend
 from airflow_provider_aep.operators.dataflows import AEPUpdateDataflowOperator as Update
 from airflow_provider_aep.operators.datasets import AEPListDatasetsOperator as ListDatasets
@@ -49,6 +50,8 @@ DEFAULTS: dict[type, dict[str, Any]] = {
            "end_time": 1975901210},
     Activate: {"flow_id": "f", "segments": [SEGMENT]},
     Update: {"flow_id": "f"},
+    Delete: {"flow_id": "f"},
+
     Extend: {},
     ListDatasets: {"names": ["AAM Devices Data"]},
     Sensor: {"flow_id": "f"},
@@ -192,7 +195,10 @@ CASES = [
     Case(Update, "both a new end and days to extend by", "end_time", {"end_time": 1975901210, "extend_by_days": 30}),
     Case(Update, "a negative extension", "extend_by_days", rendered={"extend_by_days": "-3"}),
     Case(Update, "an export mode AEP does not have", "export_mode", {"export_mode": "HOURLY"}),
+    Case(Delete, "an empty dataflow id", "flow_id", rendered={"flow_id": ""}),
+    Case(Delete, "delete_connections that is not a boolean", "delete_connections", {"delete_connections": "yes"}),
     Case(Extend, "a window of zero days", "within_days", {"within_days": 0}),
+
     Case(Extend, "an extension that is not a number", "extend_by_days", rendered={"extend_by_days": "half a year"}),
     Case(ListDatasets, "a dataset name with a typo", "names", rendered={"names": ["Web Event"]}, reads=True),
     Case(ListDatasets, "one string instead of a list", "names", {"names": "AAM Devices Data"}),

@@ -396,3 +396,12 @@ def test_a_failing_step_says_what_earlier_tasks_created(hook_calls, context, moc
     assert "Already in AEP from earlier tasks of this DAG run" in str(failed.value)
     assert "other_source" not in str(failed.value)
     assert unrelated.task_id not in {t.task_id for t in flow.get_flat_relatives(upstream=True)}
+
+
+def test_teardown_delete_after_a_failed_create_has_nothing_to_do(fake, context):
+    from airflow_provider_aep.operators.dataflows import AEPDeleteDataflowOperator
+
+    cleanup = AEPDeleteDataflowOperator(task_id="cleanup", flow_id="{{ ti.xcom_pull('flow') }}")
+    cleanup.flow_id = None  # what the XCom of a create that failed renders to
+    assert cleanup.execute(context) == {"deleted": [], "already_gone": [], "kept": []}
+    assert fake.calls == []
