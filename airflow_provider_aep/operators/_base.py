@@ -67,7 +67,10 @@ class AEPBaseOperator(BaseOperator):
         try:
             return self.execute_step(context)
         except AEPError as error:
-            error.already_in_aep = tuple(self.created_upstream(context))
+            try:
+                error.already_in_aep = tuple(self.created_upstream(context))
+            except Exception:  # the list is a courtesy: it must never replace the real error
+                self.log.warning("Could not list what earlier tasks created", exc_info=True)
             raise
 
     def execute_step(self, context: Context) -> Any:

@@ -33,6 +33,22 @@ class AEPDataflowRunFailed(AEPRunFailedError, AirflowFailException):
     """The awaited run failed in AEP: retrying the sensor would see the same failed run."""
 
 
+def _is_since(value: Any) -> bool:
+    """None, a datetime, epoch milliseconds or an ISO 8601 string: run times are milliseconds."""
+    value = as_int(value)
+    if value is None or value == "" or isinstance(value, datetime):
+        return True
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return False
+    if isinstance(value, int):
+        return 10**12 <= value < 10**14
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _default_deferrable() -> bool:
     from airflow.sdk.configuration import conf
 
@@ -97,17 +113,7 @@ class AEPDataflowRunSensor(BaseSensorOperator):
             raise AEPValidationError("flow_id", self.flow_id, "a dataflow id, e.g. create_flow.output")
         if self.run_id and self.latest:
             raise AEPValidationError("latest", self.latest, "False when run_id names the run")
-        since = as_int(self.since)
-        if isinstance(since, str) and since:
-            try:
-                datetime.fromisoformat(since)
-            except ValueError:
-                since = False
-        if (
-            since is False
-            or isinstance(since, (float, bool))
-            or (isinstance(since, int) and not 10**12 <= since < 10**14)
-        ):
+        if not _is_since(self.since):
             raise AEPValidationError(
                 "since", self.since, "epoch milliseconds (13 digits), a datetime or an ISO 8601 string"
             )

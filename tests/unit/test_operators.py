@@ -405,3 +405,20 @@ def test_teardown_delete_after_a_failed_create_has_nothing_to_do(fake, context):
     cleanup.flow_id = None  # what the XCom of a create that failed renders to
     assert cleanup.execute(context) == {"deleted": [], "already_gone": [], "kept": []}
     assert fake.calls == []
+
+
+def test_the_real_error_survives_when_listing_earlier_tasks_fails(hook_calls, context):
+    from airflow_provider_aep.exceptions import AEPApiError
+
+    with DAG("pipeline", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
+        source = AEPCreateSourceConnectionOperator(task_id="create_source", name="s", datasets=["d1"])
+        flow = AEPCreateDataflowOperator(
+            task_id="create_flow", destination="sftp", name="f", source_connection_id=source.output,
+            target_connection_id="target-1", end_time=1975901210,
+        )  # fmt: skip
+    flow.source_connection_id = "source-1"
+    context["ti"].xcom_pull.side_effect = RuntimeError("the API server is away")
+    AEPHook.create_entity.side_effect = AEPApiError(status=503, method="POST", path="/flows")
+    with pytest.raises(AEPApiError, match="HTTP 503") as failed:
+        flow.execute(context)
+    assert failed.value.already_in_aep == ()
