@@ -52,8 +52,9 @@ class AsyncAEPClient:
         self.sandbox_name = sandbox_name or settings.sandbox_name
         self.retry_policy = retry_policy or RetryPolicy()
         self.log = logger
+        connect, read = timeout or settings.timeout
         self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout((timeout or settings.timeout)[1], connect=(timeout or settings.timeout)[0]),
+            timeout=httpx.Timeout(read, connect=connect),
             verify=_tls_context(),
             headers={"User-Agent": f"airflow-provider-aep/{__version__}", "Accept": "application/json"},
         )

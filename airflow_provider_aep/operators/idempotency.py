@@ -95,8 +95,10 @@ def landed_since(
     create (a read timeout), keep looking for up to ``settle`` seconds before concluding none."""
     deadline = time.monotonic() + settle
     landed = same_named(hook, kind, body, since_ms=since_ms)
+    pause = 1.0
     while not landed and time.monotonic() < deadline:
-        pause = min(1.0, max(0.0, deadline - time.monotonic()))
+        pause = min(pause * 2, 10.0, max(0.0, deadline - time.monotonic()))
+
         log.info("No %s named %r yet; looking again in %.1fs", KIND_NAMES[kind], body["name"], pause)
         time.sleep(pause)
         landed = same_named(hook, kind, body, since_ms=since_ms)
@@ -145,7 +147,6 @@ def create_once(
     except AEPAmbiguousWriteError as unknown:
         settle = max(CREATE_SETTLE_SECONDS, hook.timeout[1]) if unknown.still_running else 0.0
         landed = landed_since(hook, kind, body, since_ms=started_ms, settle=settle, log=log)
-
         if landed:
             log.warning("%s; the %s was created after all: %s", unknown, what, landed[-1]["id"])
             created = {"id": landed[-1]["id"], "etag": landed[-1].get("etag")}
