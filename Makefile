@@ -9,7 +9,6 @@ DESTINATION ?= amazon_s3
 
 .PHONY: install test unit lint demo emulator bench docs clean
 
-
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
@@ -25,7 +24,6 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/mypy benchmarks
-
 
 test: lint
 	$(BIN)/pytest
@@ -43,10 +41,8 @@ bench: $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
-
 docs: $(STAMP)
 	AEP_WRITE_DOCS=1 $(BIN)/pytest -q tests/integration/test_bad_input.py -k docs_table
-
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
