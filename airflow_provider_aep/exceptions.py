@@ -27,7 +27,6 @@ class AEPError(Exception):
                 "\nAlready in AEP from earlier tasks of this DAG run (reused when this task is cleared): "
                 + ", ".join(self.already_in_aep)
             )
-
         return text
 
 
@@ -128,7 +127,6 @@ class AEPAmbiguousWriteError(AEPError):
         self.cause = cause
         #: AEP may still be working on it (a read timeout, a 504): the entity can appear later.
         self.still_running = still_running
-
         super().__init__(f"AEP API {method} {path}: the outcome is unknown ({cause})")
 
 

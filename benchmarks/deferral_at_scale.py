@@ -131,7 +131,6 @@ def main() -> dict:
         asyncio.run(wait_for(AEPDataflowRunTrigger(flow_id=warm_up, since_ms=started_ms, poll_interval=0.5)))
         flow_ids = create_flows(hook, TRIGGERS)
         polls_before = sum(1 for r in requests_log(config) if r["path"].endswith("/runs"))
-
         process = psutil.Process()
         baseline_rss = process.memory_info().rss
         cpu_before, wall_before = time.process_time(), time.monotonic()

@@ -390,14 +390,12 @@ class FaultsAndLog:
                 # not stop the work, so the entity can appear after the client's read timeout.
                 receive = await _buffered(receive)
                 await asyncio.sleep(rule.latency)
-
             if rule and rule.expire_tokens:
                 self.emulator.service.expire_tokens()
             if rule and rule.concurrent_update:
                 headers = dict(scope.get("headers", []))
                 sandbox = headers.get(b"x-sandbox-name", b"prod").decode()
                 self.emulator.service.touch_flow(sandbox, scope["path"].rstrip("/").rsplit("/", 1)[-1])
-
             if rule and rule.drop:
                 await send(
                     {

@@ -57,7 +57,6 @@ class AEPHook(BaseHook):
     :param sandbox_name: overrides the connection's sandbox for every call of this hook.
     :param timeout: (connect, read) seconds for each request; default: 10 s to connect and the
         connection's ``timeout`` extra (60 s) to read.
-
     :param retry_policy: attempts and total wait for transient failures.
     """
 
@@ -78,7 +77,6 @@ class AEPHook(BaseHook):
         self.aep_conn_id = aep_conn_id
         self.sandbox_override = sandbox_name
         self._timeout = timeout
-
         self.retry_policy = retry_policy or RetryPolicy()
 
     # -- set-up --------------------------------------------------------------------------------
@@ -95,7 +93,6 @@ class AEPHook(BaseHook):
 
     @property
     def sandbox_name(self) -> str:
-
         return self.sandbox_override or self.settings.sandbox_name
 
     @cached_property
@@ -177,7 +174,6 @@ class AEPHook(BaseHook):
                 raise AEPAmbiguousWriteError(
                     method, path, f"HTTP {exhausted.status}", still_running=exhausted.status == 504
                 ) from None
-
             raise AEPApiError.from_response(
                 status=exhausted.status,
                 method=method,
@@ -191,9 +187,7 @@ class AEPHook(BaseHook):
             raise AEPAmbiguousWriteError(
                 method, path, type(err).__name__, still_running=isinstance(err, requests.ReadTimeout)
             ) from None
-
         assert response is not None
-
         body = _json(response)
         if response.status_code == 404 and missing_ok:
             return 404, None
@@ -297,9 +291,7 @@ class AEPHook(BaseHook):
         return self._create(f"/{kind}", body)
 
     def _create(self, path: str, body: Mapping[str, Any]) -> JsonDict:
-
         _, answer = self.request("POST", path, json=dict(body), idempotent=False)
-
         created = first_item(answer)
         if not created.get("id"):
             raise AEPError(f"AEP POST {path} answered without an id")
@@ -326,7 +318,6 @@ class AEPHook(BaseHook):
         return None if status == 404 else first_item(body)
 
     def get_flow(self, flow_id: str) -> JsonDict:
-
         return first_item(self.request("GET", f"/flows/{flow_id}")[1])
 
     def iter_flows(self, properties: Iterable[str] = (), orderby: str | None = None) -> Iterator[JsonDict]:

@@ -94,7 +94,6 @@ def not_processed(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException | None) -> str:
-
     if isinstance(exc, RetryableResponse):
         extra = f" (Retry-After {exc.retry_after:g}s)" if exc.retry_after is not None else ""
         return f"HTTP {exc.status}{extra}"

@@ -122,7 +122,6 @@ def _read_timeout(conn_id: str, value: Any) -> float:
 
 
 def _extra(conn: Any) -> dict[str, Any]:
-
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
     # The connection form stores its fields flat; older UIs prefix them.
     return {k.removeprefix("extra__aep__"): v for k, v in dict(extra).items()}

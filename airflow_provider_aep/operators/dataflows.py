@@ -431,7 +431,6 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
     def execute_step(self, context: Context) -> list[dict[str, Any]]:
         self._check()
         now = int(time.time())
-
         cutoff = now + int(as_int(self.within_days)) * DAY
         filters = [
             f"scheduleParams.endTime>{now}",

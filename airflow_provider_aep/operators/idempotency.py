@@ -98,7 +98,6 @@ def landed_since(
     pause = 1.0
     while not landed and time.monotonic() < deadline:
         pause = min(pause * 2, 10.0, max(0.0, deadline - time.monotonic()))
-
         log.info("No %s named %r yet; looking again in %.1fs", KIND_NAMES[kind], body["name"], pause)
         time.sleep(pause)
         landed = same_named(hook, kind, body, since_ms=since_ms)

@@ -91,7 +91,6 @@ def build_data_lake_source_connection(
     listed: list[dict[str, Any]] = []
     for i, dataset in enumerate(datasets):
         dataset_id = dataset["dataSetId"] if "dataSetId" in dataset else dataset.get("id")
-
         if not isinstance(dataset_id, str) or not dataset_id.strip():
             raise AEPValidationError(
                 f"datasets[{i}].dataSetId", dataset_id, "a dataset id (a non-empty string)"

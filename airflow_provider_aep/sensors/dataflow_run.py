@@ -179,7 +179,6 @@ class AEPDataflowRunSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         self.check_inputs()
         self._set_link()
-
         if not self.deferrable:
             return super().execute(context)
         # One look first: a run that is already over needs no trip through the triggerer.

@@ -67,7 +67,6 @@ def test_concurrent_update_fault_changes_the_flows_etag_first(api, emu):
 
 
 def test_the_request_log_records_calls_with_secrets_redacted(api, emu):
-
     api.ok("POST", "/connections", 201, json=seed.BASE_CONNECTIONS["amazon_s3"])
     logged = [r for r in emu.requests() if r["path"].endswith("/connections")]
     assert logged[-1]["method"] == "POST"

@@ -74,7 +74,6 @@ def test_a_create_slower_than_the_read_timeout_is_waited_for_not_repeated(api, e
 
 
 def test_the_next_run_reuses_the_same_configuration(api, emu, hook):
-
     body = seed.BASE_CONNECTIONS["amazon_s3"]
     first = create_once(hook, "connections", body, if_exists="reuse", state_store=None, log=log)
     again = create_once(hook, "connections", body, if_exists="reuse", state_store=None, log=log)

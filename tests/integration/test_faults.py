@@ -222,7 +222,6 @@ def test_an_emulator_restart_while_the_sensor_waits(airflow_home, tmp_path):
             while not any(r["path"].endswith("/runs") for r in first.requests()):
                 assert dag.poll() is None, "the DAG ended before its sensor polled"
                 assert time.monotonic() < deadline, "the sensor never polled"
-
                 time.sleep(0.2)
         finally:
             first.stop()
@@ -238,7 +237,6 @@ def test_an_emulator_restart_while_the_sensor_waits(airflow_home, tmp_path):
             assert summary["flow_id"] in second.entities("flows")
             assert (summary["status"], summary["output_records"]) == ("success", DEVICES.record_count)
             assert any(r["path"].endswith("/runs") for r in second.requests())  # the sensor carried on
-
         finally:
             second.stop()
 

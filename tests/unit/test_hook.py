@@ -502,7 +502,6 @@ def test_a_bad_read_timeout_is_refused_before_any_request(monkeypatch, fake, val
 
 
 def test_token_cache_is_thread_safe(fake, sleeps):
-
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(8) as pool:
