@@ -27,7 +27,7 @@ from airflow_provider_aep.hooks.retry import (
     retrying,
 )
 from airflow_provider_aep.hooks.retry import parse_retry_after as _retry_after
-from airflow_provider_aep.hooks.settings import AEPConnectionSettings
+from airflow_provider_aep.hooks.settings import AEPConnectionSettings, dataflow_page_url
 
 USER_AGENT = f"airflow-provider-aep/{__version__}"
 JsonDict = dict[str, Any]
@@ -94,6 +94,10 @@ class AEPHook(BaseHook):
     @property
     def sandbox_name(self) -> str:
         return self.sandbox_override or self.settings.sandbox_name
+
+    def flow_page_url(self, flow_id: str) -> str:
+        """Where a person sees this dataflow (the "AEP dataflow" extra link)."""
+        return dataflow_page_url(self.settings, flow_id, self.sandbox_name)
 
     @cached_property
     def session(self) -> requests.Session:

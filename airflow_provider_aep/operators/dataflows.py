@@ -114,12 +114,10 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         )
 
     def execute_step(self, context: Context) -> str:
-        from airflow_provider_aep.hooks.settings import dataflow_page_url
-
         body = self._body(self.source_connection_id, self.target_connection_id, now=int(time.time()))
         created = self.create(context, "flows", body)
         flow_id = str(created["id"])
-        self.aep_dataflow_url = dataflow_page_url(self.hook.settings, flow_id, self.hook.sandbox_name)
+        self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
         self.log.info("Created dataflow %r: %s (%s)", self.name, flow_id, self.aep_dataflow_url)
         if body.get("scheduleParams"):
             self.log.info("Schedule: %s", body["scheduleParams"])
@@ -186,14 +184,13 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
 
     def execute_step(self, context: Context) -> list[str]:
         from airflow_provider_aep.exceptions import AEPError
-        from airflow_provider_aep.hooks.settings import dataflow_page_url
         from airflow_provider_aep.payloads.activation import missing_after_activation
 
         logical = context.get("logical_date") or (
             context.get("dag_run") and getattr(context["dag_run"], "run_after", None)
         )
         operations = self._operations(logical.date() if isinstance(logical, datetime) else date.today())
-        self.aep_dataflow_url = dataflow_page_url(self.hook.settings, self.flow_id, self.hook.sandbox_name)
+        self.aep_dataflow_url = self.hook.flow_page_url(self.flow_id)
         answer = self.hook.patch_flow(self.flow_id, operations, etag=self.etag or None)
         flow = self.hook.get_flow(self.flow_id)
         missing = missing_after_activation(flow, operations)
@@ -212,6 +209,12 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
 
 
 DAY = 86400
+
+
+def _check_days(field: str, value: Any) -> None:
+    days = as_int(value)
+    if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
+        raise AEPValidationError(field, value, "a positive number of days")
 
 
 class AEPUpdateDataflowOperator(AEPBaseOperator):
@@ -268,9 +271,8 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
             raise AEPValidationError("state", self.state, "'enabled' or 'disabled'")
         if self.end_time not in (None, "") and self.extend_by_days not in (None, ""):
             raise AEPValidationError("end_time", self.end_time, "either end_time or extend_by_days, not both")
-        days = as_int(self.extend_by_days)
-        if days not in (None, "") and (not isinstance(days, int) or days <= 0):
-            raise AEPValidationError("extend_by_days", self.extend_by_days, "a positive number of days")
+        if self.extend_by_days not in (None, ""):
+            _check_days("extend_by_days", self.extend_by_days)
         # The full schedule is checked against the flow's current one; these fail whatever it is.
         if self.export_mode not in (None, "") and self.export_mode not in SCHEDULE_RULES:
             raise AEPValidationError("export_mode", self.export_mode, "one of " + ", ".join(SCHEDULE_RULES))
@@ -295,8 +297,6 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         return {**current, **built}
 
     def execute_step(self, context: Context) -> str:
-        from airflow_provider_aep.hooks.settings import dataflow_page_url
-
         self._check()
         flow = self.hook.get_flow(self.flow_id)
         operations: list[dict[str, Any]] = []
@@ -323,7 +323,7 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
             action = self.hook.enable_flow if self.state == "enabled" else self.hook.disable_flow
             etag = action(self.flow_id).get("etag") or etag
             self.log.info("Dataflow %s is now %s", self.flow_id, self.state)
-        self.aep_dataflow_url = dataflow_page_url(self.hook.settings, self.flow_id, self.hook.sandbox_name)
+        self.aep_dataflow_url = self.hook.flow_page_url(self.flow_id)
         self.push_etag(context, etag)
         return self.flow_id
 
@@ -360,7 +360,6 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
         if self.flow_id is None:
             self.log.info("No dataflow was created upstream: nothing to delete")
             return result
-
         flow = self.hook.get_entity("flows", self.flow_id)
         if flow is None:
             self.log.info("Dataflow %s is already gone", self.flow_id)
@@ -423,10 +422,8 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
         check_when_literal({"w": within_days, "x": extend_by_days}, self._check)
 
     def _check(self) -> None:
-        for field, value in (("within_days", self.within_days), ("extend_by_days", self.extend_by_days)):
-            days = as_int(value)
-            if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
-                raise AEPValidationError(field, value, "a positive number of days")
+        _check_days("within_days", self.within_days)
+        _check_days("extend_by_days", self.extend_by_days)
 
     def execute_step(self, context: Context) -> list[dict[str, Any]]:
         self._check()

@@ -151,9 +151,7 @@ class AEPDataflowRunSensor(BaseSensorOperator):
         return int(start.timestamp() * 1000) if start else None
 
     def _set_link(self) -> None:
-        from airflow_provider_aep.hooks.settings import dataflow_page_url
-
-        self.aep_dataflow_url = dataflow_page_url(self.hook.settings, self.flow_id, self.hook.sandbox_name)
+        self.aep_dataflow_url = self.hook.flow_page_url(self.flow_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
         if self.run_id:
