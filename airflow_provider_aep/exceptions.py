@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from airflow_provider_aep.utils.secrets import scrub, scrub_data
+
 
 class AEPError(Exception):
     """Base class of every error raised by airflow-provider-aep.
@@ -19,6 +21,10 @@ class AEPError(Exception):
     """
 
     already_in_aep: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any) -> None:
+        # Scrubbed when built: the text may quote what a server echoed back.
+        super().__init__(*(scrub(a) if isinstance(a, str) else a for a in args))
 
     def __str__(self) -> str:
         text = super().__str__()
@@ -35,7 +41,7 @@ class AEPValidationError(AEPError, ValueError):
 
     def __init__(self, field: str, value: Any, allowed: str, *, secret: bool = False) -> None:
         self.field = field
-        self.value = "***" if secret else value
+        self.value = "***" if secret else scrub_data(value)
         self.allowed = allowed
         shown = "<secret value>" if secret else _show(value)
         super().__init__(f"{field}={shown} is not valid: {allowed}")
@@ -46,8 +52,8 @@ class AEPAuthError(AEPError):
 
     def __init__(self, status: int, error: str, description: str) -> None:
         self.status = status
-        self.error = error
-        self.description = description
+        self.error = scrub(error)
+        self.description = scrub(description)
         super().__init__(f"Adobe IMS refused the token request (HTTP {status}): {error}: {description}")
 
 
@@ -68,6 +74,7 @@ class AEPApiError(AEPError):
         self.status = status
         self.method = method
         self.path = path
+        code, title, detail = (None if t is None else scrub(t) for t in (code, title, detail))
         self.code = code
         self.title = title
         self.detail = detail
@@ -136,7 +143,7 @@ class AEPRunFailedError(AEPError):
     def __init__(self, run_id: str, status: str, errors: Iterable[Mapping[str, Any]]) -> None:
         self.run_id = run_id
         self.status = status
-        self.errors = [dict(e) for e in errors]
+        self.errors = [scrub_data(dict(e)) for e in errors]
         listed = (
             "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in self.errors)
             or "no errors given"

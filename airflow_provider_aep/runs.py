@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from airflow_provider_aep.utils.ids import check_id
+from airflow_provider_aep.utils.secrets import scrub_data
+
 DEFAULT_SUCCESS_STATUSES: tuple[str, ...] = ("success",)
 DEFAULT_FAILURE_STATUSES: tuple[str, ...] = ("failed",)
 
@@ -27,7 +30,7 @@ def started_at_ms(run: Mapping[str, Any]) -> int:
 
 def run_filters(flow_id: str, since_ms: int | None) -> list[str]:
     """The ``property`` filters that list a flow's runs started since a moment."""
-    filters = [f"flowId=={flow_id}"]
+    filters = [f"flowId=={check_id('flow_id', flow_id)}"]
     if since_ms:
         filters.append(f"metrics.durationSummary.startedAtUTC>={since_ms}")
     return filters
@@ -101,7 +104,8 @@ def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:
         "input_bytes": sizes.get("inputBytes"),
         "output_bytes": sizes.get("outputBytes"),
         "files_out": files.get("outputFileCount"),
-        "errors": list((metrics.get("statusSummary") or {}).get("errors") or []),
+        # AEP's error texts may quote a credential back: scrubbed before they become XCom.
+        "errors": scrub_data(list((metrics.get("statusSummary") or {}).get("errors") or [])),
         "sources": sources,
         # Audience exports report one source summary per segment: the same counts, by segment.
         "segments": sources if _is_segment_flow(run) else [],

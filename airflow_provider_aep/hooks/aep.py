@@ -28,6 +28,7 @@ from airflow_provider_aep.hooks.retry import (
 )
 from airflow_provider_aep.hooks.retry import parse_retry_after as _retry_after
 from airflow_provider_aep.hooks.settings import AEPConnectionSettings, dataflow_page_url
+from airflow_provider_aep.utils.ids import check_id, check_path, check_sandbox_name, path_segment
 
 USER_AGENT = f"airflow-provider-aep/{__version__}"
 JsonDict = dict[str, Any]
@@ -83,9 +84,7 @@ class AEPHook(BaseHook):
 
     @cached_property
     def settings(self) -> AEPConnectionSettings:
-        settings = AEPConnectionSettings.from_connection(self.get_connection(self.aep_conn_id))
-        ims.mask(settings.client_secret)
-        return settings
+        return AEPConnectionSettings.from_connection(self.get_connection(self.aep_conn_id))
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -115,10 +114,11 @@ class AEPHook(BaseHook):
 
     # -- auth ------------------------------------------------------------------------------------
 
-    def access_token(self, stale: str | None = None) -> str:
-        """A cached IMS token for this client; ``stale`` forces a new one after a 401."""
+    def access_token(self, stale: str | None = None, *, renew: bool = False) -> str:
+        """A cached IMS token for this client; ``stale`` forces a new one after a 401, ``renew``
+        always asks IMS."""
         settings = self.settings
-        return ims.TOKENS.get(ims.cache_key(settings), self._fetch_token, stale=stale)
+        return ims.TOKENS.get(ims.cache_key(settings), self._fetch_token, stale=stale, renew=renew)
 
     def _fetch_token(self) -> ims.AccessToken:
         settings = self.settings
@@ -156,7 +156,8 @@ class AEPHook(BaseHook):
         A non-``idempotent`` call (a create) is retried only when AEP certainly did not act on it;
         otherwise it raises AEPAmbiguousWriteError, so the caller can look before it repeats.
         """
-        url = self.settings.flow_service_url + path
+        url = self.settings.flow_service_url + check_path(path)
+        sandbox_name = check_sandbox_name("sandbox_name", sandbox_name or self.sandbox_name)
         what = f"AEP {method} {path}"
         refreshed = False
         response: requests.Response | None = None
@@ -209,9 +210,9 @@ class AEPHook(BaseHook):
         params: Any,
         body: Any,
         extra_headers: Mapping[str, str] | None,
-        sandbox_name: str | None,
+        sandbox_name: str,
     ) -> requests.Response:
-        headers = self.settings.platform_headers(token, sandbox_name or self.sandbox_name)
+        headers = self.settings.platform_headers(token, sandbox_name)
         if body is not None:
             headers["Content-Type"] = "application/json"
         headers.update(extra_headers or {})
@@ -245,11 +246,11 @@ class AEPHook(BaseHook):
         return list((body or {}).get("items", []))
 
     def get_connection_spec(self, spec_id: str) -> JsonDict:
-        _, body = self.request("GET", f"/connectionSpecs/{spec_id}")
+        _, body = self.request("GET", f"/connectionSpecs/{path_segment('connection_spec_id', spec_id)}")
         return first_item(body)
 
     def get_flow_spec(self, spec_id: str) -> JsonDict:
-        _, body = self.request("GET", f"/flowSpecs/{spec_id}")
+        _, body = self.request("GET", f"/flowSpecs/{path_segment('flow_spec_id', spec_id)}")
         return first_item(body)
 
     def iter_eligible_datasets(
@@ -292,7 +293,7 @@ class AEPHook(BaseHook):
         return self._create("/flows", body)
 
     def create_entity(self, kind: str, body: Mapping[str, Any]) -> JsonDict:
-        return self._create(f"/{kind}", body)
+        return self._create(f"/{_kind(kind)}", body)
 
     def _create(self, path: str, body: Mapping[str, Any]) -> JsonDict:
         _, answer = self.request("POST", path, json=dict(body), idempotent=False)
@@ -304,25 +305,25 @@ class AEPHook(BaseHook):
     # -- reading -----------------------------------------------------------------------------------
 
     def get_base_connection(self, connection_id: str) -> JsonDict:
-        return first_item(self.request("GET", f"/connections/{connection_id}")[1])
+        return first_item(self.request("GET", _entity_path("connections", connection_id))[1])
 
     def get_source_connection(self, connection_id: str) -> JsonDict:
-        return first_item(self.request("GET", f"/sourceConnections/{connection_id}")[1])
+        return first_item(self.request("GET", _entity_path("sourceConnections", connection_id))[1])
 
     def get_target_connection(self, connection_id: str) -> JsonDict:
-        return first_item(self.request("GET", f"/targetConnections/{connection_id}")[1])
+        return first_item(self.request("GET", _entity_path("targetConnections", connection_id))[1])
 
     def iter_entities(self, kind: str, properties: Iterable[str] = ()) -> Iterator[JsonDict]:
         """``connections``, ``sourceConnections``, ``targetConnections`` or ``flows``, filtered."""
-        return self._iter_listing(f"/{kind}", properties, None, None)
+        return self._iter_listing(f"/{_kind(kind)}", properties, None, None)
 
     def get_entity(self, kind: str, entity_id: str) -> JsonDict | None:
         """The entity, or None when it does not exist (any more)."""
-        status, body = self.request("GET", f"/{kind}/{entity_id}", missing_ok=True)
+        status, body = self.request("GET", _entity_path(kind, entity_id), missing_ok=True)
         return None if status == 404 else first_item(body)
 
     def get_flow(self, flow_id: str) -> JsonDict:
-        return first_item(self.request("GET", f"/flows/{flow_id}")[1])
+        return first_item(self.request("GET", _entity_path("flows", flow_id))[1])
 
     def iter_flows(self, properties: Iterable[str] = (), orderby: str | None = None) -> Iterator[JsonDict]:
         return self._iter_listing("/flows", properties, orderby, None)
@@ -336,11 +337,13 @@ class AEPHook(BaseHook):
         limit: int | None = None,
     ) -> Iterator[JsonDict]:
         """Runs, newest first, following ``_links.next`` continuation tokens."""
-        props = ([f"flowId=={flow_id}"] if flow_id else []) + list(properties)
+        props = ([f"flowId=={check_id('flow_id', flow_id)}"] if flow_id is not None else []) + list(
+            properties
+        )
         return self._iter_listing("/runs", props, orderby, limit)
 
     def get_run(self, run_id: str) -> JsonDict:
-        return first_item(self.request("GET", f"/runs/{run_id}")[1])
+        return first_item(self.request("GET", _entity_path("runs", run_id))[1])
 
     def _iter_listing(
         self, path: str, properties: Iterable[str], orderby: str | None, limit: int | None
@@ -384,7 +387,7 @@ class AEPHook(BaseHook):
     def _patch(self, flow_id: str, operations: Sequence[Mapping[str, Any]], etag: str) -> JsonDict:
         _, body = self.request(
             "PATCH",
-            f"/flows/{flow_id}",
+            _entity_path("flows", flow_id),
             json=[dict(op) for op in operations],
             headers={"If-Match": quote_etag(etag)},
         )
@@ -399,26 +402,26 @@ class AEPHook(BaseHook):
         return self._flow_action(flow_id, "disable")
 
     def _flow_action(self, flow_id: str, op: str) -> JsonDict:
-        _, body = self.request("POST", f"/flows/{flow_id}/action", params={"op": op})
+        _, body = self.request("POST", _entity_path("flows", flow_id) + "/action", params={"op": op})
         answer = first_item(body)
         return {"id": answer.get("id", flow_id), "etag": answer.get("etag")}
 
     # -- deleting ---------------------------------------------------------------------------------
 
     def delete_flow(self, flow_id: str, missing_ok: bool = False) -> bool:
-        return self._delete(f"/flows/{flow_id}", missing_ok)
+        return self._delete(_entity_path("flows", flow_id), missing_ok)
 
     def delete_base_connection(self, connection_id: str, missing_ok: bool = False) -> bool:
-        return self._delete(f"/connections/{connection_id}", missing_ok)
+        return self._delete(_entity_path("connections", connection_id), missing_ok)
 
     def delete_source_connection(self, connection_id: str, missing_ok: bool = False) -> bool:
-        return self._delete(f"/sourceConnections/{connection_id}", missing_ok)
+        return self._delete(_entity_path("sourceConnections", connection_id), missing_ok)
 
     def delete_target_connection(self, connection_id: str, missing_ok: bool = False) -> bool:
-        return self._delete(f"/targetConnections/{connection_id}", missing_ok)
+        return self._delete(_entity_path("targetConnections", connection_id), missing_ok)
 
     def delete_entity(self, kind: str, entity_id: str, missing_ok: bool = False) -> bool:
-        return self._delete(f"/{kind}/{entity_id}", missing_ok)
+        return self._delete(_entity_path(kind, entity_id), missing_ok)
 
     def _delete(self, path: str, missing_ok: bool) -> bool:
         """True when deleted now, False when it was already gone (and ``missing_ok``). 202 or 204."""
@@ -434,7 +437,8 @@ class AEPHook(BaseHook):
         except AEPError as err:
             return False, f"Connection settings: {err}"
         try:
-            self.access_token()
+            # Never a cached token: Test must prove the credentials in the form, now.
+            self.access_token(renew=True)
         except AEPAuthError as err:
             return (
                 False,
@@ -461,6 +465,27 @@ def _json(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return response.text
+
+
+#: The entity collections of the Flow Service and the name their ids go by in errors.
+ID_FIELDS = {
+    "connections": "base_connection_id",
+    "sourceConnections": "source_connection_id",
+    "targetConnections": "target_connection_id",
+    "flows": "flow_id",
+    "runs": "run_id",
+}
+
+
+def _kind(kind: str) -> str:
+    if kind not in ID_FIELDS:
+        raise ValueError(f"unknown Flow Service collection {kind!r}; one of {', '.join(ID_FIELDS)}")
+    return kind
+
+
+def _entity_path(kind: str, entity_id: Any) -> str:
+    """``/flows/<id>``: the id checked and encoded as one segment, named by its field in errors."""
+    return f"/{_kind(kind)}/{path_segment(ID_FIELDS[kind], entity_id)}"
 
 
 def _continuation_token(body: Any) -> str | None:

@@ -27,6 +27,7 @@ from airflow_provider_aep.hooks.retry import (
     parse_retry_after,
 )
 from airflow_provider_aep.hooks.settings import AEPConnectionSettings
+from airflow_provider_aep.utils.ids import check_path, check_sandbox_name, path_segment
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class AsyncAEPClient:
         logger: logging.Logger | Any = log,
     ) -> None:
         self.settings = settings
-        self.sandbox_name = sandbox_name or settings.sandbox_name
+        self.sandbox_name = check_sandbox_name("sandbox_name", sandbox_name or settings.sandbox_name)
         self.retry_policy = retry_policy or RetryPolicy()
         self.log = logger
         connect, read = timeout or settings.timeout
@@ -86,7 +87,7 @@ class AsyncAEPClient:
     async def request(
         self, method: str, path: str, params: Sequence[tuple[str, Any]] | Mapping[str, Any] | None = None
     ) -> Any:
-        url = self.settings.flow_service_url + path
+        url = self.settings.flow_service_url + check_path(path)
         what = f"AEP {method} {path}"
         refreshed = False
         try:
@@ -137,7 +138,7 @@ class AsyncAEPClient:
         return runs
 
     async def get_run(self, run_id: str) -> dict[str, Any]:
-        body = await self.request("GET", f"/runs/{run_id}") or {}
+        body = await self.request("GET", "/runs/" + path_segment("run_id", run_id)) or {}
         items = body.get("items") if isinstance(body, dict) else None
         return dict(items[0]) if items else dict(body)
 

@@ -8,6 +8,9 @@ registered with Airflow's secret masker before anyone can log it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import secrets
 import threading
 import time
 import weakref
@@ -17,6 +20,7 @@ from typing import Any
 
 from airflow_provider_aep.exceptions import AEPAuthError
 from airflow_provider_aep.hooks.settings import AEPConnectionSettings
+from airflow_provider_aep.utils.secrets import mask
 
 REFRESH_MARGIN_SECONDS = 300.0
 
@@ -30,11 +34,18 @@ class AccessToken:
         return (now if now is not None else time.monotonic()) < self.expires_at - REFRESH_MARGIN_SECONDS
 
 
-CacheKey = tuple[str, str, str]
+CacheKey = tuple[str, str, str, str]
+
+#: Keys the secret's digest, so the cache never holds the secret and a digest means nothing
+#: outside this process.
+_DIGEST_KEY = secrets.token_bytes(32)
 
 
 def cache_key(settings: AEPConnectionSettings) -> CacheKey:
-    return (settings.ims_url, settings.client_id, settings.scopes)
+    """A token is served only to the same IMS URL, client id, scopes and client secret:
+    a rotated or mistyped secret asks IMS (and fails there) instead of riding on a cached token."""
+    digest = hmac.new(_DIGEST_KEY, settings.client_secret.encode(), hashlib.sha256).hexdigest()
+    return (settings.ims_url, settings.client_id, settings.scopes, digest)
 
 
 def token_form(settings: AEPConnectionSettings) -> dict[str, str]:
@@ -62,17 +73,9 @@ def parse_token_response(status: int, body: Any) -> AccessToken:
     return AccessToken(token, time.monotonic() + expires_in)
 
 
-def mask(secret: str) -> None:
-    """Register a secret with Airflow's masker so no log line shows it."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - Airflow < 3.1
-        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
-    mask_secret(secret)
-
-
 class TokenCache:
-    """Process-wide tokens by (IMS URL, client id, scopes); safe across threads and event loops."""
+    """Process-wide tokens by (IMS URL, client id, scopes, secret digest); safe across threads
+    and event loops."""
 
     def __init__(self) -> None:
         self._tokens: dict[CacheKey, AccessToken] = {}
@@ -83,13 +86,21 @@ class TokenCache:
         ] = weakref.WeakKeyDictionary()
         self.fetches = 0
 
-    def get(self, key: CacheKey, fetch: Callable[[], AccessToken], *, stale: str | None = None) -> str:
-        """A fresh token; ``stale`` names a token Platform refused, which is then replaced."""
-        cached = self._usable(key, stale)
+    def get(
+        self,
+        key: CacheKey,
+        fetch: Callable[[], AccessToken],
+        *,
+        stale: str | None = None,
+        renew: bool = False,
+    ) -> str:
+        """A fresh token; ``stale`` names a token Platform refused, which is then replaced;
+        ``renew`` always asks IMS (the connection Test proves the credentials it was given)."""
+        cached = None if renew else self._usable(key, stale)
         if cached:
             return cached
         with self._key_lock(key):
-            cached = self._usable(key, stale)
+            cached = None if renew else self._usable(key, stale)
             if cached:
                 return cached
             token = fetch()

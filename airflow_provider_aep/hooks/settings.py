@@ -6,11 +6,16 @@ hosts with the same headers.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import string
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_aep.exceptions import AEPValidationError
+from airflow_provider_aep.utils.ids import check_sandbox_name
+from airflow_provider_aep.utils.secrets import mask
 
 DEFAULT_PLATFORM_URL = "https://platform.adobe.io"
 DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com/ims/token/v3"
@@ -20,6 +25,8 @@ FLOW_SERVICE_PATH = "/data/foundation/flowservice"
 AEP_UI = "https://experience.adobe.com"
 CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
+#: What ``ui_url`` may name; anything else would fail only after a dataflow was created.
+UI_URL_PLACEHOLDERS = ("org_id", "sandbox", "flow_id")
 
 
 @dataclass(frozen=True)
@@ -81,15 +88,20 @@ class AEPConnectionSettings:
         scopes = extra.get("scopes") or DEFAULT_SCOPES
         if isinstance(scopes, (list, tuple)):
             scopes = ",".join(scopes)
+        where = f"connection {conn.conn_id!r}"
+        # Registered before anything can fail: an error text built later is scrubbed of it.
+        mask(conn.password)
         return cls(
             client_id=client_id,
             client_secret=conn.password,
             org_id=org_id,
-            sandbox_name=str(extra.get("sandbox_name") or DEFAULT_SANDBOX),
+            sandbox_name=check_sandbox_name(
+                f"{where} extra.sandbox_name", str(extra.get("sandbox_name") or DEFAULT_SANDBOX)
+            ),
             scopes=str(scopes),
-            ims_url=str(extra.get("ims_url") or DEFAULT_IMS_URL),
-            platform_url=_platform_url(conn),
-            ui_url=extra.get("ui_url") or None,
+            ims_url=require_tls(f"{where} extra.ims_url", str(extra.get("ims_url") or DEFAULT_IMS_URL)),
+            platform_url=require_tls(f"{where} host", _platform_url(conn)),
+            ui_url=_ui_url(f"{where} extra.ui_url", extra.get("ui_url")),
             read_timeout=_read_timeout(conn.conn_id, extra.get("timeout")),
         )
 
@@ -105,6 +117,48 @@ def dataflow_page_url(settings: AEPConnectionSettings, flow_id: str, sandbox_nam
             f"{AEP_UI}/#/@{settings.org_id}/sname:{sandbox}/platform/destination/browse/dataflows/{flow_id}"
         )
     return f"{settings.platform_url.rstrip('/')}/_emulator/ui/flows/{flow_id}"
+
+
+def require_tls(field: str, url: str) -> str:
+    """The URL when it is https, or plain http to this machine (the emulator): the client
+    secret and the bearer token never cross a network in clear."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and is_loopback(parts.hostname):
+        return url
+    raise AEPValidationError(
+        field, url, "an https:// URL (plain http:// only to a loopback host such as 127.0.0.1)"
+    )
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _ui_url(field: str, value: Any) -> str | None:
+    """The template, checked now: a bad one must not fail after a dataflow was created."""
+    if value in (None, ""):
+        return None
+    allowed = "a URL template using only " + ", ".join("{" + p + "}" for p in UI_URL_PLACEHOLDERS)
+    if not isinstance(value, str):
+        raise AEPValidationError(field, value, allowed)
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+    except ValueError:
+        raise AEPValidationError(field, value, allowed) from None
+    if any(name not in UI_URL_PLACEHOLDERS for name in names):
+        raise AEPValidationError(field, value, allowed)
+    if urlsplit(value).scheme not in ("https", "http"):
+        raise AEPValidationError(field, value, "an http(s) URL template")
+    return value
 
 
 def _read_timeout(conn_id: str, value: Any) -> float:

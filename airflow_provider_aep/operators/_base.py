@@ -33,6 +33,14 @@ def check_when_literal(values: dict[str, Any], check: Callable[[], Any]) -> None
         check()
 
 
+def check_sandbox_override(value: Any) -> None:
+    """An operator's ``sandbox_name``: not given (None or empty), or an AEP sandbox name."""
+    if value not in (None, ""):
+        from airflow_provider_aep.utils.ids import check_sandbox_name
+
+        check_sandbox_name("sandbox_name", value)
+
+
 def as_int(value: Any) -> Any:
     """Rendered templates are strings: ``"1975901210"`` becomes 1975901210, other values pass."""
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
@@ -53,6 +61,7 @@ class AEPBaseOperator(BaseOperator):
         super().__init__(**kwargs)
         self.aep_conn_id = aep_conn_id
         self.sandbox_name = sandbox_name
+        check_when_literal({"sandbox_name": sandbox_name}, lambda: check_sandbox_override(sandbox_name))
 
     @cached_property
     def hook(self) -> AEPHook:

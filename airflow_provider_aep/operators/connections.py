@@ -92,7 +92,7 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
         # Register rendered credentials with the masker before Airflow stores the rendered fields.
-        from airflow_provider_aep.hooks.ims import mask
+        from airflow_provider_aep.utils.secrets import mask
 
         for value in (self.auth_params or {}).values():
             if isinstance(value, str) and len(value) >= 5:
@@ -128,11 +128,11 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
         # Several auth specs (SFTP, email marketing): the first the connection fills is used,
         # those matching the connection's type (sftp, aws, wasb, ...) tried first.
         for spec in specs:
-            found = {**auth_params_from_connection(conn, spec.name), **params}
+            found = {**auth_params_from_connection(conn, spec.name, spec.params), **params}
             if set(spec.required) <= set(found):
                 self.auth_spec_name = spec.name
                 return found
-        return {**auth_params_from_connection(conn, specs[0].name), **params}
+        return {**auth_params_from_connection(conn, specs[0].name, specs[0].params), **params}
 
     def execute_step(self, context: Context) -> str:
         body = self._body(self._params())

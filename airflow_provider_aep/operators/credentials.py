@@ -7,11 +7,11 @@ Every value is registered with the secret masker the moment it is read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from airflow_provider_aep.catalog import AuthSpec
-from airflow_provider_aep.hooks.ims import mask
+from airflow_provider_aep.utils.secrets import mask
 
 #: auth spec name → connection field → auth param
 FIELD_MAPS: dict[str, dict[str, str]] = {
@@ -55,14 +55,49 @@ def rank_auth_specs(specs: Sequence[AuthSpec], conn_type: str | None) -> list[Au
     return sorted(specs, key=lambda spec: spec.type not in preferred)
 
 
-def auth_params_from_connection(conn: Any, auth_spec_name: str | None) -> dict[str, Any]:
-    """Auth params from a connection: extra by AEP name, then login/password/host by the spec's map."""
-    params: dict[str, Any] = {k: v for k, v in dict(conn.extra_dejson).items() if v not in (None, "")}
+#: Extras that Airflow's own connection types carry for their hooks (``aws``, ``sftp``/``ssh``,
+#: ``wasb``, ``google_cloud_platform``): never AEP auth params, so never sent as such.
+STANDARD_EXTRAS = frozenset(
+    {
+        # aws
+        "region_name", "aws_session_token", "role_arn", "assume_role_method", "endpoint_url",
+        "config_kwargs", "botocore_config", "profile_name", "verify", "service_config",
+        # sftp / ssh
+        "no_host_key_check", "key_file", "private_key_passphrase", "host_key", "timeout",
+        "conn_timeout", "compress", "allow_host_key_change", "look_for_keys", "ciphers",
+        "disabled_algorithms", "host_proxy_cmd",
+        # wasb / azure
+        "tenant_id", "shared_access_key", "sas_token", "account_name", "client_secret_auth_config",
+        "managed_identity_client_id", "workload_identity_tenant_id", "proxies", "use_azure_cli",
+        # google_cloud_platform
+        "project", "key_path", "keyfile_dict", "key_secret_name", "key_secret_project_id", "scope",
+        "num_retries", "impersonation_chain", "credential_config_file", "is_anonymous",
+    }
+)  # fmt: skip
+#: Extras of Airflow's connection types that hold what an AEP auth param needs.
+EXTRA_MAPS: dict[str, str] = {"private_key": "sshKey"}
+
+
+def auth_params_from_connection(
+    conn: Any, auth_spec_name: str | None, accepted: Collection[str] | None = None
+) -> dict[str, Any]:
+    """Auth params from a connection: extra by AEP name, then login/password/host by the spec's map.
+
+    With ``accepted`` (the auth spec's params) only those are taken; without it (a raw spec id)
+    everything but the standard extras of Airflow's connection types is.
+    """
+    extra = {
+        EXTRA_MAPS.get(str(k), str(k)): v for k, v in dict(conn.extra_dejson).items() if v not in (None, "")
+    }
+    params = {
+        k: v
+        for k, v in extra.items()
+        if (k in accepted if accepted is not None else k not in STANDARD_EXTRAS)
+    }
     for field, param in FIELD_MAPS.get(auth_spec_name or "", {}).items():
         value = getattr(conn, field, None)
-        if value and param not in params:
+        if value and param not in params and (accepted is None or param in accepted):
             params[param] = value
     for value in params.values():
-        if isinstance(value, str) and len(value) >= 5:
-            mask(value)
+        mask(value)
     return params

@@ -13,7 +13,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_aep.exceptions import AEPError, AEPRunFailedError, AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
-from airflow_provider_aep.operators._base import as_int, check_when_literal
+from airflow_provider_aep.operators._base import as_int, check_sandbox_override, check_when_literal
 from airflow_provider_aep.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
@@ -22,6 +22,7 @@ from airflow_provider_aep.runs import (
     select_run,
     summarize_run,
 )
+from airflow_provider_aep.utils.ids import check_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -105,12 +106,14 @@ class AEPDataflowRunSensor(BaseSensorOperator):
         self.failure_statuses = tuple(failure_statuses)
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
         self.aep_dataflow_url: str | None = None
-        check_when_literal({"f": flow_id, "r": run_id, "s": since}, self.check_inputs)
+        check_when_literal({"f": flow_id, "r": run_id, "s": since, "b": sandbox_name}, self.check_inputs)
 
     def check_inputs(self) -> None:
         """Refuse what would make the sensor wait for the wrong run, or for none, before any request."""
-        if not isinstance(self.flow_id, str) or not self.flow_id.strip():
-            raise AEPValidationError("flow_id", self.flow_id, "a dataflow id, e.g. create_flow.output")
+        check_id("flow_id", self.flow_id)
+        if self.run_id not in (None, ""):
+            check_id("run_id", self.run_id)
+        check_sandbox_override(self.sandbox_name)
         if self.run_id and self.latest:
             raise AEPValidationError("latest", self.latest, "False when run_id names the run")
         if not _is_since(self.since):

@@ -1,0 +1,57 @@
+"""AEP ids and sandbox names as they may appear in a URL or a header: checked, then encoded.
+
+An id is spliced into a Flow Service path, so an id such as ``x/../../connections/<id>`` would
+address another entity and ``?`` would start a query string. Every id passes through
+:func:`path_segment` before it reaches a URL: refused when it cannot be an AEP id, and
+percent-encoded as exactly one path segment either way.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_aep.exceptions import AEPValidationError
+
+#: AEP ids are UUIDs (connections, flows, runs, specs) or 24 hex digits (datasets); this
+#: admits those and the readable ids of tests, and nothing that changes a URL's meaning.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+#: AEP sandbox names: lowercase letters, digits and hyphens (``prod``, ``dev-2``).
+SANDBOX_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+#: A Flow Service path as the hook sends it: segments that need no encoding, or encoded ones.
+PATH_PATTERN = re.compile(r"(?:/[A-Za-z0-9._:@%-]+)+")
+
+
+def check_id(field: str, value: Any) -> str:
+    """The id, or AEPValidationError naming the field when it cannot be an AEP id."""
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise AEPValidationError(
+            field,
+            value,
+            "an AEP id: 1 to 128 letters, digits and . _ : @ - (no '/', '?', '#', '%', spaces), "
+            "e.g. create_flow.output",
+        )
+    return value
+
+
+def path_segment(field: str, value: Any) -> str:
+    """A checked id, percent-encoded as one URL path segment."""
+    return quote(check_id(field, value), safe="")
+
+
+def check_path(path: str) -> str:
+    """The hook's last look at a path: whole segments only, no ``.``/``..``, no query, no fragment."""
+    segments = path.split("/")[1:]
+    if not PATH_PATTERN.fullmatch(path) or any(s in (".", "..") for s in segments):
+        raise AEPValidationError("path", path, "a Flow Service path of plain or percent-encoded segments")
+    return path
+
+
+def check_sandbox_name(field: str, value: Any) -> str:
+    """The sandbox name, or AEPValidationError: it becomes the ``x-sandbox-name`` header."""
+    if not isinstance(value, str) or not SANDBOX_PATTERN.fullmatch(value):
+        raise AEPValidationError(
+            field, value, "an AEP sandbox name: lowercase letters, digits and hyphens, e.g. 'prod'"
+        )
+    return value

@@ -1,0 +1,56 @@
+"""Secrets this process knows, kept out of every log line and every error text.
+
+Airflow's masker hides registered secrets in log output; error texts also travel to places it
+does not watch (trigger events, XCom, the exception a DAG author catches). So each secret is
+registered here too, and :func:`scrub` takes it out of any text before that text is built.
+A server that echoes the client secret, the token or a destination key back in an error body
+must not carry it into the task log or the metadata database.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+#: Shorter values would be scrubbed out of ordinary words; AEP's secrets are much longer.
+MIN_SECRET_LENGTH = 5
+REDACTED = "***"
+
+_known: set[str] = set()
+_lock = threading.Lock()
+
+
+def mask(secret: Any) -> None:
+    """Register a secret with Airflow's masker (log lines) and with :func:`scrub` (error texts)."""
+    if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+        return
+    with _lock:
+        if secret in _known:
+            return
+        _known.add(secret)
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - Airflow < 3.1
+        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+    mask_secret(secret)
+
+
+def scrub(text: str) -> str:
+    """The text with every known secret replaced by ``***``, longest first."""
+    with _lock:
+        known = sorted(_known, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def scrub_data(value: Any) -> Any:
+    """:func:`scrub` through JSON-like data: what AEP said about a run, before it becomes XCom."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: scrub_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_data(v) for v in value]
+    return value
