@@ -123,6 +123,15 @@ CASES = [
          {"aep_conn_id": "aep_bad_timeout"}),
     Case(Base, "a connection without its IMS org", "connection 'aep_no_org' extra.org_id",
          {"aep_conn_id": "aep_no_org"}),
+    Case(Base, "a Platform URL over plain http to another host", "connection 'aep_plain_http' host",
+         {"aep_conn_id": "aep_plain_http"}),
+    Case(Base, "an IMS URL over plain http", "connection 'aep_plain_ims' extra.ims_url",
+         {"aep_conn_id": "aep_plain_ims"}),
+    Case(Base, "a connection sandbox name that climbs out", "connection 'aep_bad_sandbox' extra.sandbox_name",
+         {"aep_conn_id": "aep_bad_sandbox"}),
+    Case(Base, "a sandbox name that climbs out", "sandbox_name", {"sandbox_name": ".."}),
+    Case(Base, "a sandbox name with a header in it", "sandbox_name",
+         rendered={"sandbox_name": "prod\r\nx-api-key: other"}),
     # -- source connection: datasets from the data lake, or the Profile Store
     Case(Source, "a dataset name that is not eligible (typo)", "datasets[0]",
          rendered={"datasets": ["AAM Devices Dta"]}, reads=True),
@@ -165,8 +174,11 @@ CASES = [
     Case(Flow, "a raw connection spec id without a flow spec", "flow_spec_id",
          {"destination": "0a1b2c3d-0000-4000-8000-00000000beef"}),
     Case(Flow, "an empty source connection id", "source_connection_id", rendered={"source_connection_id": ""}),
+    Case(Flow, "a dataflow link template with an unknown placeholder", "connection 'aep_bad_ui_url' extra.ui_url",
+         {"aep_conn_id": "aep_bad_ui_url"}),
     # -- activation: selectors, schedules per export mode, file names, attributes
     Case(Activate, "no segment", "segments", rendered={"segments": []}),
+    Case(Activate, "a dataflow id with a query string in it", "flow_id", rendered={"flow_id": "f?op=disable"}),
     Case(Activate, "an export mode segments do not have", "segments[0].exportMode",
          _segments(exportMode="WEEKLY_EXPORT")),
     Case(Activate, "a frequency the export mode does not take", "segments[0].schedule.frequency",
@@ -196,6 +208,9 @@ CASES = [
     Case(Update, "a negative extension", "extend_by_days", rendered={"extend_by_days": "-3"}),
     Case(Update, "an export mode AEP does not have", "export_mode", {"export_mode": "HOURLY"}),
     Case(Delete, "an empty dataflow id", "flow_id", rendered={"flow_id": ""}),
+    Case(Delete, "a dataflow id that climbs to a base connection", "flow_id",
+         rendered={"flow_id": "x/../../connections/b"}),
+    Case(Update, "an empty dataflow id", "flow_id", rendered={"flow_id": ""}),
     Case(Delete, "delete_connections that is not a boolean", "delete_connections", {"delete_connections": "yes"}),
     Case(Extend, "a window of zero days", "within_days", {"within_days": 0}),
 
@@ -204,6 +219,9 @@ CASES = [
     Case(ListDatasets, "one string instead of a list", "names", {"names": "AAM Devices Data"}),
     # -- the sensor: which run to wait for and what counts as done
     Case(Sensor, "no dataflow id", "flow_id", rendered={"flow_id": ""}),
+    Case(Sensor, "a dataflow id that adds a run filter", "flow_id", rendered={"flow_id": "f,other-flow"}),
+    Case(Sensor, "a run id with a path in it", "run_id", {"run_id": "../flows/f"}),
+    Case(Sensor, "a sandbox name AEP does not have", "sandbox_name", {"sandbox_name": "Prod"}),
     Case(Sensor, "a run id and latest together", "latest", {"run_id": "r", "latest": True}),
     Case(Sensor, "since in seconds, not milliseconds", "since", {"since": 1767225600}),
     Case(Sensor, "since that is not a date", "since", rendered={"since": "yesterday"}),
@@ -222,9 +240,18 @@ def live(emulator, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_HALF_CREDS", json.dumps({"conn_type": "generic", "login": "GOOG1EXAMPLEKEY"})
     )
-    for conn_id, change in (("AEP_BAD_TIMEOUT", {"timeout": "soon"}), ("AEP_NO_ORG", {"org_id": None})):
+    odd_connections = {
+        "AEP_BAD_TIMEOUT": {"extra": {"timeout": "soon"}},
+        "AEP_NO_ORG": {"extra": {"org_id": None}},
+        "AEP_PLAIN_HTTP": {"host": "http://platform.example.com"},
+        "AEP_PLAIN_IMS": {"extra": {"ims_url": "http://ims.example.com/ims/token/v3"}},
+        "AEP_BAD_SANDBOX": {"extra": {"sandbox_name": "../prod"}},
+        "AEP_BAD_UI_URL": {"extra": {"ui_url": "https://experience.example.com/{flow}"}},
+    }
+    for conn_id, change in odd_connections.items():
         odd = json.loads(emulator.connection())
-        odd["extra"].update(change)
+        odd["extra"].update(change.get("extra", {}))
+        odd.update({k: v for k, v in change.items() if k != "extra"})
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id}", json.dumps(odd))
     return emulator
 
