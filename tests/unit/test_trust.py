@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import httpx
 import pendulum
@@ -197,6 +198,10 @@ def test_the_cache_key_holds_a_digest_never_the_secret(hook, fake):
     [key] = ims.TOKENS._tokens
     assert CLIENT_SECRET not in repr(key)
     assert key[:3] == (f"{PLATFORM}/ims/token/v3", "demo-client-id", hook.settings.scopes)
+    rotated = replace(hook.settings, client_secret="rotated-secret-1234")
+    assert ims.cache_key(hook.settings) == key
+    assert ims.cache_key(rotated)[:3] == key[:3]
+    assert ims.cache_key(rotated) != key
 
 
 def test_the_connection_test_always_asks_ims(hook, fake):
