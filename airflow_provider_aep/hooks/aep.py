@@ -7,7 +7,7 @@ Service endpoint the tutorials use. Operators never build URLs.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -364,32 +364,119 @@ class AEPHook(BaseHook):
 
     # -- changing a flow ------------------------------------------------------------------------
 
+    def update_flow(
+        self,
+        flow_id: str,
+        compute: Callable[[JsonDict], Sequence[Mapping[str, Any]]],
+        *,
+        flow: JsonDict | None = None,
+        etag: str | None = None,
+        attempts: int = 3,
+    ) -> JsonDict:
+        """Patch a flow with what ``compute(flow)`` says it still lacks, never with a stale patch.
+
+        ``compute`` gets the flow as it is now and returns the JSON Patch operations still needed
+        (none: nothing is sent). The PATCH carries ``If-Match``: ``etag`` on the first try (e.g.
+        the ``etag`` XCom of ``create_flow``), else the etag of ``flow`` (the caller's own read)
+        or of a read made here. A 412 (someone changed the flow) or a PATCH whose answer was lost
+        (dropped connection, read timeout, 500/502/504) re-reads the flow and computes again, so
+        what landed is not sent twice; if something is still missing it goes with the fresh etag.
+        Both copies of a patch carry the same etag, so AEP applies at most one of them. At most
+        ``attempts`` patches are sent; then an error names the flow and what it still lacks.
+
+        Returns ``{"id", "etag", "flow", "operations", "patched"}``: ``flow`` as last read (before
+        the patch), ``operations`` the patch that landed, ``patched`` whether one of ours did.
+        """
+        if flow is None or not (etag or flow.get("etag")):
+            flow = self.get_flow(flow_id)
+        if_match = etag or flow.get("etag")
+        maybe_landed = False  # a patch whose answer was lost: the next read tells
+        failure: AEPError | None = None
+        operations: list[dict[str, Any]] = []
+        for attempt in range(attempts + 1):
+            operations = [dict(op) for op in compute(flow)]
+            if not operations:
+                return {
+                    "id": flow_id,
+                    "etag": flow.get("etag"),
+                    "flow": flow,
+                    "operations": [],
+                    "patched": maybe_landed,
+                }
+            if attempt == attempts:
+                break
+            if not if_match:
+                raise AEPError(f"flow {flow_id} has no etag to send with If-Match")
+            try:
+                answer = self._patch(flow_id, operations, if_match)
+                return {**answer, "flow": flow, "operations": operations, "patched": True}
+            except AEPApiError as err:
+                if err.status != 412:
+                    raise
+                failure = err
+                self.log.warning(
+                    "Dataflow %s changed since it was read (HTTP 412); reading it again to recompute the patch",
+                    flow_id,
+                )
+            except AEPAmbiguousWriteError as err:
+                failure, maybe_landed = err, True
+                self.log.warning("%s; reading dataflow %s again to see what landed", err, flow_id)
+            flow = self.get_flow(flow_id)
+            if_match = flow.get("etag")
+        raise self._gave_up(flow_id, attempts, failure, operations)
+
+    @staticmethod
+    def _gave_up(
+        flow_id: str, attempts: int, failure: AEPError | None, operations: Sequence[Mapping[str, Any]]
+    ) -> AEPError:
+        """The error after the last try: which flow, how often, what it still lacks (paths, no values)."""
+        lacking = ", ".join(f"{op.get('op')} {op.get('path')}" for op in operations)
+        if isinstance(failure, AEPApiError):
+            return AEPApiError(
+                status=failure.status,
+                method=failure.method,
+                path=failure.path,
+                code=failure.code,
+                title=failure.title,
+                detail=f"dataflow {flow_id} changed before each of {attempts} patches; it still lacks: {lacking}",
+                request_id=failure.request_id,
+            )
+        return AEPError(
+            f"Dataflow {flow_id}: {attempts} patches got no answer ({failure}) and the flow still lacks: "
+            f"{lacking}. Running the task again is safe: it patches only what is missing."
+        )
+
     def patch_flow(
         self, flow_id: str, operations: Sequence[Mapping[str, Any]], etag: str | None = None
     ) -> JsonDict:
-        """JSON Patch with If-Match; a 412 (someone changed the flow) re-reads the etag and re-applies once."""
-        current = etag or self.get_flow(flow_id).get("etag")
-        if not current:
-            raise AEPError(f"flow {flow_id} has no etag to send with If-Match")
-        try:
-            return self._patch(flow_id, operations, current)
-        except AEPApiError as err:
-            if err.status != 412:
-                raise
-            fresh = self.get_flow(flow_id).get("etag")
-            if not fresh:
-                raise
-            self.log.warning(
-                "Flow %s changed since it was read (HTTP 412); applying the patch to the new version", flow_id
-            )
-            return self._patch(flow_id, operations, fresh)
+        """JSON Patch with If-Match; ``{id, etag}``. Prefer :meth:`update_flow`, which computes the patch.
+
+        The operations go as given on the first try (against ``etag``, or the flow read now). After
+        a 412 or a lost answer only those the fresh flow does not show yet are sent (see
+        ``unapplied_operations``): the stale patch is never re-applied blindly.
+        """
+        from airflow_provider_aep.payloads.activation import unapplied_operations
+
+        wanted = [dict(op) for op in operations]
+        tries = 0
+
+        def still_needed(flow: JsonDict) -> list[dict[str, Any]]:
+            nonlocal tries
+            tries += 1
+            return wanted if tries == 1 else unapplied_operations(flow, wanted)
+
+        flow = {"id": flow_id, "etag": etag} if etag else None
+        done = self.update_flow(flow_id, still_needed, flow=flow)
+        return {"id": done["id"], "etag": done["etag"]}
 
     def _patch(self, flow_id: str, operations: Sequence[Mapping[str, Any]], etag: str) -> JsonDict:
+        """One PATCH, not retried when its outcome is unknown: :meth:`update_flow` looks first."""
         _, body = self.request(
             "PATCH",
             _entity_path("flows", flow_id),
             json=[dict(op) for op in operations],
             headers={"If-Match": quote_etag(etag)},
+            idempotent=False,
         )
         answer = first_item(body)
         # The tutorial shows 202 with no body, the spec 200 with {id, etag}: accept both.

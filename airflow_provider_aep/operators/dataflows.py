@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from airflow_provider_aep.operators._base import (
 from airflow_provider_aep.operators.connections import resolve_destination
 from airflow_provider_aep.payloads.flows import build_dataflow, empty_general_transform
 from airflow_provider_aep.payloads.schedule import SCHEDULE_RULES, build_schedule_params
+from airflow_provider_aep.utils.ids import check_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -128,17 +129,23 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
 class AEPActivateSegmentsOperator(AEPBaseOperator):
     """Activate segments (audiences) and profile attributes on a segment dataflow, then check them.
 
-    Sends the tutorial's JSON Patch with ``If-Match`` (the flow's etag is read when not given; a
-    412 re-reads it and re-applies once), reads the flow back, and fails unless every selector is
-    there. Returns the activated segment ids.
+    Reads the flow and sends the tutorial's JSON Patch with ``If-Match`` for only what it lacks:
+    a segment or attribute already on the flow is not added again (so running the task twice
+    changes nothing), and ``mandatoryFields`` / ``primaryFields`` become the union of what is there
+    and what is asked. When nothing is missing no PATCH is sent. A 412 or a lost answer re-reads
+    the flow and recomputes (see ``AEPHook.update_flow``). Then it reads the flow back and fails
+    unless every selector is there. Returns the segment ids asked for, all active now.
 
     :param segments: segment ids, or selector values as in the tutorial
         (``{"id", "name", "description", "filenameTemplate", "exportMode", "schedule": {...}}``).
         Defaults: ``DAILY_FULL_EXPORT``, frequency ``ONCE`` from the run's date at ``00:00``.
-    :param profile_attributes: XDM paths exported as columns, e.g. ``person.name.firstName``.
+        A segment already active keeps its schedule.
+    :param profile_attributes: XDM paths exported as columns, e.g. ``person.name.firstName``
+        (one string is one attribute).
     :param mandatory_fields: attributes a profile must have to be exported.
     :param primary_fields: attributes that deduplicate profiles (``fieldType: ATTRIBUTE``).
-    :param etag: the flow's etag (``create_flow``'s ``etag`` XCom); read from the flow when absent.
+    :param etag: the flow's etag (``create_flow``'s ``etag`` XCom), sent with the first PATCH;
+        the etag of the flow as read when absent.
     """
 
     template_fields: Sequence[str] = (
@@ -152,9 +159,9 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
         *,
         flow_id: str,
         segments: Sequence[str | Mapping[str, Any]],
-        profile_attributes: Sequence[str] = (),
-        mandatory_fields: Sequence[str] = (),
-        primary_fields: Sequence[str] = (),
+        profile_attributes: str | Sequence[str] = (),
+        mandatory_fields: str | Sequence[str] = (),
+        primary_fields: str | Sequence[str] = (),
         etag: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -166,6 +173,7 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
         self.primary_fields = primary_fields
         self.etag = etag
         self.aep_dataflow_url: str | None = None
+        check_when_literal({"flow_id": flow_id}, lambda: check_id("flow_id", flow_id))
         check_when_literal(
             {"s": segments, "p": profile_attributes, "m": mandatory_fields, "f": primary_fields},
             lambda: self._operations(date.today()),
@@ -184,28 +192,54 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
 
     def execute_step(self, context: Context) -> list[str]:
         from airflow_provider_aep.exceptions import AEPError
-        from airflow_provider_aep.payloads.activation import missing_after_activation
+        from airflow_provider_aep.payloads.activation import (
+            SEGMENT_SELECTORS,
+            activation_still_needed,
+            missing_after_activation,
+        )
 
+        flow_id = check_id("flow_id", self.flow_id)
         logical = context.get("logical_date") or (
             context.get("dag_run") and getattr(context["dag_run"], "run_after", None)
         )
-        operations = self._operations(logical.date() if isinstance(logical, datetime) else date.today())
-        self.aep_dataflow_url = self.hook.flow_page_url(self.flow_id)
-        answer = self.hook.patch_flow(self.flow_id, operations, etag=self.etag or None)
-        flow = self.hook.get_flow(self.flow_id)
-        missing = missing_after_activation(flow, operations)
-        if missing:
-            raise AEPError(f"Dataflow {self.flow_id} was patched but does not show: {', '.join(missing)}")
-        activated = [
-            op["value"]["value"]["id"]
-            for op in operations
-            if op["path"].endswith("segmentSelectors/selectors/-")
-        ]
-        self.log.info(
-            "Activated %d segment(s) on dataflow %s: %s", len(activated), self.flow_id, ", ".join(activated)
+        wanted = self._operations(logical.date() if isinstance(logical, datetime) else date.today())
+        self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
+        update = self.hook.update_flow(
+            flow_id, lambda flow: activation_still_needed(flow, wanted), etag=self.etag or None
         )
-        self.push_etag(context, flow.get("etag") or answer.get("etag"))
+        if update["operations"]:
+            self.log.info("Dataflow %s: sent %s", flow_id, _describe(update["operations"]))
+        if update["patched"]:
+            flow = self.hook.get_flow(flow_id)  # the tutorial's validate step
+        else:
+            self.log.info(
+                "Dataflow %s already shows every segment and attribute asked for: no PATCH sent", flow_id
+            )
+            flow = update["flow"]
+        missing = missing_after_activation(flow, wanted)
+        if missing:
+            raise AEPError(f"Dataflow {flow_id} was patched but does not show: {', '.join(missing)}")
+        activated = [op["value"]["value"]["id"] for op in wanted if op["path"] == SEGMENT_SELECTORS]
+        self.log.info(
+            "Active on dataflow %s: %d segment(s): %s", flow_id, len(activated), ", ".join(activated)
+        )
+        self.push_etag(context, flow.get("etag") or update.get("etag"))
         return activated
+
+
+def _describe(operations: Sequence[Mapping[str, Any]]) -> str:
+    """``add segment s-1, add attribute person.lastName``: what a patch does, for the log."""
+    said = []
+    for op in operations:
+        value = op.get("value")
+        inner = value.get("value") if isinstance(value, Mapping) else None
+        if isinstance(inner, Mapping) and "id" in inner:
+            said.append(f"{op['op']} segment {inner['id']}")
+        elif isinstance(inner, Mapping) and "path" in inner:
+            said.append(f"{op['op']} attribute {inner['path']}")
+        else:
+            said.append(f"{op['op']} {op['path']}")
+    return ", ".join(said)
 
 
 DAY = 86400
@@ -220,8 +254,11 @@ def _check_days(field: str, value: Any) -> None:
 class AEPUpdateDataflowOperator(AEPBaseOperator):
     """Change a dataset dataflow: extend its end, change its schedule within the rules, rename, enable or disable.
 
-    Schedule changes go as one PATCH of ``/scheduleParams`` with If-Match (a 412 re-reads the
-    etag and re-applies once); the new schedule is checked against AEP's rules first.
+    Schedule changes go as one PATCH of ``/scheduleParams`` with If-Match, computed from the flow
+    as read and checked against AEP's rules first; nothing is sent when the flow is already as
+    asked. A 412 or a lost answer re-reads the flow and recomputes from it: the new end is fixed
+    at the first read, so a lost answer never extends twice (the re-read shows the end already
+    there), and an end someone else moved further is kept.
 
     :param end_time: the new end (Unix seconds or a datetime).
     :param extend_by_days: or: move the end this many days past the later of today and the current end.
@@ -262,6 +299,7 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         self.state = state
         self.etag = etag
         self.aep_dataflow_url: str | None = None
+        check_when_literal({"flow_id": flow_id}, lambda: check_id("flow_id", flow_id))
         check_when_literal(
             {"e": end_time, "x": extend_by_days, "s": state, "m": export_mode, "u": time_unit}, self._check
         )
@@ -280,12 +318,26 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         if self.time_unit not in (None, "") and self.time_unit not in units:
             raise AEPValidationError("time_unit", self.time_unit, "one of " + ", ".join(sorted(units)))
 
-    def _new_schedule(self, current: Mapping[str, Any], now: int) -> dict[str, Any]:
-        end = current.get("endTime")
+    def _changes_schedule(self) -> bool:
+        return any(
+            v not in (None, "")
+            for v in (self.end_time, self.extend_by_days, self.export_mode, self.time_unit, self.interval)
+        )
+
+    def _target_end(self, first: Mapping[str, Any], now: int) -> int | None:
+        """The end asked for, fixed at the first read: ``end_time``, or N days past today or the end."""
         if self.extend_by_days not in (None, ""):
-            end = max(int(end or now), now) + int(as_int(self.extend_by_days)) * DAY
-        elif self.end_time not in (None, ""):
-            end = as_int(self.end_time)
+            return max(int(first.get("endTime") or now), now) + int(as_int(self.extend_by_days)) * DAY
+        if self.end_time not in (None, ""):
+            return int(as_int(self.end_time))
+        return None
+
+    def _new_schedule(self, current: Mapping[str, Any], target_end: int | None) -> dict[str, Any]:
+        end = current.get("endTime")
+        if target_end is not None and self.extend_by_days not in (None, ""):
+            end = max(int(end or 0), target_end)  # extending never shortens, nor extends twice
+        elif target_end is not None:
+            end = target_end
         built = build_schedule_params(
             export_mode=self.export_mode or current.get("exportMode", "FIRST_FULL_THEN_INCREMENTAL"),
             time_unit=self.time_unit or current.get("timeUnit"),
@@ -296,36 +348,55 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         )
         return {**current, **built}
 
+    def _planner(
+        self, first: Mapping[str, Any], now: int
+    ) -> Callable[[Mapping[str, Any]], list[dict[str, Any]]]:
+        """What a flow still needs to be as asked; run on the first read and again after a 412."""
+        target_end = self._target_end(first.get("scheduleParams") or {}, now)
+
+        def operations(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
+            ops: list[dict[str, Any]] = []
+            if self._changes_schedule():
+                current = flow.get("scheduleParams")
+                if not current:
+                    raise AEPValidationError(
+                        "flow_id", self.flow_id, "a dataset dataflow (it has no scheduleParams)"
+                    )
+                schedule = self._new_schedule(current, target_end)
+                if schedule != current:
+                    ops.append({"op": "replace", "path": "/scheduleParams", "value": schedule})
+            for field in ("name", "description"):
+                value = getattr(self, field)
+                if value not in (None, "") and value != flow.get(field):
+                    ops.append({"op": "replace", "path": f"/{field}", "value": value})
+            return ops
+
+        return operations
+
     def execute_step(self, context: Context) -> str:
         self._check()
-        flow = self.hook.get_flow(self.flow_id)
-        operations: list[dict[str, Any]] = []
-        if any(
-            v not in (None, "")
-            for v in (self.end_time, self.extend_by_days, self.export_mode, self.time_unit, self.interval)
-        ):
-            current = flow.get("scheduleParams")
-            if not current:
-                raise AEPValidationError(
-                    "flow_id", self.flow_id, "a dataset dataflow (it has no scheduleParams)"
-                )
-            schedule = self._new_schedule(current, int(time.time()))
-            operations.append({"op": "replace", "path": "/scheduleParams", "value": schedule})
-            self.log.info("Dataflow %s schedule: %s -> %s", self.flow_id, current, schedule)
-        for field in ("name", "description"):
-            value = getattr(self, field)
-            if value not in (None, "") and value != flow.get(field):
-                operations.append({"op": "replace", "path": f"/{field}", "value": value})
-        etag = flow.get("etag")
-        if operations:
-            etag = self.hook.patch_flow(self.flow_id, operations, etag=self.etag or etag).get("etag") or etag
+        flow_id = check_id("flow_id", self.flow_id)
+        flow = self.hook.get_flow(flow_id)
+        update = self.hook.update_flow(
+            flow_id, self._planner(flow, int(time.time())), flow=flow, etag=self.etag or None
+        )
+        for op in update["operations"]:
+            if op["path"] == "/scheduleParams":
+                before = update["flow"].get("scheduleParams")
+                self.log.info("Dataflow %s schedule: %s -> %s", flow_id, before, op["value"])
+            else:
+                self.log.info("Dataflow %s %s: %r", flow_id, op["path"].lstrip("/"), op["value"])
+        if not update["patched"]:
+            self.log.info("Dataflow %s is already as asked: no PATCH sent", flow_id)
+        flow = update["flow"]
+        etag = update["etag"] or flow.get("etag")
         if self.state and self.state != flow.get("state"):
             action = self.hook.enable_flow if self.state == "enabled" else self.hook.disable_flow
-            etag = action(self.flow_id).get("etag") or etag
-            self.log.info("Dataflow %s is now %s", self.flow_id, self.state)
-        self.aep_dataflow_url = self.hook.flow_page_url(self.flow_id)
+            etag = action(flow_id).get("etag") or etag
+            self.log.info("Dataflow %s is now %s", flow_id, self.state)
+        self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
         self.push_etag(context, etag)
-        return self.flow_id
+        return flow_id
 
 
 class AEPDeleteDataflowOperator(AEPBaseOperator):
@@ -349,8 +420,8 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
 
     def _check(self) -> None:
         # None is fine: as a teardown after a failed create there is nothing to delete.
-        if self.flow_id is not None and (not isinstance(self.flow_id, str) or not self.flow_id.strip()):
-            raise AEPValidationError("flow_id", self.flow_id, "a dataflow id, e.g. create_flow.output")
+        if self.flow_id is not None:
+            check_id("flow_id", self.flow_id)
 
     def execute_step(self, context: Context) -> dict[str, list[str]]:
         from airflow_provider_aep.exceptions import AEPApiError
@@ -438,24 +509,34 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
         for flow in self.hook.iter_flows(filters):
             if self.name_prefix and not str(flow.get("name", "")).startswith(self.name_prefix):
                 continue
-            schedule = dict(flow["scheduleParams"])
-            before = int(schedule["endTime"])
-            schedule["endTime"] = max(before, now) + int(as_int(self.extend_by_days)) * DAY
+            before = int(flow["scheduleParams"]["endTime"])
+            target = max(before, now) + int(as_int(self.extend_by_days)) * DAY
             if not self.report_only:
-                self.hook.patch_flow(
-                    flow["id"],
-                    [{"op": "replace", "path": "/scheduleParams", "value": schedule}],
-                    etag=flow.get("etag"),
-                )
+                self.hook.update_flow(flow["id"], _end_at_least(target), flow=dict(flow))
             extended.append(
                 {
                     "flow_id": flow["id"],
                     "name": flow.get("name"),
                     "end_time_before": before,
-                    "end_time_after": schedule["endTime"],
+                    "end_time_after": target,
                 }
             )
             self.log.info("%s dataflow %r (%s): end %s -> %s", "Would extend" if self.report_only else "Extended",
-                          flow.get("name"), flow["id"], before, schedule["endTime"])  # fmt: skip
+                          flow.get("name"), flow["id"], before, target)  # fmt: skip
         self.log.info("%d dataflow(s) ended within %s days", len(extended), self.within_days)
         return extended
+
+
+def _end_at_least(target: int) -> Callable[[Mapping[str, Any]], list[dict[str, Any]]]:
+    """The patch that moves a flow's end to ``target``; none when it already ends then or later.
+
+    Computed from the flow as read, so a lost answer that landed is not extended a second time.
+    """
+
+    def operations(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
+        schedule = dict(flow.get("scheduleParams") or {})
+        if int(schedule.get("endTime") or 0) >= target:
+            return []
+        return [{"op": "replace", "path": "/scheduleParams", "value": {**schedule, "endTime": target}}]
+
+    return operations

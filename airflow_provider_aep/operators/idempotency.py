@@ -1,7 +1,22 @@
-"""Creating an entity once: across DAG runs (same name), task retries, and lost responses.
+"""Creating an entity once: across DAG runs (same name), task retries, lost responses and races.
 
 A DAG that sets up an export runs again tomorrow, and a task that dies after AEP created an
 entity is retried; neither may leave a duplicate (a duplicate dataflow exports the data twice).
+
+Two DAG runs on two workers may also create the same-named entity at the same moment: both look,
+see nothing, and create. So with ``if_exists="reuse"`` (or ``"fail"``) a create is followed by a
+second look, and every racer keeps the same deterministic winner among the same-named entities
+of the same configuration: the oldest (``createdAt``), then the lowest id. A racer whose own
+entity lost deletes it and goes on with the winner's id (the task's state store remembers the
+winner, so a retry reuses it), so all of them end with one entity and one id.
+
+The window: the second look comes :data:`CONVERGE_SETTLE_SECONDS` after the create returned,
+so a rival whose entity shows in AEP's listings no later than that is always seen (on the
+emulator, at once; the pause also covers two creates stamped in the same millisecond). A rival
+slower to show than that can still leave two; the next run then reuses the oldest.
+Deleting a losing dataflow is safe: it was created a moment ago, and AEP starts no run in a
+flow's first seconds (the first run waits for the schedule). A same-named rival with another
+configuration is not the same entity: ours is kept and a warning names both.
 """
 
 from __future__ import annotations
@@ -26,6 +41,8 @@ KIND_NAMES = {
 SECRET_PLACEHOLDERS = {"***", "<encrypted>", ""}
 #: How long AEP may still finish a create its client stopped waiting for (a gateway's limit).
 CREATE_SETTLE_SECONDS = 60.0
+#: The pause between a create and the second look for a racing twin (see the module docstring).
+CONVERGE_SETTLE_SECONDS = 0.2
 
 
 def check_if_exists(value: str) -> None:
@@ -79,13 +96,18 @@ def differences(kind: str, existing: Mapping[str, Any], body: Mapping[str, Any])
 def same_named(
     hook: AEPHook, kind: str, body: Mapping[str, Any], *, since_ms: int | None = None
 ) -> list[dict[str, Any]]:
-    """Entities of the same spec and name, oldest first (optionally only those created since a moment)."""
+    """Entities of the same spec and name, oldest first, then by id (optionally only those created since a moment)."""
     matches = [
         dict(e)
         for e in hook.iter_entities(kind, _spec_filter(kind, body))
         if e.get("name") == body["name"] and (since_ms is None or int(e.get("createdAt") or 0) >= since_ms)
     ]
-    return sorted(matches, key=lambda e: int(e.get("createdAt") or 0))
+    return sorted(matches, key=seniority)
+
+
+def seniority(entity: Mapping[str, Any]) -> tuple[int, str]:
+    """The order racers agree on: created first wins, the lower id breaks a tie."""
+    return int(entity.get("createdAt") or 0), str(entity.get("id"))
 
 
 def landed_since(
@@ -152,8 +174,60 @@ def create_once(
         else:
             log.warning("%s; no %s named %r exists, so creating it again", unknown, what, body["name"])
             created = hook.create_entity(kind, body)
+    if if_exists != "create":
+        created = converge(hook, kind, body, created, log=log)
+        if created.get("reused") and if_exists == "fail":
+            raise AEPError(
+                f"A {what} named {body['name']!r} was created at the same moment by another run "
+                f"({created['id']}) and if_exists='fail'; ours was deleted"
+            )
     _remember(state_store, key, created["id"])
-    return {**created, "reused": False}
+    return {"reused": False, **created}
+
+
+def converge(
+    hook: AEPHook, kind: str, body: Mapping[str, Any], created: Mapping[str, Any], *, log: Any
+) -> dict[str, Any]:
+    """After our create, look again: when a racing run created the same entity, keep one.
+
+    The winner is the most senior (:func:`seniority`) same-named entity of the same
+    configuration; every racer computes the same one. When it is not ours, ours is deleted and
+    the winner's ``{id, etag, reused: True}`` returned; otherwise ours, unchanged.
+    """
+    what = KIND_NAMES[kind]
+    if CONVERGE_SETTLE_SECONDS > 0:
+        time.sleep(CONVERGE_SETTLE_SECONDS)
+    ours = str(created["id"])
+    twins = same_named(hook, kind, body)
+    rivals = [e for e in twins if e.get("id") != ours]
+    others = [e for e in rivals if differences(kind, e, body)]
+    if others:
+        log.warning(
+            "Another run created a %s named %r with another configuration (%s); it is not the same "
+            "entity, so ours (%s) stays. Give one of them another name: names should be unique.",
+            what, body["name"], ", ".join(str(e["id"]) for e in others), ours,
+        )  # fmt: skip
+    same = [e for e in rivals if not differences(kind, e, body)]
+    if not same:
+        return dict(created)
+    # Ours may not show in the listing yet; its createdAt decides, so read it.
+    mine = next((e for e in twins if e.get("id") == ours), None) or hook.get_entity(kind, ours)
+    if mine is None:  # ours is already gone: nothing to delete, join the winner
+        winner = min(same, key=seniority)
+    else:
+        winner = min([mine, *same], key=seniority)
+        if winner is mine:
+            log.info(
+                "Another run created %s %r at the same moment (%s); ours (%s) is older and stays",
+                what, body["name"], ", ".join(str(e["id"]) for e in same), ours,
+            )  # fmt: skip
+            return dict(created)
+        log.warning(
+            "Another run created %s %r at the same moment: keeping the older %s, deleting ours (%s)",
+            what, body["name"], winner["id"], ours,
+        )  # fmt: skip
+        hook.delete_entity(kind, ours, missing_ok=True)
+    return {"id": str(winner["id"]), "etag": winner.get("etag"), "reused": True}
 
 
 def _remember(state_store: Any, key: str, entity_id: str) -> None:

@@ -117,9 +117,18 @@ def _check_date(field: str, value: Any) -> date:
         raise AEPValidationError(field, value, "a real calendar date as YYYY-MM-DD") from None
 
 
+def as_attribute_list(value: str | Iterable[Any] | None) -> list[Any]:
+    """One string is one attribute (``"person.lastName"``), never its letters; None is none."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
 def _check_paths(field: str, paths: Iterable[Any]) -> list[str]:
     checked = []
-    for index, path in enumerate(paths):
+    for index, path in enumerate(as_attribute_list(paths)):
         if not isinstance(path, str) or not _PATH.match(path):
             raise AEPValidationError(
                 f"{field}[{index}]", path, "an XDM attribute path such as person.name.firstName"
@@ -131,12 +140,16 @@ def _check_paths(field: str, paths: Iterable[Any]) -> list[str]:
 def build_activation_patch(
     *,
     segments: Sequence[str | Mapping[str, Any]],
-    profile_attributes: Sequence[str] = (),
-    mandatory_fields: Sequence[str] = (),
-    primary_fields: Sequence[str] = (),
+    profile_attributes: str | Sequence[str] = (),
+    mandatory_fields: str | Sequence[str] = (),
+    primary_fields: str | Sequence[str] = (),
     today: date,
 ) -> list[dict[str, Any]]:
-    """The tutorial's PATCH: one ``add`` per segment and per profile attribute, then the field lists."""
+    """The tutorial's PATCH: one ``add`` per segment and per profile attribute, then the field lists.
+
+    This is the whole activation as asked, checked; :func:`activation_still_needed` cuts it down
+    to what a flow does not show yet. An attribute list given as one string is that one attribute.
+    """
     if isinstance(segments, (str, Mapping)) or not segments:
         raise AEPValidationError(
             "segments", segments, "at least one segment (a list of ids or selector values)"
@@ -147,8 +160,10 @@ def build_activation_patch(
     if repeated:
         raise AEPValidationError("segments", repeated, "each segment once")
     attributes = _check_paths("profile_attributes", profile_attributes)
+    mandatory_fields = _check_paths("mandatory_fields", mandatory_fields)
+    primary_fields = _check_paths("primary_fields", primary_fields)
     for field, paths in (("mandatory_fields", mandatory_fields), ("primary_fields", primary_fields)):
-        outside = [p for p in _check_paths(field, paths) if p not in attributes]
+        outside = [p for p in paths if p not in attributes]
         if outside:
             raise AEPValidationError(field, outside, "attributes that are also in profile_attributes")
     operations: list[dict[str, Any]] = [
@@ -189,3 +204,110 @@ def missing_after_activation(flow: Mapping[str, Any], operations: Sequence[Mappi
         elif op["path"] == PROFILE_SELECTORS and op["value"]["value"]["path"] not in have_paths:
             missing.append(f"attribute {op['value']['value']['path']}")
     return missing
+
+
+# -- the patch against the flow as it is now ---------------------------------------------------------
+
+MANDATORY_FIELDS = f"{PROFILE_PARAMS}/mandatoryFields"
+PRIMARY_FIELDS = f"{PROFILE_PARAMS}/primaryFields"
+
+
+def _params(flow: Mapping[str, Any]) -> Mapping[str, Any]:
+    transformations = flow.get("transformations") or [{}]
+    return (transformations[0] or {}).get("params") or {}
+
+
+def activation_still_needed(
+    flow: Mapping[str, Any], wanted: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The part of ``wanted`` (from :func:`build_activation_patch`) the flow does not show yet.
+
+    Running an activation again, or after a lost answer, must not add a selector twice:
+
+    - a segment already on the flow (same id) stays as it is, schedule included, and is not
+      added again; an attribute already exported (same path) likewise;
+    - ``mandatoryFields`` and ``primaryFields`` become the union of what the flow has and what is
+      asked (activation only adds, as the selectors do), in that order; nothing is sent when the
+      flow already has them all. ``replace`` when the flow has the list, ``add`` when it has not.
+
+    An empty answer means the flow is already activated as asked: no PATCH is needed.
+    """
+    params = _params(flow)
+    profile = params.get("profileSelectors") or {}
+    segments = {
+        s.get("value", {}).get("id") for s in (params.get("segmentSelectors") or {}).get("selectors", [])
+    }
+    paths = {s.get("value", {}).get("path") for s in profile.get("selectors", [])}
+    needed: list[dict[str, Any]] = []
+    for op in wanted:
+        if op["path"] == SEGMENT_SELECTORS:
+            key, seen = op["value"]["value"]["id"], segments
+        elif op["path"] == PROFILE_SELECTORS:
+            key, seen = op["value"]["value"]["path"], paths
+        elif op["path"] in (MANDATORY_FIELDS, PRIMARY_FIELDS):
+            needed += _union_of_fields(profile, op)
+            continue
+        else:
+            needed.append(dict(op))
+            continue
+        if key not in seen:
+            seen.add(key)
+            needed.append(dict(op))
+    return needed
+
+
+def _union_of_fields(profile: Mapping[str, Any], op: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``mandatoryFields`` / ``primaryFields``: what the flow has plus what it lacks, or no operation."""
+    name = op["path"].rsplit("/", 1)[-1]
+    have = list(profile.get(name) or [])
+
+    def key(field: Any) -> Any:
+        return field.get("attributePath") if isinstance(field, Mapping) else field
+
+    known = {key(f) for f in have}
+    new = [f for f in op["value"] if key(f) not in known]
+    if not new:
+        return []
+    return [{"op": "replace" if name in profile else "add", "path": op["path"], "value": have + new}]
+
+
+def unapplied_operations(
+    document: Mapping[str, Any], operations: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The JSON Patch operations whose effect ``document`` does not show yet, for any patch.
+
+    ``add``/``replace`` are in place when the pointer holds the value; an append (``.../-``) when
+    the list holds an item with every key of the value (AEP adds read-only keys such as
+    ``createTime``); ``remove`` when the pointer leads nowhere. Used to re-check a patch after a
+    412 or a lost answer instead of sending it again blindly.
+    """
+    return [dict(op) for op in operations if not _in_place(document, op)]
+
+
+def _in_place(document: Any, op: Mapping[str, Any]) -> bool:
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in str(op["path"]).split("/")[1:]]
+    found, target = _resolve(document, tokens)
+    if op["op"] == "remove":
+        return not found
+    if tokens and tokens[-1] == "-":
+        found, items = _resolve(document, tokens[:-1])
+        return found and isinstance(items, list) and any(_holds(item, op.get("value")) for item in items)
+    return found and target == op.get("value")
+
+
+def _resolve(node: Any, tokens: Sequence[str]) -> tuple[bool, Any]:
+    for token in tokens:
+        if isinstance(node, Mapping) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return False, None
+    return True, node
+
+
+def _holds(have: Any, want: Any) -> bool:
+    """``have`` is ``want``, or a mapping with every key of ``want`` holding the same (recursively)."""
+    if isinstance(have, Mapping) and isinstance(want, Mapping):
+        return all(k in have and _holds(have[k], v) for k, v in want.items())
+    return bool(have == want)

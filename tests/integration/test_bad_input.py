@@ -179,6 +179,9 @@ CASES = [
     # -- activation: selectors, schedules per export mode, file names, attributes
     Case(Activate, "no segment", "segments", rendered={"segments": []}),
     Case(Activate, "a dataflow id with a query string in it", "flow_id", rendered={"flow_id": "f?op=disable"}),
+    Case(Activate, "no dataflow id", "flow_id", {"flow_id": ""}),
+    Case(Activate, "profile attributes as one string that is not an XDM path", "profile_attributes[0]",
+         {"profile_attributes": "person name"}),
     Case(Activate, "an export mode segments do not have", "segments[0].exportMode",
          _segments(exportMode="WEEKLY_EXPORT")),
     Case(Activate, "a frequency the export mode does not take", "segments[0].schedule.frequency",
@@ -211,6 +214,7 @@ CASES = [
     Case(Delete, "a dataflow id that climbs to a base connection", "flow_id",
          rendered={"flow_id": "x/../../connections/b"}),
     Case(Update, "an empty dataflow id", "flow_id", rendered={"flow_id": ""}),
+    Case(Update, "no dataflow id", "flow_id", {"flow_id": None}),
     Case(Delete, "delete_connections that is not a boolean", "delete_connections", {"delete_connections": "yes"}),
     Case(Extend, "a window of zero days", "within_days", {"within_days": 0}),
 

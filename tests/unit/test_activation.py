@@ -185,7 +185,8 @@ def flow_api(mocker, aep_conn):
             "profileSelectors": {"selectors": state["paths"]},
         }}]}  # fmt: skip
 
-    state["patch"] = mocker.patch.object(AEPHook, "patch_flow", autospec=True, side_effect=patch)
+    # The one PATCH request: the operator computes what to send through AEPHook.update_flow.
+    state["patch"] = mocker.patch.object(AEPHook, "_patch", autospec=True, side_effect=patch)
     mocker.patch.object(AEPHook, "get_flow", autospec=True, side_effect=get)
     return state
 

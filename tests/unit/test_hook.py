@@ -373,10 +373,13 @@ def test_patch_second_412_is_raised(hook, fake):
     stale = response(
         412, {"type": "https://ns.adobe.com/aep/errors/FLOW-1404-412", "title": "Precondition failed"}
     )
-    fake.queue = [stale, response(200, {"items": [{"id": "f-1", "etag": '"e-9"'}]}), stale]
+    # Bounded: three patches, each after a fresh read, then an error naming the flow.
+    fresh = [response(200, {"items": [{"id": "f-1", "etag": f'"e-{n}"'}]}) for n in (9, 11)]
+    fake.queue = [stale, fresh[0], stale, fresh[1], stale, fresh[1]]
     with pytest.raises(AEPApiError) as err:
         hook.patch_flow("f-1", [{"op": "add", "path": "/x", "value": 1}], etag='"e-1"')
     assert err.value.code == "FLOW-1404-412"
+    assert "dataflow f-1 changed before each of 3 patches" in str(err.value)
 
 
 def test_quote_etag():
