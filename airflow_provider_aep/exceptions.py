@@ -43,7 +43,7 @@ class AEPValidationError(AEPError, ValueError):
         self.field = field
         self.value = "***" if secret else scrub_data(value)
         self.allowed = allowed
-        shown = "<secret value>" if secret else _show(value)
+        shown = "<secret value>" if secret else _show(scrub_data(value))
         super().__init__(f"{field}={shown} is not valid: {allowed}")
 
 
@@ -109,7 +109,7 @@ class AEPApiError(AEPError):
                 )
                 request_id = _text(report.get("request-id")) or request_id
         elif isinstance(body, str) and body.strip():
-            detail = body.strip()[:500]
+            detail = scrub(body.strip())[:500]  # scrubbed first: a cut must not split a secret
         return cls(
             status=status,
             method=method,

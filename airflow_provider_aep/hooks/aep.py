@@ -27,7 +27,7 @@ from airflow_provider_aep.hooks.retry import (
     retrying,
 )
 from airflow_provider_aep.hooks.retry import parse_retry_after as _retry_after
-from airflow_provider_aep.hooks.settings import AEPConnectionSettings, dataflow_page_url
+from airflow_provider_aep.hooks.settings import AEPConnectionSettings, dataflow_page_url, proxies_for
 from airflow_provider_aep.utils.ids import check_id, check_path, check_sandbox_name, path_segment
 
 USER_AGENT = f"airflow-provider-aep/{__version__}"
@@ -126,7 +126,11 @@ class AEPHook(BaseHook):
             for attempt in retrying(self.retry_policy, self.log, f"IMS token request to {settings.ims_url}"):
                 with attempt:
                     response = self.session.post(
-                        settings.ims_url, data=ims.token_form(settings), timeout=self.timeout
+                        settings.ims_url,
+                        data=ims.token_form(settings),
+                        timeout=self.timeout,
+                        allow_redirects=False,
+                        proxies=proxies_for(settings.ims_url),
                     )
                     self._raise_if_transient(response)
         except RetryableResponse as exhausted:
@@ -196,7 +200,7 @@ class AEPHook(BaseHook):
         body = _json(response)
         if response.status_code == 404 and missing_ok:
             return 404, None
-        if response.status_code >= 400:
+        if response.status_code >= 300:  # AEP does not redirect; one that does is not followed
             raise AEPApiError.from_response(
                 status=response.status_code, method=method, path=path, body=body, headers=response.headers
             )
@@ -217,8 +221,16 @@ class AEPHook(BaseHook):
             headers["Content-Type"] = "application/json"
         headers.update(extra_headers or {})
         started = time.monotonic()
+        # Redirects are not followed: a 3xx could carry the body (credentials) to another host.
         response = self.session.request(
-            method, url, params=params, json=body, headers=headers, timeout=self.timeout
+            method,
+            url,
+            params=params,
+            json=body,
+            headers=headers,
+            timeout=self.timeout,
+            allow_redirects=False,
+            proxies=proxies_for(url),
         )
         self.log.debug(
             "AEP %s %s -> %s in %.0f ms",
@@ -276,7 +288,10 @@ class AEPHook(BaseHook):
             page = (body or {}).get("pageInfo") or {}
             if not items or not page.get("hasNext"):
                 return
-            start = int(page.get("end", start + len(items) - 1)) + 1
+            following = int(page.get("end", start + len(items) - 1)) + 1
+            if following <= start:  # a page that does not move on would repeat forever
+                raise AEPError(f"AEP's dataset listing did not advance past start={start}")
+            start = following
 
     # -- creation ----------------------------------------------------------------------------------
 
@@ -353,12 +368,16 @@ class AEPHook(BaseHook):
             params.append(("orderby", orderby))
         if limit:
             params.append(("limit", min(int(limit), 100)))
+        seen: set[str] = set()
         while True:
             _, body = self.request("GET", path, params=params)
             yield from (body or {}).get("items", [])
             token = _continuation_token(body)
             if not token:
                 return
+            if token in seen:  # a server that hands out a token twice would loop forever
+                raise AEPError(f"AEP GET {path} repeated a continuation token; the listing stops here")
+            seen.add(token)
             # Follow the token on our own host: a ``next`` link elsewhere never gets the token.
             params = [p for p in params if p[0] != "continuationToken"] + [("continuationToken", token)]
 

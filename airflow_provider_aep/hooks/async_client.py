@@ -26,7 +26,7 @@ from airflow_provider_aep.hooks.retry import (
     async_retrying,
     parse_retry_after,
 )
-from airflow_provider_aep.hooks.settings import AEPConnectionSettings
+from airflow_provider_aep.hooks.settings import AEPConnectionSettings, proxies_for
 from airflow_provider_aep.utils.ids import check_path, check_sandbox_name, path_segment
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ class AsyncAEPClient:
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(read, connect=connect),
             verify=_tls_context(),
+            # Plain http to loopback (the emulator) never goes through an HTTP_PROXY.
+            trust_env=not any(proxies_for(url) for url in (settings.ims_url, settings.platform_url)),
             headers={"User-Agent": f"airflow-provider-aep/{__version__}", "Accept": "application/json"},
         )
 
@@ -109,7 +111,7 @@ class AsyncAEPClient:
                 headers=exhausted.headers,
             ) from None
         body = _json(response)
-        if response.status_code >= 400:
+        if response.status_code >= 300:  # httpx follows no redirect; AEP sends none
             raise AEPApiError.from_response(
                 status=response.status_code, method=method, path=path, body=body, headers=response.headers
             )

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from urllib3.util import parse_url
+
 from airflow_provider_aep.exceptions import AEPValidationError
 from airflow_provider_aep.utils.ids import check_sandbox_name
 from airflow_provider_aep.utils.secrets import mask
@@ -122,14 +124,38 @@ def dataflow_page_url(settings: AEPConnectionSettings, flow_id: str, sandbox_nam
 def require_tls(field: str, url: str) -> str:
     """The URL when it is https, or plain http to this machine (the emulator): the client
     secret and the bearer token never cross a network in clear."""
-    parts = urlsplit(url)
+    allowed = "an https:// URL (plain http:// only to a loopback host such as 127.0.0.1)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise AEPValidationError(field, url, allowed) from None
+    # One reading of the URL for the check and for the HTTP client: no userinfo, no backslash,
+    # no blanks, nothing that urllib3 would split at another place than urlsplit does.
+    if (
+        parts.username is not None
+        or any(c in url for c in "\\@ ")
+        or any(ord(c) < 33 or ord(c) == 127 for c in url)
+        or parse_url(url).host != _bracketed(parts.hostname)
+        or port == 0
+    ):
+        raise AEPValidationError(field, url, allowed)
     if parts.scheme == "https" and parts.hostname:
         return url
     if parts.scheme == "http" and is_loopback(parts.hostname):
         return url
-    raise AEPValidationError(
-        field, url, "an https:// URL (plain http:// only to a loopback host such as 127.0.0.1)"
-    )
+    raise AEPValidationError(field, url, allowed)
+
+
+def _bracketed(host: str | None) -> str | None:
+    """urllib3 keeps IPv6 literals in brackets; urlsplit drops them."""
+    return f"[{host}]" if host and ":" in host else host
+
+
+def proxies_for(url: str) -> dict[str, Any] | None:
+    """No proxy for plain http to loopback: an ``HTTP_PROXY`` would carry the secret off the
+    machine in clear. Elsewhere (https) the environment's proxies apply as usual."""
+    return {"http": None, "https": None} if is_loopback(urlsplit(url).hostname) else None
 
 
 def is_loopback(host: str | None) -> bool:
@@ -151,10 +177,12 @@ def _ui_url(field: str, value: Any) -> str | None:
     if not isinstance(value, str):
         raise AEPValidationError(field, value, allowed)
     try:
-        names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+        fields = [
+            (name, spec, conv) for _, name, spec, conv in string.Formatter().parse(value) if name is not None
+        ]
     except ValueError:
         raise AEPValidationError(field, value, allowed) from None
-    if any(name not in UI_URL_PLACEHOLDERS for name in names):
+    if any(name not in UI_URL_PLACEHOLDERS or spec or conv for name, spec, conv in fields):
         raise AEPValidationError(field, value, allowed)
     if urlsplit(value).scheme not in ("https", "http"):
         raise AEPValidationError(field, value, "an http(s) URL template")

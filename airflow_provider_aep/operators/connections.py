@@ -89,14 +89,16 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
                 lambda: self._body(dict(auth_params or {})),
             )
 
-    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        super().render_template_fields(context, jinja_env)
-        # Register rendered credentials with the masker before Airflow stores the rendered fields.
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]
+    ) -> None:
+        # Both a task and a mapped task's expansion render through here: register the rendered
+        # credentials with the masker before Airflow stores the rendered fields.
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
         from airflow_provider_aep.utils.secrets import mask
 
-        for value in (self.auth_params or {}).values():
-            if isinstance(value, str) and len(value) >= 5:
-                mask(value)
+        for value in (getattr(parent, "auth_params", None) or {}).values():
+            mask(value)
 
     def _body(self, params: dict[str, Any]) -> dict[str, Any]:
         spec_id, _ = resolve_destination(self.destination)

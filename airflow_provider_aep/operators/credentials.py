@@ -69,6 +69,9 @@ STANDARD_EXTRAS = frozenset(
         # wasb / azure
         "tenant_id", "shared_access_key", "sas_token", "account_name", "client_secret_auth_config",
         "managed_identity_client_id", "workload_identity_tenant_id", "proxies", "use_azure_cli",
+        # credentials under their Airflow names: an AEP auth spec names its own
+        "aws_access_key_id", "aws_secret_access_key", "external_id", "connection_string",
+        "client_id", "client_secret", "api_key",
         # google_cloud_platform
         "project", "key_path", "keyfile_dict", "key_secret_name", "key_secret_project_id", "scope",
         "num_retries", "impersonation_chain", "credential_config_file", "is_anonymous",
@@ -87,7 +90,10 @@ def auth_params_from_connection(
     everything but the standard extras of Airflow's connection types is.
     """
     extra = {
-        EXTRA_MAPS.get(str(k), str(k)): v for k, v in dict(conn.extra_dejson).items() if v not in (None, "")
+        EXTRA_MAPS.get(str(k), str(k)): v
+        for k, v in dict(conn.extra_dejson).items()
+        # ``extra__<type>__...`` are the old connection forms' fields: never AEP names.
+        if v not in (None, "") and not str(k).startswith("extra__")
     }
     params = {
         k: v
@@ -99,5 +105,5 @@ def auth_params_from_connection(
         if value and param not in params and (accepted is None or param in accepted):
             params[param] = value
     for value in params.values():
-        mask(value)
+        mask(value)  # a nested value (a key file as a dict) is masked leaf by leaf
     return params

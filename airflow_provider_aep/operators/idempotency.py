@@ -163,19 +163,23 @@ def create_once(
             return {"id": first["id"], "etag": first.get("etag"), "reused": True}
     # 3. Create; if the answer was lost, look before trying again.
     started_ms = int(time.time() * 1000) - 1000
+    owned = True  # the id is certainly the entity this call created
     try:
         created = hook.create_entity(kind, body)
     except AEPAmbiguousWriteError as unknown:
         settle = max(CREATE_SETTLE_SECONDS, hook.timeout[1]) if unknown.still_running else 0.0
         landed = landed_since(hook, kind, body, since_ms=started_ms, settle=settle, log=log)
         if landed:
-            log.warning("%s; the %s was created after all: %s", unknown, what, landed[-1]["id"])
-            created = {"id": landed[-1]["id"], "etag": landed[-1].get("etag")}
+            # Which of them is ours is unknown (a racer may have created one too): take the most
+            # senior, and never delete any of them below.
+            log.warning("%s; the %s was created after all: %s", unknown, what, landed[0]["id"])
+            created = {"id": landed[0]["id"], "etag": landed[0].get("etag")}
+            owned = False
         else:
             log.warning("%s; no %s named %r exists, so creating it again", unknown, what, body["name"])
             created = hook.create_entity(kind, body)
     if if_exists != "create":
-        created = converge(hook, kind, body, created, log=log)
+        created = converge(hook, kind, body, created, log=log, owned=owned)
         if created.get("reused") and if_exists == "fail":
             raise AEPError(
                 f"A {what} named {body['name']!r} was created at the same moment by another run "
@@ -186,7 +190,13 @@ def create_once(
 
 
 def converge(
-    hook: AEPHook, kind: str, body: Mapping[str, Any], created: Mapping[str, Any], *, log: Any
+    hook: AEPHook,
+    kind: str,
+    body: Mapping[str, Any],
+    created: Mapping[str, Any],
+    *,
+    log: Any,
+    owned: bool = True,
 ) -> dict[str, Any]:
     """After our create, look again: when a racing run created the same entity, keep one.
 
@@ -212,21 +222,27 @@ def converge(
         return dict(created)
     # Ours may not show in the listing yet; its createdAt decides, so read it.
     mine = next((e for e in twins if e.get("id") == ours), None) or hook.get_entity(kind, ours)
-    if mine is None:  # ours is already gone: nothing to delete, join the winner
-        winner = min(same, key=seniority)
-    else:
-        winner = min([mine, *same], key=seniority)
-        if winner is mine:
-            log.info(
-                "Another run created %s %r at the same moment (%s); ours (%s) is older and stays",
-                what, body["name"], ", ".join(str(e["id"]) for e in same), ours,
-            )  # fmt: skip
-            return dict(created)
+    if mine is None:
+        # Ours cannot be read yet (AEP's reads may lag a create): its age is unknown, so it
+        # neither wins nor loses; it stays, and the next run reuses the oldest.
+        log.warning("%s %s cannot be read back yet; keeping it beside %s", what, ours, same[0]["id"])
+        return dict(created)
+    winner = min([mine, *same], key=seniority)
+    if winner is mine:
+        log.info(
+            "Another run created %s %r at the same moment (%s); ours (%s) is older and stays",
+            what, body["name"], ", ".join(str(e["id"]) for e in same), ours,
+        )  # fmt: skip
+        return dict(created)
+    if owned:
         log.warning(
             "Another run created %s %r at the same moment: keeping the older %s, deleting ours (%s)",
             what, body["name"], winner["id"], ours,
         )  # fmt: skip
         hook.delete_entity(kind, ours, missing_ok=True)
+    else:
+        # Not provably ours (a create whose answer was lost): join the winner, delete nothing.
+        log.warning("Joining the older %s %s; %s is left as it is", what, winner["id"], ours)
     return {"id": str(winner["id"]), "etag": winner.get("etag"), "reused": True}
 
 

@@ -9,8 +9,10 @@ must not carry it into the task log or the metadata database.
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 #: Shorter values would be scrubbed out of ordinary words; AEP's secrets are much longer.
 MIN_SECRET_LENGTH = 5
@@ -21,18 +23,39 @@ _lock = threading.Lock()
 
 
 def mask(secret: Any) -> None:
-    """Register a secret with Airflow's masker (log lines) and with :func:`scrub` (error texts)."""
+    """Register a secret with Airflow's masker (log lines) and with :func:`scrub` (error texts).
+
+    A mapping or list registers each value in it; a string also registers the forms a server
+    may echo it in (JSON-escaped, URL-encoded), so an echo of ``a/b`` as ``a\\/b`` or ``a%2Fb``
+    is caught too.
+    """
+    if isinstance(secret, dict):
+        for value in secret.values():
+            mask(value)
+        return
+    if isinstance(secret, (list, tuple)):
+        for value in secret:
+            mask(value)
+        return
     if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
         return
+    forms = _echoed_forms(secret)
     with _lock:
-        if secret in _known:
-            return
-        _known.add(secret)
+        new = forms - _known
+        _known.update(new)
+    if not new:
+        return
     try:
         from airflow.sdk.log import mask_secret
     except ImportError:  # pragma: no cover - Airflow < 3.1
         from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
-    mask_secret(secret)
+    for form in new:
+        mask_secret(form)
+
+
+def _echoed_forms(secret: str) -> set[str]:
+    escaped = json.dumps(secret)[1:-1]
+    return {secret, escaped, escaped.replace("/", "\\/"), quote(secret, safe=""), quote_plus(secret)}
 
 
 def scrub(text: str) -> str:

@@ -29,6 +29,8 @@ class Call:
     headers: dict[str, str]
     json: Any
     data: Any
+    #: The other keyword arguments (timeout, allow_redirects, proxies).
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> str:
@@ -53,7 +55,7 @@ class FakeAEP:
     def __call__(self, session, method, url, params=None, data=None, headers=None, json=None, **kwargs):
         merged = dict(session.headers)
         merged.update(headers or {})
-        call = Call(method.upper(), url, params, merged, json, data)
+        call = Call(method.upper(), url, params, merged, json, data, kwargs)
         self.calls.append(call)
         if call.path.endswith("/ims/token/v3"):
             if self.token_answers:

@@ -156,3 +156,34 @@ def test_two_racers_end_with_the_same_id_and_one_entity(hook):
     assert results[0] == results[1] == "b-1"
     assert list(hook.entities) == ["b-1"]
     assert hook.deleted == ["b-2"]
+
+
+def test_ours_that_cannot_be_read_back_yet_is_kept_not_swapped_for_another(hook):
+    """AEP's reads may lag a create: an entity of unknown age neither wins nor is deleted."""
+    listing = hook.iter_entities
+
+    def lagging(kind: str, properties: Any = ()) -> Any:
+        return iter([e for e in listing(kind, properties) if e["id"] != "b-1"])
+
+    hook.iter_entities = lagging  # type: ignore[method-assign]
+    hook.get_entity = lambda kind, entity_id: None  # type: ignore[method-assign]
+    hook.on_create = lambda: hook.add("a-rival", created_at=hook.clock + 1)
+    result = create_once(hook, "connections", BODY, if_exists="reuse", state_store=Store(), log=log)
+    assert result["id"] == "b-1"
+    assert hook.deleted == []
+
+
+def test_a_create_whose_answer_was_lost_joins_the_oldest_and_deletes_nothing(hook):
+    """Among several that landed, which one is ours is unknown: none of them may be deleted."""
+    from airflow_provider_aep.exceptions import AEPAmbiguousWriteError
+
+    def lost_answer(kind: str, body: Any) -> dict[str, Any]:
+        hook.add("rival-older", created_at=10**13)
+        hook.add("maybe-ours", created_at=10**13 + 5)
+        raise AEPAmbiguousWriteError("POST", "/connections", "ReadTimeout")
+
+    hook.create_entity = lost_answer  # type: ignore[method-assign]
+    result = create_once(hook, "connections", BODY, if_exists="reuse", state_store=Store(), log=log)
+    assert result["id"] == "rival-older"
+    assert hook.deleted == []
+    assert set(hook.entities) == {"rival-older", "maybe-ours"}

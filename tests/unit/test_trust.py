@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pendulum
@@ -450,3 +451,127 @@ def _create_base(monkeypatch, mocker, **kwargs) -> dict:
     AEPCreateBaseConnectionOperator(task_id="b", name="n", **kwargs).execute({"ti": mocker.MagicMock()})
     sent: dict = create.call_args.args[2]
     return sent
+
+
+# -- what an attacker tries next ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://ims.evil.example\\@127.0.0.1/ims/token/v3",  # urllib3 would connect to evil
+        "http://127.0.0.1@ims.evil.example/ims/token/v3",
+        "http://user:pw@127.0.0.1/ims/token/v3",
+        " http://127.0.0.1/ims/token/v3",
+        "http://127.0.0.1/ims/token/v3\r\nHost: evil",
+        "https://ims.example.test:0/ims/token/v3",
+    ],
+)
+def test_a_url_read_two_ways_is_refused(monkeypatch, fake, url):
+    _conn(monkeypatch, PLATFORM, ims_url=url)
+    with pytest.raises(AEPValidationError, match=r"extra\.ims_url"):
+        AEPHook().list_connection_specs()
+    assert fake.calls == []
+
+
+def test_redirects_are_not_followed_and_fail_clearly(hook, fake):
+    fake.token_answers = [response(307, None, {"Location": "http://127.0.0.1:9/steal"})]
+    with pytest.raises(AEPAuthError, match="HTTP 307"):
+        hook.list_connection_specs()
+    fake.queue = [response(308, None, {"Location": "http://127.0.0.1:9/steal"})]
+    with pytest.raises(AEPApiError, match="HTTP 308"):
+        hook.list_connection_specs()
+    assert all(c.options["allow_redirects"] is False for c in fake.calls)
+
+
+def test_plain_http_to_loopback_never_goes_through_a_proxy(monkeypatch, fake):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.test:3128")
+    host = "http://127.0.0.1:8765"
+    _conn(monkeypatch, host, ims_url=f"{host}/ims/token/v3")
+    AEPHook().list_connection_specs()
+    assert [c.options["proxies"] for c in fake.calls] == [{"http": None, "https": None}] * 2
+    settings = AEPConnectionSettings(
+        client_id="c", client_secret=CLIENT_SECRET, org_id=ORG_ID, ims_url=f"{host}/ims", platform_url=host
+    )
+    assert AsyncAEPClient(settings).http._trust_env is False
+    assert AsyncAEPClient(_settings()).http._trust_env is True
+
+
+def test_https_keeps_the_environments_proxies(hook, fake):
+    hook.list_connection_specs()
+    assert [c.options["proxies"] for c in fake.calls] == [None, None]
+
+
+def test_a_secret_echoed_escaped_or_encoded_is_scrubbed(hook, fake):
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    ims.mask(secret)
+    # As a Java JSON encoder escapes it, and as a query string carries it.
+    echoed = secret.replace("/", "\\/") + " " + quote(secret, safe="") + " " + quote_plus(secret)
+    fake.queue = [response(400, {"error_code": "400100", "message": echoed})]
+    with pytest.raises(AEPApiError) as err:
+        hook.get_flow("f-1")
+    assert "wJalrXUtnFEMI" not in str(err.value)
+
+
+def test_a_long_text_body_is_scrubbed_before_it_is_cut(hook, fake):
+    secret = "Zq9-cut-in-half-secret-0123456789"
+    ims.mask(secret)
+    answer = response(400)
+    answer._content = ("x" * 490 + secret).encode()
+    fake.queue = [answer]
+    with pytest.raises(AEPApiError) as err:
+        hook.get_flow("f-1")
+    assert "Zq9-cut" not in str(err.value)
+
+
+def test_a_mapped_expansion_masks_its_rendered_credentials(mocker):
+    """Mapped tasks render through ``_do_render_template_fields`` without ``render_template_fields``."""
+    masked = mocker.patch("airflow_provider_aep.utils.secrets.mask")
+    with DAG("d", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
+        op = AEPCreateBaseConnectionOperator(
+            task_id="b",
+            destination="azure_blob",
+            name="n",
+            auth_params={"connectionString": "{{ params.cs }}"},
+        )
+    context = {"params": {"cs": "AccountKey=SuperSecretKey123=="}}
+    op._do_render_template_fields(op, op.template_fields, context, op.get_template_env(), set())
+    assert mocker.call("AccountKey=SuperSecretKey123==") in masked.call_args_list
+
+
+def test_credentials_under_airflow_names_are_not_sent_for_a_raw_spec_id(monkeypatch, mocker):
+    conn = {
+        "conn_type": "aws",
+        "extra": {
+            "accessId": "AKIAEXAMPLEEXAMPLE",
+            "aws_secret_access_key": "not-for-aep-0123456789",
+            "extra__google_cloud_platform__keyfile_dict": {"private_key": "-----BEGIN"},
+            "connection_string": "AccountKey=abc",
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_CREDS", json.dumps(conn))
+    sent = _create_base(
+        monkeypatch,
+        mocker,
+        destination="11111111-2222-4333-8444-555555555555",
+        credentials_conn_id="creds",
+        auth_spec_name="Custom",
+    )
+    assert sent["auth"]["params"] == {"accessId": "AKIAEXAMPLEEXAMPLE"}
+
+
+@pytest.mark.parametrize(
+    "ui_url", ["https://x/{flow_id:d}", "https://x/{flow_id!r}", "https://x/{org_id:>2000000000}"]
+)
+def test_a_ui_url_with_a_conversion_or_format_spec_is_refused(monkeypatch, fake, ui_url):
+    _conn(monkeypatch, PLATFORM, ims_url=f"{PLATFORM}/ims/token/v3", ui_url=ui_url)
+    with pytest.raises(AEPValidationError, match=r"extra\.ui_url"):
+        AEPHook().flow_page_url("f-1")
+
+
+def test_a_listing_that_repeats_its_continuation_token_stops(hook, fake):
+    page = {"items": [{"id": "f-1"}], "_links": {"next": {"href": "/flows?continuationToken=same"}}}
+    fake.default = lambda call: response(200, page)
+    with pytest.raises(AEPError, match="repeated a continuation token"):
+        list(hook.iter_flows())
+    assert len(fake.api_calls) == 2
