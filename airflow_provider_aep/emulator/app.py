@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import html
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,18 +14,28 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, all_connection_specs
+from airflow_provider_aep.emulator.body import (
+    LOG_BODY_BYTES,
+    BadJSON,
+    BodyTooLarge,
+    declared_length,
+    parse_json,
+    read_limited,
+)
 from airflow_provider_aep.emulator.config import EmulatorConfig
-from airflow_provider_aep.emulator.errors import EmulatedError, bad_request, not_found
+from airflow_provider_aep.emulator.errors import EmulatedError, bad_request, flow_error, not_found
 from airflow_provider_aep.emulator.faults import FaultPlan
-from airflow_provider_aep.emulator.listing import matches, page, parse_filters
+from airflow_provider_aep.emulator.listing import matches, page, parse_filters, parse_limit
 from airflow_provider_aep.emulator.runs import RunEngine
-from airflow_provider_aep.emulator.service import FlowService
+from airflow_provider_aep.emulator.service import SANDBOX_NAME, FlowService, sandbox_name
 from airflow_provider_aep.emulator.state import State
 from airflow_provider_aep.emulator.validation import connection_specs, flow_specs
 
 FS = "/data/foundation/flowservice"
+logger = logging.getLogger(__name__)
 ENTITY_ROUTES = {
     "connections": "connections",
     "sourceConnections": "sourceConnections",
@@ -50,8 +61,12 @@ def create_app(emulator: Emulator) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async def tick() -> None:
+            """The run clock; a failing tick is logged and the clock goes on."""
             while True:
-                engine.advance()
+                try:
+                    engine.advance()
+                except Exception:
+                    logger.exception("AEP emulator: the run clock tick failed")
                 await asyncio.sleep(0.2)
 
         task = asyncio.create_task(tick())
@@ -71,24 +86,36 @@ def create_app(emulator: Emulator) -> Any:
     async def emulated_error(_: Request, exc: EmulatedError) -> JSONResponse:
         return JSONResponse(exc.body, status_code=exc.status)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def no_route(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Paths and methods the emulator does not serve, in the gateway's shape."""
+        body = {"error_code": f"{exc.status_code}000", "message": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def emulator_bug(request: Request, exc: Exception) -> JSONResponse:
+        """An emulator bug: a visible 500 in AEP's shape (and the traceback in the server log)."""
+        detail = f"The AEP emulator failed on {request.method} {request.url.path}: {type(exc).__name__}"
+        error = flow_error(500, "1000-500", "Internal Server Error", detail)
+        return JSONResponse(error.body, status_code=500)
+
     def caller(request: Request) -> tuple[str, str]:
         """(sandbox, client id) after the gateway checks; also lets due runs happen first."""
-        client = service.authenticate({k.lower(): v for k, v in request.headers.items()})
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        client = service.authenticate(headers)
         engine.advance()
-        return request.headers.get("x-sandbox-name") or "prod", client
+        return sandbox_name(headers), client
 
     async def json_body(request: Request) -> Any:
-        raw = await request.body()
         try:
-            return json.loads(raw or b"null")
-        except ValueError:
-            raise bad_request("The request body is not valid JSON", code="1000-400") from None
+            return parse_json(await request.body())
+        except BadJSON as err:
+            raise bad_request(str(err), code="1000-400") from None
 
     def listed(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
-        limit = request.query_params.get("limit")
         return page(
             items,
-            limit=int(limit) if limit and limit.isdigit() else None,
+            limit=parse_limit(request.query_params.get("limit")),
             token=request.query_params.get("continuationToken"),
             default_size=config.page_size,
             base_path=request.url.path,
@@ -99,7 +126,12 @@ def create_app(emulator: Emulator) -> Any:
 
     @app.post("/ims/token/v3")
     async def ims_token(request: Request) -> JSONResponse:
-        form = dict(parse_qsl((await request.body()).decode()))
+        try:
+            form = dict(parse_qsl((await request.body()).decode()))
+        except UnicodeDecodeError:
+            raise EmulatedError(
+                400, {"error": "invalid_request", "error_description": "the form is not UTF-8"}
+            ) from None
         return JSONResponse(service.issue_token(form))
 
     # -- catalog -----------------------------------------------------------------------------------
@@ -178,6 +210,8 @@ def create_app(emulator: Emulator) -> Any:
             sandbox, _ = caller(request)
             return {"items": [service.get(sandbox, kind, entity_id)]}
 
+        # Adobe's spec documents ``DELETE /connections/{id}/`` with the slash: both are served.
+        @app.delete(f"{FS}/{kind}/{{entity_id}}/", include_in_schema=False)
         @app.delete(f"{FS}/{kind}/{{entity_id}}", name=f"delete_{kind}")
         async def delete(entity_id: str, request: Request) -> Response:
             sandbox, _ = caller(request)
@@ -338,14 +372,8 @@ def _redact(body: Any) -> Any:
     return body
 
 
-async def _buffered(receive: Any) -> Any:
-    """Read the request body now; replay it to the app later."""
-    messages = []
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request" or not message.get("more_body"):
-            break
+def _replaying(messages: list[dict[str, Any]], receive: Any) -> Any:
+    """A ``receive`` that hands out the body read already, then listens to the client again."""
 
     async def replay() -> Any:
         return messages.pop(0) if messages else await receive()
@@ -354,10 +382,11 @@ async def _buffered(receive: Any) -> Any:
 
 
 class FaultsAndLog:
-    """Pure ASGI around the app: applies the fault plan and records every request.
+    """Pure ASGI around the app: limits bodies, applies the fault plan and records every request.
 
     Pure ASGI (not a Starlette middleware) because dropping a connection means starting a
-    response and then aborting it, which only the raw ``send`` allows.
+    response and then aborting it, which only the raw ``send`` allows; and because a body over
+    the limit must be refused while it streams in, before anything holds it whole.
     """
 
     def __init__(self, app: Any, emulator: Emulator) -> None:
@@ -365,18 +394,24 @@ class FaultsAndLog:
         self.emulator = emulator
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.time()
-        chunks: list[bytes] = []
         status: dict[str, int] = {}
-
-        async def recording_receive() -> Any:
-            message = await receive()
-            if message["type"] == "http.request":
-                chunks.append(message.get("body", b""))
-            return message
+        try:
+            messages = await self._read_body(scope, receive)
+        except BodyTooLarge as err:
+            body = {"error_code": "413001", "message": f"Request entity too large: {err}"}
+            await self._send_json(send, 413, body)
+            if not scope["path"].startswith("/_emulator"):
+                self._log(scope, b"", 413, started, False)
+            return
+        raw = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        receive = _replaying(messages, receive)
+        if scope["path"].startswith("/_emulator"):
+            await self.app(scope, receive, send)
+            return
 
         async def recording_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -386,16 +421,16 @@ class FaultsAndLog:
         rule = self.emulator.faults.take(scope["method"], scope["path"])
         try:
             if rule and rule.latency:
-                # AEP has the whole request before it is slow: a client that stops waiting does
-                # not stop the work, so the entity can appear after the client's read timeout.
-                receive = await _buffered(receive)
+                # AEP has the whole request before it is slow (the body was read above): a client
+                # that stops waiting does not stop the work, so the entity can appear after the
+                # client's read timeout.
                 await asyncio.sleep(rule.latency)
             if rule and rule.expire_tokens:
                 self.emulator.service.expire_tokens()
             if rule and rule.concurrent_update:
-                headers = dict(scope.get("headers", []))
-                sandbox = headers.get(b"x-sandbox-name", b"prod").decode()
-                self.emulator.service.touch_flow(sandbox, scope["path"].rstrip("/").rsplit("/", 1)[-1])
+                sandbox = _headers(scope).get("x-sandbox-name") or "prod"
+                if SANDBOX_NAME.fullmatch(sandbox):
+                    self.emulator.service.touch_flow(sandbox, scope["path"].rstrip("/").rsplit("/", 1)[-1])
             if rule and rule.drop:
                 await send(
                     {
@@ -412,12 +447,27 @@ class FaultsAndLog:
                 status["code"] = rule.status
                 return
             if rule and rule.drop_after:
-                await self.app(scope, recording_receive, self._cut_off(send, status))
+                await self.app(scope, receive, self._cut_off(send, status))
                 return
-            await self.app(scope, recording_receive, recording_send)
+            await self.app(scope, receive, recording_send)
 
         finally:
-            self._log(scope, chunks, status.get("code"), started, rule is not None)
+            self._log(scope, raw, status.get("code"), started, rule is not None)
+
+    async def _read_body(self, scope: dict[str, Any], receive: Any) -> list[dict[str, Any]]:
+        """The body's messages, refused (BodyTooLarge) by its declared length or as it streams in."""
+        limit = self.emulator.config.max_body_bytes
+        declared = declared_length(scope.get("headers", []))
+        if declared is not None and declared > limit:
+            raise BodyTooLarge(f"Content-Length {declared} is over the limit of {limit} bytes")
+        return await read_limited(receive, limit)
+
+    @staticmethod
+    async def _send_json(send: Any, code: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": code, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
 
     @staticmethod
     def _cut_off(send: Any, status: dict[str, int]) -> Any:
@@ -450,25 +500,37 @@ class FaultsAndLog:
         await send({"type": "http.response.body", "body": payload})
 
     def _log(
-        self, scope: dict[str, Any], chunks: list[bytes], code: int | None, started: float, faulted: bool
+        self, scope: dict[str, Any], raw: bytes, code: int | None, started: float, faulted: bool
     ) -> None:
-        raw = b"".join(chunks)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = "<form>" if scope["path"].startswith("/ims") else raw[:200].decode(errors="replace")
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        headers = _headers(scope)
         entry = {
             "at": started,
             "method": scope["method"],
             "path": scope["path"],
-            "query": scope.get("query_string", b"").decode(),
+            "query": scope.get("query_string", b"").decode("latin-1"),
             "status": code,
             "sandbox": headers.get("x-sandbox-name", "prod"),
             "if_match": headers.get("if-match"),
-            "body": _redact(body),
+            "body": _redact(_loggable(raw, scope["path"])),
             "ms": round((time.time() - started) * 1000, 1),
             "fault": faulted,
         }
         with self.emulator.state.lock:
             self.emulator.state.log_request(entry)
+
+
+def _headers(scope: dict[str, Any]) -> dict[str, str]:
+    """Request headers as text; latin-1, as HTTP (and Starlette) read them, so no byte can fail."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _loggable(raw: bytes, path: str) -> Any:
+    """What the request log keeps of a body: its JSON, or a short note when it is not usable JSON."""
+    if not raw:
+        return None
+    if len(raw) > LOG_BODY_BYTES:
+        return f"<{len(raw)} bytes>"
+    try:
+        return parse_json(raw)
+    except BadJSON:
+        return "<form>" if path.startswith("/ims") else raw[:200].decode(errors="replace")

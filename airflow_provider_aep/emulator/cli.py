@@ -41,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     parser.add_argument("--max-runs-per-flow", type=int, default=defaults.max_runs_per_flow)
     parser.add_argument("--csv-split-rows", type=int, default=defaults.csv_split_rows)
     parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=defaults.max_body_bytes,
+        help="larger request bodies get a 413, as AEP's gateway answers",
+    )
+    parser.add_argument(
         "--exports-dir", type=Path, default=defaults.exports_dir, help="where exported files are written"
     )
     parser.add_argument(
@@ -61,6 +67,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         time_scale=args.time_scale,
         max_runs_per_flow=args.max_runs_per_flow,
         csv_split_rows=args.csv_split_rows,
+        max_body_bytes=args.max_body_bytes,
         exports_dir=args.exports_dir,
         state_file=args.state,
         faults=faults,

@@ -9,6 +9,8 @@ from typing import Any
 DEMO_CLIENT_ID = "demo-client-id"
 DEMO_CLIENT_SECRET = "demo-client-secret"
 DEMO_ORG_ID = "EMULATOR0000000000000001@AdobeOrg"
+#: AEP's gateway takes request bodies of a few MB; larger ones get a 413 and are not read.
+MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -32,6 +34,8 @@ class EmulatorConfig:
     #: Audience CSV files are split after this many rows (AEP: 5 million).
     csv_split_rows: int = 5_000_000
     page_size: int = 20
+    #: Requests whose body is larger than this get a 413 (gateway shape) and are not kept.
+    max_body_bytes: int = MAX_BODY_BYTES
     faults: list[dict[str, Any]] = field(default_factory=list)
 
     @property

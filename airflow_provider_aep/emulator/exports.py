@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 _SAFE = re.compile(r"[^0-9A-Za-z._\-%]+")
+#: Longer path components are cut: file systems refuse names over 255 bytes.
+MAX_PART_CHARS = 120
 
 
 class ExportError(Exception):
@@ -33,6 +35,24 @@ class WrittenFile:
     written_bytes: int
 
 
+def safe_part(text: str, unsafe: re.Pattern[str] = _SAFE) -> str:
+    """One path component from user input: odd characters become ``_``, no ``.``/``..``, capped length."""
+    part = unsafe.sub("_", text)[:MAX_PART_CHARS]
+    return part if part.strip(".") else "_" * max(len(part), 1)
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """``root`` joined with ``parts``, refused (ExportError) if it resolves outside ``root``.
+
+    Defence in depth: the parts are already sanitised, but a path that escapes the exports
+    directory must never be written, whatever a future caller passes.
+    """
+    path = root.joinpath(*parts)
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ExportError(f"the export location {'/'.join(parts)!r} is outside the exports directory")
+    return path
+
+
 def location_dir(root: Path, sandbox: str, destination: str, params: dict[str, Any]) -> Path:
     """``<root>/<sandbox>/<destination>/<bucket|container|domain>/<path>``, with no way out of root."""
     parts = [sandbox, destination]
@@ -41,15 +61,16 @@ def location_dir(root: Path, sandbox: str, destination: str, params: dict[str, A
             parts.append(str(params[key]))
     folder = params.get("path") or params.get("remotePath") or ""
     parts.extend(p for p in str(folder).split("/") if p not in ("", ".", ".."))
-    return root.joinpath(*(_SAFE.sub("_", p) for p in parts))
+    return inside(root, *(safe_part(p) for p in parts))
 
 
 def expand_folder_template(template: str, values: dict[str, str], moment: datetime) -> str:
+    """The folder name a ``foldernameTemplate`` gives: one safe path component."""
     text = template.replace("%DATETIME(YYYYMMdd_HHmmss)%", moment.strftime("%Y%m%d_%H%M%S"))
     text = text.replace("%EXPORT_TIME%", moment.strftime("%Y%m%d%H%M"))
     for key, value in values.items():
         text = text.replace(f"%{key}%", value)
-    return _SAFE.sub("_", text)
+    return safe_part(text)
 
 
 def write_dataset_export(

@@ -43,6 +43,9 @@ class FaultRule:
         unknown = set(data) - settable
         if unknown:
             raise ValueError(f"unknown fault rule keys: {', '.join(sorted(unknown))}")
+        for key, value in data.items():
+            if not _typed(key, value):
+                raise ValueError(f"fault rule key {key!r} has a value of the wrong type: {value!r}")
         rule = cls(**data)
         actions = (rule.drop, rule.drop_after, rule.latency, rule.expire_tokens, rule.concurrent_update)
         if rule.status is None and not any(actions):
@@ -57,6 +60,27 @@ class FaultRule:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "path": (str,),
+    "method": (str,),
+    "times": (int,),
+    "status": (int, type(None)),
+    "retry_after": (int, float, type(None)),
+    "latency": (int, float),
+}
+
+
+def _typed(key: str, value: Any) -> bool:
+    """Whether a rule value has its field's type (booleans are flags only; a status is 100-599)."""
+    if key not in _TYPES:
+        return isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, _TYPES[key]):
+        return False
+    if key == "status" and value is not None:
+        return 100 <= value <= 599
+    return not isinstance(value, (int, float)) or value >= 0
 
 
 class FaultPlan:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Collection
 from typing import Any
 
 from airflow_provider_aep.emulator.errors import bad_request
 
 ALLOWED_OPS = ("add", "replace", "remove")
+_INDEX = re.compile(r"0|[1-9][0-9]*")
 
 
-def apply_patch(document: dict[str, Any], operations: Any) -> dict[str, Any]:
-    """A patched copy of ``document``; a bad operation is a 400 naming it."""
+def apply_patch(document: dict[str, Any], operations: Any, owned: Collection[str] = ()) -> dict[str, Any]:
+    """A patched copy of ``document``; a bad operation is a 400 naming it.
+
+    ``owned`` names the top-level fields the service sets (``id``, ``etag``, ``state`` ...): an
+    operation on them, or below them, is refused rather than silently undone.
+    """
     if not isinstance(operations, list) or not operations:
         raise bad_request("The request body must be a non-empty JSON Patch array")
     patched = copy.deepcopy(document)
@@ -19,6 +26,8 @@ def apply_patch(document: dict[str, Any], operations: Any) -> dict[str, Any]:
         if not isinstance(operation, dict):
             raise bad_request(f"Patch operation {index} is not an object")
         op, path = operation.get("op"), operation.get("path")
+        # RFC 6902 and the tutorials write ops in lowercase; Adobe's spec enumerates ADD/REPLACE/REMOVE.
+        op = op.lower() if isinstance(op, str) else op
         if op not in ALLOWED_OPS:
             raise bad_request(
                 f"Patch operation {index}: op {op!r} is not supported; use add, replace or remove"
@@ -27,12 +36,22 @@ def apply_patch(document: dict[str, Any], operations: Any) -> dict[str, Any]:
             raise bad_request(f"Patch operation {index}: path {path!r} is not a JSON Pointer")
         if op != "remove" and "value" not in operation:
             raise bad_request(f"Patch operation {index}: {op} needs a value")
+        field = _tokens(path)[0]
+        if field in owned:
+            raise bad_request(f"Patch operation {index}: {path} is owned by AEP and cannot be changed")
+        if not field:
+            raise bad_request(f"Patch operation {index}: path {path!r} does not name a field")
         _apply(patched, op, path, operation.get("value"), index)
     return patched
 
 
+def _tokens(path: str) -> list[str]:
+    """RFC 6901 reference tokens of a pointer that starts with ``/``."""
+    return [t.replace("~1", "/").replace("~0", "~") for t in path.split("/")[1:]]
+
+
 def _apply(document: Any, op: str, path: str, value: Any, index: int) -> None:
-    tokens = [t.replace("~1", "/").replace("~0", "~") for t in path.split("/")[1:]]
+    tokens = _tokens(path)
     parent = document
     for token in tokens[:-1]:
         parent = _step(parent, token, path, index)
@@ -68,7 +87,7 @@ def _step(node: Any, token: str, path: str, index: int) -> Any:
 
 
 def _list_index(items: list[Any], token: str, path: str, index: int, *, inserting: bool) -> int:
-    if not token.isdigit():
+    if not _INDEX.fullmatch(token):
         raise bad_request(f"Patch operation {index}: {path} has a bad array index {token!r}")
     position = int(token)
     if position > len(items) or (position == len(items) and not inserting):

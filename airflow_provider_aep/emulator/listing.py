@@ -10,6 +10,8 @@ from typing import Any
 from airflow_provider_aep.emulator.errors import bad_request
 
 _FILTER = re.compile(r"^(?P<path>[A-Za-z_][\w.]*)\s*(?P<op>==|!=|>=|<=|>|<)\s*(?P<value>.*)$")
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_DIGITS = re.compile(r"[0-9]{1,9}")
 MAX_LIMIT = 100
 
 
@@ -76,15 +78,48 @@ def matches(item: dict[str, Any], filters: Sequence[tuple[str, str, list[str]]])
 def order(
     items: list[dict[str, Any]], orderby: str | None, default: str = "-createdAt"
 ) -> list[dict[str, Any]]:
+    """Items sorted by a field (``name``, ``-createdAt``); objects, arrays and unknown fields are a 400."""
     key = orderby or default
     descending = key.startswith("-")
     field = key.lstrip("+-")
+    if not _FIELD.fullmatch(field):
+        raise bad_request(f"orderby {orderby!r} is not a field name, such as name or -createdAt")
+    top = field.split(".")[0]
+    if items and not any(top in i for i in items):
+        raise bad_request(f"orderby {orderby!r}: {top!r} is not a field of these entities")
+    values = [lookup(i, field) for i in items]
+    if any(not _sortable(v) for v in values):
+        raise bad_request(f"orderby {orderby!r}: {field!r} is an object or an array, not a sortable value")
     # The id breaks ties, so pages stay stable for entities created in the same millisecond.
     return sorted(
         items,
-        key=lambda i: (lookup(i, field) is None, lookup(i, field) or 0, i.get("id", "")),
+        key=lambda i: (*_rank(lookup(i, field)), str(i.get("id", ""))),
         reverse=descending,
     )
+
+
+def _sortable(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float))
+
+
+def _rank(value: Any) -> tuple[int, Any]:
+    """A total order over mixed scalars: numbers, then text, then missing values."""
+    if isinstance(value, bool):
+        return (1, str(value).lower())
+    if isinstance(value, (int, float)):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    return (2, 0)
+
+
+def parse_limit(raw: str | None) -> int | None:
+    """``limit`` as AEP reads it: absent, or a whole number from 1 to MAX_LIMIT."""
+    if raw is None:
+        return None
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise bad_request(f"limit {raw[:40]!r} must be a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
 
 
 def page(
@@ -115,6 +150,9 @@ def page(
 def _decode(token: str) -> int:
     try:
         text = base64.urlsafe_b64decode(token.encode()).decode()
-        return int(text.removeprefix("offset:"))
     except (ValueError, UnicodeDecodeError):
-        raise bad_request(f"continuationToken {token!r} is not valid") from None
+        text = ""
+    offset = text.removeprefix("offset:")
+    if not text.startswith("offset:") or not _DIGITS.fullmatch(offset):
+        raise bad_request(f"continuationToken {token[:80]!r} is not valid")
+    return int(offset)

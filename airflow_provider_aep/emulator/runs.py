@@ -7,6 +7,7 @@ the export cannot be written.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import datetime, timezone
@@ -21,15 +22,18 @@ from airflow_provider_aep.emulator.exports import (
     ExportError,
     expand_folder_template,
     export_time_folder,
+    inside,
     location_dir,
     write_dataset_export,
 )
 from airflow_provider_aep.emulator.faults import FaultPlan
 from airflow_provider_aep.emulator.service import new_etag
 from airflow_provider_aep.emulator.state import State
+from airflow_provider_aep.emulator.validation import general_transform
 
 UNIT_SECONDS = {"hour": 3600, "day": 86400}
 RUN_CLIENT = "aep_activation_batch"
+logger = logging.getLogger(__name__)
 
 
 class RunEngine:
@@ -39,26 +43,37 @@ class RunEngine:
         self.faults = faults
 
     def advance(self, now: float | None = None) -> None:
-        """Start the runs that are due and finish the ones whose time is up."""
+        """Start the runs that are due and finish the ones whose time is up.
+
+        One flow the engine cannot schedule is logged and set aside (until a PATCH changes it):
+        it must not stop the runs of every other flow, nor fail every request that ticks the clock.
+        """
         now = time.time() if now is None else now
         with self.state.lock:
             changed = False
             for flow_id, meta in list(self.state.data["meta"]["flows"].items()):
-                if meta.get("deleted"):
+                if meta.get("deleted") or meta.get("broken"):
                     continue
                 flow = self.state.entities(meta["sandbox"], "flows").get(flow_id)
                 if flow is None or flow["state"] != "enabled":
                     continue
-                if meta.get("workflow") == "DATASETS":
-                    changed |= self._start_due_runs(flow, meta, now)
-                else:
-                    changed |= self._start_due_segment_runs(flow, meta, now)
+                try:
+                    changed |= self._start_due(flow, meta, now)
+                except Exception:
+                    logger.exception("AEP emulator: flow %s cannot be scheduled; its runs stop", flow_id)
+                    meta["broken"] = True
+                    changed = True
             for run_id, meta in list(self.state.data["meta"]["runs"].items()):
                 if not meta.get("done") and meta["complete_at"] <= now:
                     self._finish(run_id, meta, now)
                     changed = True
             if changed:
                 self.state.save()
+
+    def _start_due(self, flow: dict[str, Any], meta: dict[str, Any], now: float) -> bool:
+        if meta.get("workflow") == "DATASETS":
+            return self._start_due_runs(flow, meta, now)
+        return self._start_due_segment_runs(flow, meta, now)
 
     # -- scheduling -------------------------------------------------------------------------------
 
@@ -163,8 +178,13 @@ class RunEngine:
                 metrics.update(
                     self._export_segments(flow, meta) if meta.get("segments") else self._export(flow, meta)
                 )
-            except ExportError as err:
+            except (ExportError, OSError) as err:
                 errors = [{"code": "CONNECTOR-1001-500", "message": str(err)}]
+            except Exception:
+                logger.exception("AEP emulator: run %s of flow %s could not be completed", run_id, flow["id"])
+                errors = [
+                    {"code": "CONNECTOR-1000-500", "message": "The emulator could not complete the run"}
+                ]
         if errors:
             metrics.setdefault(
                 "recordSummary",
@@ -201,7 +221,10 @@ class RunEngine:
             destination.key if destination else "destination",
             target["params"],
         )
-        params = flow["transformations"][0]["params"]
+        transform = general_transform(flow.get("transformations"))
+        if transform is None:
+            raise ExportError("the flow has no GeneralTransform with segment selectors")
+        params = transform["params"]
         selected = {s["value"]["id"]: s["value"] for s in params["segmentSelectors"]["selectors"]}
         paths = [s["value"]["path"] for s in params["profileSelectors"]["selectors"]] or [
             "personalEmail.address"
@@ -297,7 +320,7 @@ class RunEngine:
                     "DESTINATION_INSTANCE_NAME": target["name"],
                     "ORGANIZATION_NAME": "emulator",
                 }
-                dataset_folder = folder / expand_folder_template(template, values, moment)
+                dataset_folder = inside(folder, expand_folder_template(template, values, moment))
             else:
                 dataset_folder = folder / dataset.id / export_time_folder(moment)
             written = write_dataset_export(

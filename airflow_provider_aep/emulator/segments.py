@@ -11,11 +11,12 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_aep.emulator.errors import bad_request
+from airflow_provider_aep.emulator.exports import inside, safe_part
 
 FREQUENCIES = {
     "DAILY_FULL_EXPORT": {"ONCE": 0, "DAILY": 86400},
@@ -30,64 +31,91 @@ MACROS = (
     "%DATETIME(YYYYMMdd_HHmmss)%",
     "%TIMESTAMP%",
 )
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d", re.ASCII)
 _SAFE = re.compile(r"[^0-9A-Za-z._\-]+")
 
 
 def check_selectors(params: dict[str, Any]) -> None:
     """Each segment selector's export mode, schedule and file name; each profile selector's path."""
     for index, selector in enumerate(params["segmentSelectors"]["selectors"]):
-        where = f"segmentSelectors.selectors[{index}]"
-        value = selector.get("value") if isinstance(selector, dict) else None
-        if (
-            not isinstance(selector, dict)
-            or selector.get("type") != "PLATFORM_SEGMENT"
-            or not isinstance(value, dict)
-        ):
-            raise bad_request(f"{where} must be a PLATFORM_SEGMENT selector with a value", code="1051-400")
-        if not value.get("id"):
-            raise bad_request(f"{where}.value.id is required", code="1051-400")
-        mode = value.get("exportMode")
-        if mode not in FREQUENCIES:
-            raise bad_request(
-                f"{where}.value.exportMode {mode!r} must be one of {', '.join(FREQUENCIES)}", code="1051-400"
-            )
-        schedule = value.get("schedule") or {}
-        frequency = schedule.get("frequency")
-        if frequency not in FREQUENCIES[mode]:
-            raise bad_request(
-                f"{where}.value.schedule.frequency {frequency!r} is not allowed with {mode}", code="1051-400"
-            )
-        if frequency == "ONCE" and schedule.get("endDate"):
-            raise bad_request(
-                f"{where}.value.schedule.endDate is not allowed with frequency ONCE", code="1051-400"
-            )
-        for key, pattern in (("startDate", _DATE), ("endDate", _DATE), ("startTime", _TIME)):
-            if key in schedule and not (isinstance(schedule[key], str) and pattern.match(schedule[key])):
-                raise bad_request(
-                    f"{where}.value.schedule.{key} {schedule[key]!r} is malformed", code="1051-400"
-                )
-        if not schedule.get("startDate"):
-            raise bad_request(f"{where}.value.schedule.startDate is required", code="1051-400")
-        template = value.get("filenameTemplate") or ""
-        if "%DESTINATION_NAME%" not in template or "%SEGMENT_ID%" not in template:
-            raise bad_request(
-                f"{where}.value.filenameTemplate must hold %DESTINATION_NAME% and %SEGMENT_ID%",
-                code="1051-400",
-            )
-        unknown = [m for m in re.findall(r"%[^%]*%", template) if m not in MACROS]
-        if unknown:
-            raise bad_request(
-                f"{where}.value.filenameTemplate has unknown macros {', '.join(unknown)}", code="1051-400"
-            )
+        _check_segment(selector, f"segmentSelectors.selectors[{index}]")
     for index, selector in enumerate(params["profileSelectors"]["selectors"]):
-        path = (selector.get("value") or {}).get("path") if isinstance(selector, dict) else None
-        if not isinstance(selector, dict) or selector.get("type") != "JSON_PATH" or not path:
-            raise bad_request(
-                f"profileSelectors.selectors[{index}] must be a JSON_PATH selector with a path",
-                code="1051-400",
-            )
+        value = selector.get("value") if isinstance(selector, dict) else None
+        path = value.get("path") if isinstance(value, dict) else None
+        if selector_type(selector) != "JSON_PATH" or not isinstance(path, str) or not path:
+            raise _invalid(f"profileSelectors.selectors[{index}] must be a JSON_PATH selector with a path")
+    for key in ("mandatoryFields", "primaryFields"):
+        fields = params["profileSelectors"].get(key)
+        if fields is not None and not isinstance(fields, list):
+            raise _invalid(f"profileSelectors.{key} must be an array")
+    mandatory = params["profileSelectors"].get("mandatoryFields") or []
+    if not all(isinstance(field, str) for field in mandatory):
+        raise _invalid("profileSelectors.mandatoryFields must hold attribute paths (strings)")
+
+
+def selector_type(selector: Any) -> Any:
+    return selector.get("type") if isinstance(selector, dict) else None
+
+
+def _invalid(detail: str) -> Exception:
+    return bad_request(detail, code="1051-400")
+
+
+def _check_segment(selector: Any, where: str) -> None:
+    value = selector.get("value") if isinstance(selector, dict) else None
+    if selector_type(selector) != "PLATFORM_SEGMENT" or not isinstance(value, dict):
+        raise _invalid(f"{where} must be a PLATFORM_SEGMENT selector with a value")
+    if not isinstance(value.get("id"), str) or not value["id"]:
+        raise _invalid(f"{where}.value.id is required and must be a string")
+    for key in ("name", "description"):
+        if value.get(key) is not None and not isinstance(value[key], str):
+            raise _invalid(f"{where}.value.{key} must be a string")
+    mode = value.get("exportMode")
+    if not isinstance(mode, str) or mode not in FREQUENCIES:
+        raise _invalid(f"{where}.value.exportMode {mode!r} must be one of {', '.join(FREQUENCIES)}")
+    _check_schedule(value.get("schedule"), mode, f"{where}.value.schedule")
+    template = value.get("filenameTemplate")
+    if (
+        not isinstance(template, str)
+        or "%DESTINATION_NAME%" not in template
+        or "%SEGMENT_ID%" not in template
+    ):
+        raise _invalid(f"{where}.value.filenameTemplate must hold %DESTINATION_NAME% and %SEGMENT_ID%")
+    unknown = [m for m in re.findall(r"%[^%]*%", template) if m not in MACROS]
+    if unknown:
+        raise _invalid(f"{where}.value.filenameTemplate has unknown macros {', '.join(unknown)}")
+
+
+def _check_schedule(schedule: Any, mode: str, where: str) -> None:
+    """Frequency allowed for the mode; real dates (no 2024-02-30) and times; the end not before the start."""
+    schedule = {} if schedule is None else schedule
+    if not isinstance(schedule, dict):
+        raise _invalid(f"{where} must be an object")
+    frequency = schedule.get("frequency")
+    if not isinstance(frequency, str) or frequency not in FREQUENCIES[mode]:
+        raise _invalid(f"{where}.frequency {frequency!r} is not allowed with {mode}")
+    if frequency == "ONCE" and schedule.get("endDate"):
+        raise _invalid(f"{where}.endDate is not allowed with frequency ONCE")
+    for key, pattern in (("startDate", _DATE), ("endDate", _DATE), ("startTime", _TIME)):
+        if key in schedule and not _well_formed(schedule[key], pattern):
+            raise _invalid(f"{where}.{key} {schedule[key]!r} is malformed")
+    if not schedule.get("startDate"):
+        raise _invalid(f"{where}.startDate is required")
+    if schedule.get("endDate") and schedule["endDate"] < schedule["startDate"]:
+        raise _invalid(f"{where}.endDate {schedule['endDate']} is before startDate {schedule['startDate']}")
+
+
+def _well_formed(value: Any, pattern: re.Pattern[str]) -> bool:
+    """Matches the whole pattern and, for a date, is a day the calendar has."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        return False
+    if pattern is _DATE:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return False
+    return True
 
 
 def enrich(params: dict[str, Any], now: float) -> None:
@@ -199,7 +227,7 @@ def file_base_name(template: str, *, destination: str, segment: dict[str, Any], 
     )
     text = text.replace("%DATETIME(YYYYMMdd_HHmmss)%", moment.strftime("%Y%m%d_%H%M%S"))
     text = text.replace("%TIMESTAMP%", str(int(moment.timestamp())))
-    return _SAFE.sub("_", text)
+    return safe_part(text, _SAFE)
 
 
 def write_csv_files(
@@ -210,7 +238,7 @@ def write_csv_files(
     written = []
     chunks = [rows[i : i + split_rows] for i in range(0, len(rows), split_rows)] or [[]]
     for number, chunk in enumerate(chunks, start=1):
-        path = folder / (f"{base}.csv" if number == 1 else f"{base}_{number}.csv")
+        path = inside(folder, f"{base}.csv" if number == 1 else f"{base}_{number}.csv")
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(header))
             writer.writeheader()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, PROFILE_STORE_SPEC_ID
@@ -27,6 +29,21 @@ from airflow_provider_aep.emulator.listing import matches, order, parse_filters
 from airflow_provider_aep.emulator.state import State
 
 SIX_MONTHS_SECONDS = 183 * 86400
+DEFAULT_SANDBOX = "prod"
+#: AEP sandbox names: lowercase letters, digits and hyphens, starting with a letter or digit.
+SANDBOX_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}", re.ASCII)
+#: Fields Flow Service sets on a flow; a PATCH that touches them is refused (400 naming the path).
+OWNED_FLOW_FIELDS = frozenset(
+    {
+        "id", "state", "etag", "version", "options", "createdAt", "updatedAt", "createdBy", "updatedBy",
+        "createdClient", "updatedClient", "sandboxId", "sandboxName", "imsOrgId", "flowSpec",
+        "inheritedAttributes", "lastRunDetails",
+    }
+)  # fmt: skip
+#: What a PATCH may add to, change or remove from a flow.
+PATCHABLE_FLOW_FIELDS = frozenset(
+    {"name", "description", "scheduleParams", "transformations", "sourceConnectionIds", "targetConnectionIds"}
+)
 ENTITY_NAMES = {
     "connections": "Connection",
     "sourceConnections": "Source connection",
@@ -46,6 +63,25 @@ def new_etag() -> str:
 
 def sandbox_id(sandbox: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"aep-emulator-sandbox:{sandbox}"))
+
+
+def sandbox_name(headers: Mapping[str, str]) -> str:
+    """The sandbox a request names: ``prod`` when ``x-sandbox-name`` is missing or empty.
+
+    A name AEP could not have created (uppercase, ``..``, slashes, over 64 characters) is
+    refused at the gateway with 400 ``400004``: like a missing org header (400 ``400003``) it
+    is a malformed request, not a permission problem (403), since no sandbox can bear it. It
+    also keeps the name, which becomes a folder of the exports directory, harmless.
+    """
+    name = headers.get("x-sandbox-name") or DEFAULT_SANDBOX
+    if not SANDBOX_NAME.fullmatch(name):
+        raise gateway_error(
+            400,
+            "400004",
+            f"x-sandbox-name {name[:80]!r} is not a valid sandbox name: "
+            "use lowercase letters, digits and hyphens (at most 64)",
+        )
+    return name
 
 
 class FlowService:
@@ -108,6 +144,7 @@ class FlowService:
             raise gateway_error(400, "400003", "Organization ID is required in the x-gw-ims-org-id header")
         if org != self.config.org_id:
             raise gateway_error(403, "403025", "Profile is not valid for organization " + org)
+        sandbox_name(headers)
         return str(record["client_id"])
 
     # -- common entity fields ------------------------------------------------------------------
@@ -126,7 +163,7 @@ class FlowService:
             "sandboxName": sandbox,
             "imsOrgId": self.config.org_id,
             "name": body["name"],
-            "description": str(body.get("description") or ""),
+            "description": check.optional_string(body, "description"),
             "etag": new_etag(),
             "state": "enabled",
             "version": "1.0",
@@ -163,7 +200,8 @@ class FlowService:
         auth_spec = check.check_auth(body, spec)
         entity = self._entity(sandbox, client, body)
         entity["connectionSpec"] = {"id": spec["id"], "version": body["connectionSpec"]["version"]}
-        entity["auth"] = _redacted_auth(body.get("auth"), auth_spec)
+        if auth_spec is not None:  # Data Landing Zone and the Profile Store take no credentials
+            entity["auth"] = _redacted_auth(body.get("auth"), auth_spec)
         with self.state.lock:
             return self._store(sandbox, "connections", entity)
 
@@ -186,12 +224,12 @@ class FlowService:
                 entity["typeInfo"] = {"type": "dataset", "id": "datasets"}
             elif spec["id"] == PROFILE_STORE_SPEC_ID:
                 base = self._referenced_connection(sandbox, body.get("baseConnectionId"), spec["id"])
-                data = body.get("data") or {}
+                data = check.require_dict(body.get("data") or {}, "data")
                 if str(data.get("format", "")).upper() != "CSV":
                     raise bad_request("data.format must be CSV for a Profile Store source connection")
                 entity["baseConnectionId"] = base["id"]
                 entity["data"] = copy.deepcopy(data)
-                entity["params"] = copy.deepcopy(body.get("params") or {})
+                entity["params"] = copy.deepcopy(check.require_dict(body.get("params") or {}, "params"))
                 entity["typeInfo"] = {"type": "ProfileFragments", "id": "ups"}
             else:
                 raise bad_request(
@@ -209,8 +247,10 @@ class FlowService:
         spec = check.connection_spec_of(body)
         if "targetSpec" not in spec:
             raise bad_request(f"connectionSpec {spec['name']!r} is not a destination", code="1014-400")
-        params = body.get("params")
-        workflow = "DATASETS" if isinstance(params, dict) and "datasetFileType" in params else "SEGMENTS"
+        params = check.require_dict(body.get("params"), "params", code="1016-400")
+        if "data" in body:
+            check.require_dict(body["data"], "data")
+        workflow = "DATASETS" if "datasetFileType" in params else "SEGMENTS"
         check.check_schema(
             spec["targetSpec"]["spec"],
             params,
@@ -230,7 +270,8 @@ class FlowService:
             return self._store(sandbox, "targetConnections", entity)
 
     def _referenced_connection(self, sandbox: str, connection_id: Any, spec_id: str) -> dict[str, Any]:
-        base = self.state.entities(sandbox, "connections").get(str(connection_id)) if connection_id else None
+        known = isinstance(connection_id, str) and connection_id
+        base = self.state.entities(sandbox, "connections").get(connection_id) if known else None
         if base is None:
             raise bad_request(
                 f"baseConnectionId {connection_id!r} is not a base connection in sandbox {sandbox!r}",
@@ -246,54 +287,27 @@ class FlowService:
     def create_flow(self, sandbox: str, client: str, body: Any) -> dict[str, Any]:
         body = check.require_object(body)
         check.require_name(body)
-        ref = body.get("flowSpec") or {}
-        flow_spec = check.flow_specs().get(str(ref.get("id")))
-        if flow_spec is None:
-            raise bad_request(f"flowSpec.id {ref.get('id')!r} is not a known flow spec", code="1014-400")
-        if not ref.get("version"):
-            raise flow_error(422, "1005-422", "Unprocessable Entity", "flowSpec.version is required")
-        sources, targets = body.get("sourceConnectionIds"), body.get("targetConnectionIds")
-        for field, ids in (("sourceConnectionIds", sources), ("targetConnectionIds", targets)):
-            if not isinstance(ids, list) or len(ids) != 1:
-                raise bad_request(f"{field} must hold exactly one id")
+        flow_spec, version = _flow_spec_of(body)
+        source_id = check.check_id_list(body, "sourceConnectionIds")
+        target_id = check.check_id_list(body, "targetConnectionIds")
+        transformations = check.check_transformations(body.get("transformations"))
+        workflow = flow_spec["attributes"]["_workflow"]
         with self.state.lock:
-            source = self.state.entities(sandbox, "sourceConnections").get(str(sources[0]))
-            target = self.state.entities(sandbox, "targetConnections").get(str(targets[0]))
-            if source is None:
-                raise bad_request(f"sourceConnectionIds[0] {sources[0]!r} does not exist", code="1032-400")
-            if target is None:
-                raise bad_request(f"targetConnectionIds[0] {targets[0]!r} does not exist", code="1032-400")
-            if source["connectionSpec"]["id"] not in flow_spec["sourceConnectionSpecIds"]:
-                raise bad_request(
-                    f"flow spec {flow_spec['name']!r} does not take a {source['connectionSpec']['id']} source",
-                    code="1034-400",
-                )
-            if target["connectionSpec"]["id"] not in flow_spec["targetConnectionSpecIds"]:
-                raise bad_request(
-                    f"flow spec {flow_spec['name']!r} does not match the target connection's spec {target['connectionSpec']['id']}",
-                    code="1034-400",
-                )
-            workflow = flow_spec["attributes"]["_workflow"]
+            source, target = self._flow_connections(sandbox, flow_spec, source_id, target_id)
             entity = self._entity(sandbox, client, body)
-            entity["flowSpec"] = {"id": flow_spec["id"], "version": ref["version"]}
+            entity["flowSpec"] = {"id": flow_spec["id"], "version": version}
             entity["sourceConnectionIds"] = [source["id"]]
             entity["targetConnectionIds"] = [target["id"]]
-            entity["transformations"] = copy.deepcopy(body.get("transformations") or [])
+            entity["transformations"] = copy.deepcopy(transformations)
             if workflow == "DATASETS":
-                schedule = copy.deepcopy(check.check_schedule(body.get("scheduleParams")))
-                if "folderNameTemplate" in schedule and "foldernameTemplate" not in schedule:
-                    schedule["foldernameTemplate"] = schedule["folderNameTemplate"]
+                schedule = _dataset_schedule(body.get("scheduleParams"))
                 # AEP ends a dataset flow six months after creation when no endTime is given.
                 schedule.setdefault("endTime", entity["createdAt"] // 1000 + SIX_MONTHS_SECONDS)
                 entity["scheduleParams"] = schedule
             else:
                 transform = check.check_general_transform(entity["transformations"])
                 segments.enrich(transform["params"], time.time())
-            entity["inheritedAttributes"] = {
-                "properties": {"isSourceFlow": False, "isDestinationFlow": True},
-                "sourceConnections": {"id": source["id"], "connectionSpec": source["connectionSpec"]},
-                "targetConnections": {"id": target["id"], "connectionSpec": target["connectionSpec"]},
-            }
+            entity["inheritedAttributes"] = _flow_inherited(source, target)
             entity["options"] = {"workflow": workflow}
             entity["lastRunDetails"] = None
             meta = self.state.flow_meta(entity["id"])
@@ -302,6 +316,28 @@ class FlowService:
             if workflow == "SEGMENTS":
                 self._sync_segments(meta, entity)
             return self._store(sandbox, "flows", entity)
+
+    def _flow_connections(
+        self, sandbox: str, flow_spec: dict[str, Any], source_id: str, target_id: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The flow's source and target connections: they exist and the flow spec takes them."""
+        source = self.state.entities(sandbox, "sourceConnections").get(source_id)
+        target = self.state.entities(sandbox, "targetConnections").get(target_id)
+        if source is None:
+            raise bad_request(f"sourceConnectionIds[0] {source_id!r} does not exist", code="1032-400")
+        if target is None:
+            raise bad_request(f"targetConnectionIds[0] {target_id!r} does not exist", code="1032-400")
+        if source["connectionSpec"]["id"] not in flow_spec["sourceConnectionSpecIds"]:
+            raise bad_request(
+                f"flow spec {flow_spec['name']!r} does not take a {source['connectionSpec']['id']} source",
+                code="1034-400",
+            )
+        if target["connectionSpec"]["id"] not in flow_spec["targetConnectionSpecIds"]:
+            raise bad_request(
+                f"flow spec {flow_spec['name']!r} does not match the target connection's spec {target['connectionSpec']['id']}",
+                code="1034-400",
+            )
+        return source, target
 
     def _start_delay(self, flow: dict[str, Any]) -> float:
         """A start time in the future delays the first run, on the accelerated clock."""
@@ -324,6 +360,11 @@ class FlowService:
     def patch_flow(
         self, sandbox: str, client: str, flow_id: str, if_match: str | None, operations: Any
     ) -> dict[str, Any]:
+        """Apply a JSON Patch; the result is checked like a create before it is stored.
+
+        Nothing is stored unless the whole patched flow is valid, so one bad PATCH can neither
+        leave a half-changed flow nor a flow the run engine cannot schedule.
+        """
         with self.state.lock:
             flow = self.state.entities(sandbox, "flows").get(flow_id)
             if flow is None:
@@ -336,34 +377,48 @@ class FlowService:
                 raise flow_error(
                     412, "1404-412", "Precondition Failed", f"The etag {if_match} is stale for flow {flow_id}"
                 )
-            patched = apply_patch(flow, operations)
-            for frozen in ("id", "flowSpec", "sandboxName", "imsOrgId", "createdAt"):
-                if patched.get(frozen) != flow.get(frozen):
-                    raise bad_request(f"/{frozen} cannot be changed")
-            if flow.get("scheduleParams") is not None:
-                check.check_schedule(patched.get("scheduleParams"))
-            else:
-                segments.enrich(
-                    check.check_general_transform(patched.get("transformations"))["params"], time.time()
-                )
-            for field in ("sourceConnectionIds", "targetConnectionIds"):
-                for entity_id in patched.get(field) or []:
-                    kind = "sourceConnections" if field.startswith("source") else "targetConnections"
-                    if entity_id not in self.state.entities(sandbox, kind):
-                        raise bad_request(f"{field} {entity_id!r} does not exist", code="1032-400")
+            patched = apply_patch(flow, operations, owned=OWNED_FLOW_FIELDS)
+            self._check_patched_flow(sandbox, flow, patched)
             patched["etag"] = new_etag()
             patched["updatedAt"] = now_ms()
             patched["updatedBy"] = f"{client}@AdobeID"
             patched["updatedClient"] = client
-            self.state.entities(sandbox, "flows")[flow_id] = patched
-            if patched.get("scheduleParams") is None:
-                self._sync_segments(self.state.flow_meta(flow_id), patched)
+            meta = self.state.flow_meta(flow_id)
+            if _workflow(flow) == "SEGMENTS":
+                self._sync_segments(meta, patched)
             elif _extended(flow["scheduleParams"], patched["scheduleParams"]):
                 # A later end revives a schedule that had run out (a one-off export stays done).
-                self.state.flow_meta(flow_id)["ended"] = False
+                meta["ended"] = False
+            meta.pop("broken", None)
+            self.state.entities(sandbox, "flows")[flow_id] = patched
             self.state.save()
-
             return {"id": flow_id, "etag": patched["etag"]}
+
+    def _check_patched_flow(self, sandbox: str, flow: dict[str, Any], patched: dict[str, Any]) -> None:
+        """The patched flow as a create would judge it; ``patched`` gets normalised in place."""
+        added = sorted(set(patched) - set(flow) - PATCHABLE_FLOW_FIELDS)
+        if added:
+            raise bad_request(f"/{added[0]} is not a field of a dataflow that a PATCH can add")
+        check.require_name(patched)
+        check.optional_string(patched, "description")
+        flow_spec = check.flow_specs()[flow["flowSpec"]["id"]]
+        source, target = self._flow_connections(
+            sandbox,
+            flow_spec,
+            check.check_id_list(patched, "sourceConnectionIds"),
+            check.check_id_list(patched, "targetConnectionIds"),
+        )
+        patched["inheritedAttributes"] = _flow_inherited(source, target)
+        patched["transformations"] = check.check_transformations(patched.get("transformations"))
+        if _workflow(flow) == "DATASETS":
+            patched["scheduleParams"] = _dataset_schedule(patched.get("scheduleParams"))
+            return
+        if "scheduleParams" in patched:
+            raise bad_request(
+                "scheduleParams does not apply to an audience dataflow: each segment selector has its schedule",
+                code="1050-400",
+            )
+        segments.enrich(check.check_general_transform(patched["transformations"])["params"], time.time())
 
     def _sync_segments(self, meta: dict[str, Any], flow: dict[str, Any]) -> None:
         transform = check.check_general_transform(flow.get("transformations"))
@@ -443,6 +498,38 @@ class FlowService:
         }
 
 
+def _flow_spec_of(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The flow spec a create names and its version: unknown id → 400, no version → 422."""
+    ref = body.get("flowSpec")
+    if not isinstance(ref, dict):
+        raise bad_request("flowSpec must be an object with an id and a version", code="1014-400")
+    flow_spec = check.flow_specs().get(ref["id"]) if isinstance(ref.get("id"), str) else None
+    if flow_spec is None:
+        raise bad_request(f"flowSpec.id {ref.get('id')!r} is not a known flow spec", code="1014-400")
+    return flow_spec, check.check_version(ref, "flowSpec")
+
+
+def _workflow(flow: dict[str, Any]) -> str:
+    """DATASETS or SEGMENTS, from the flow spec (which a PATCH cannot change)."""
+    return str(check.flow_specs()[flow["flowSpec"]["id"]]["attributes"]["_workflow"])
+
+
+def _dataset_schedule(params: Any) -> dict[str, Any]:
+    """A checked copy of a dataset flow's ``scheduleParams``, the template under the name runs read."""
+    schedule = copy.deepcopy(check.check_schedule(params))
+    if "folderNameTemplate" in schedule and "foldernameTemplate" not in schedule:
+        schedule["foldernameTemplate"] = schedule["folderNameTemplate"]
+    return schedule
+
+
+def _flow_inherited(source: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "properties": {"isSourceFlow": False, "isDestinationFlow": True},
+        "sourceConnections": {"id": source["id"], "connectionSpec": source["connectionSpec"]},
+        "targetConnections": {"id": target["id"], "connectionSpec": target["connectionSpec"]},
+    }
+
+
 def _inherited(base_connection_id: str | None, connection_spec: dict[str, Any]) -> dict[str, Any]:
     inherited: dict[str, Any] = {"connectionSpec": connection_spec}
     if base_connection_id:
@@ -450,17 +537,20 @@ def _inherited(base_connection_id: str | None, connection_spec: dict[str, Any]) 
     return inherited
 
 
-def _redacted_auth(auth: Any, auth_spec: dict[str, Any] | None) -> dict[str, Any]:
+def _redacted_auth(auth: Any, auth_spec: dict[str, Any]) -> dict[str, Any]:
     """What GET /connections shows of the credentials: secret fields never come back."""
-    if not isinstance(auth, dict):
-        return {"specName": None, "params": {}}
     secret = {
         name
-        for name, rule in ((auth_spec or {}).get("spec", {}).get("properties", {})).items()
+        for name, rule in auth_spec.get("spec", {}).get("properties", {}).items()
         if rule.get("format") == "password"
     }
-    params = {k: ("***" if k in secret else v) for k, v in (auth.get("params") or {}).items()}
-    return {"specName": auth.get("specName"), "params": params}
+    params: dict[str, Any] = (
+        auth["params"] if isinstance(auth, dict) and isinstance(auth.get("params"), dict) else {}
+    )
+    return {
+        "specName": auth_spec["name"],
+        "params": {k: ("***" if k in secret else v) for k, v in params.items()},
+    }
 
 
 def _extended(before: dict[str, Any], after: dict[str, Any]) -> bool:

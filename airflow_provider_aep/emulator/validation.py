@@ -20,6 +20,9 @@ SCHEDULE_RULES: dict[str, dict[str, tuple[int, ...]]] = {
     "FIRST_FULL_THEN_INCREMENTAL": {"day": (1,), "hour": (3, 6, 9, 12)},
 }
 MAX_UNIX_SECONDS = 9_999_999_999
+#: AEP documents both spellings of the folder name template (⚠ in AEP_API.md).
+FOLDER_TEMPLATE_KEYS = ("foldernameTemplate", "folderNameTemplate")
+MAX_TEMPLATE_CHARS = 255
 
 
 @cache
@@ -51,9 +54,18 @@ def connection_spec_of(body: dict[str, Any], kinds: tuple[str, ...] = ("authSpec
     spec = connection_specs().get(str(ref["id"]))
     if spec is None:
         raise bad_request(f"connectionSpec.id {ref['id']!r} is not a known connection spec", code="1014-400")
-    if not ref.get("version"):
-        raise flow_error(422, "1005-422", "Unprocessable Entity", "connectionSpec.version is required")
+    check_version(ref, "connectionSpec")
     return spec
+
+
+def check_version(ref: dict[str, Any], where: str) -> str:
+    """A spec reference's version: missing → 422 (as AEP answers), not text → 400."""
+    version = ref.get("version")
+    if version is None or version == "":
+        raise flow_error(422, "1005-422", "Unprocessable Entity", f"{where}.version is required")
+    if not isinstance(version, str):
+        raise bad_request(f'{where}.version {version!r} must be a string such as "1.0"', code="1014-400")
+    return version
 
 
 def check_auth(body: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any] | None:
@@ -83,7 +95,8 @@ def check_schema(
     if skip_required:
         schema = {**schema, "required": [r for r in schema.get("required", []) if r not in skip_required]}
     errors = sorted(
-        Draft7Validator(schema).iter_errors(value if value is not None else {}), key=lambda e: list(e.path)
+        Draft7Validator(schema).iter_errors(value if value is not None else {}),
+        key=lambda e: [str(p) for p in e.path],
     )
     if errors:
         first = errors[0]
@@ -115,18 +128,18 @@ def check_schedule(params: Any) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise bad_request("scheduleParams is required for a dataset dataflow", code="1050-400")
     mode = params.get("exportMode", "FIRST_FULL_THEN_INCREMENTAL")
-    units = SCHEDULE_RULES.get(mode)
+    units = SCHEDULE_RULES.get(mode) if isinstance(mode, str) else None
     if units is None:
         raise bad_request(
             f"scheduleParams.exportMode {mode!r} must be one of {', '.join(SCHEDULE_RULES)}", code="1050-400"
         )
     unit, interval = params.get("timeUnit"), params.get("interval")
-    if unit not in units:
+    if not isinstance(unit, str) or unit not in units:
         raise bad_request(
             f"scheduleParams.timeUnit {unit!r} is not allowed with {mode}: use {', '.join(units)}",
             code="1050-400",
         )
-    if interval not in units[unit]:
+    if isinstance(interval, bool) or interval not in units[unit]:
         allowed = ", ".join(map(str, units[unit]))
         raise bad_request(
             f"scheduleParams.interval {interval!r} is not allowed with {mode}/{unit}: use {allowed}",
@@ -140,19 +153,66 @@ def check_schedule(params: Any) -> dict[str, Any]:
             raise bad_request(f"scheduleParams.{key} {value!r} must be Unix time in seconds", code="1050-400")
     if params.get("endTime") is not None and params["endTime"] <= params["startTime"]:
         raise bad_request("scheduleParams.endTime must be after startTime", code="1050-400")
+    for key in FOLDER_TEMPLATE_KEYS:
+        template = params.get(key)
+        if template is not None and (not isinstance(template, str) or len(template) > MAX_TEMPLATE_CHARS):
+            raise bad_request(
+                f"scheduleParams.{key} must be a string of at most {MAX_TEMPLATE_CHARS} characters",
+                code="1050-400",
+            )
     return params
 
 
-def check_general_transform(transformations: Any) -> dict[str, Any]:
-    for transformation in transformations or []:
+def general_transform(transformations: Any) -> dict[str, Any] | None:
+    """The GeneralTransform entry of a flow's transformations, if there is one."""
+    for transformation in transformations if isinstance(transformations, list) else []:
         if isinstance(transformation, dict) and transformation.get("name") == "GeneralTransform":
-            params = transformation.get("params") or {}
-            for key in ("segmentSelectors", "profileSelectors"):
-                if not isinstance((params.get(key) or {}).get("selectors"), list):
-                    raise bad_request(
-                        f"GeneralTransform params.{key}.selectors must be an array", code="1051-400"
-                    )
-            check_selectors(params)
             return transformation
+    return None
 
-    raise bad_request("A segment dataflow needs a GeneralTransform transformation", code="1051-400")
+
+def check_transformations(transformations: Any) -> list[Any]:
+    """``transformations`` is an array of objects (a dataset export's is empty)."""
+    if transformations is None:
+        return []
+    if not isinstance(transformations, list) or not all(isinstance(t, dict) for t in transformations):
+        raise bad_request("transformations must be an array of objects", code="1051-400")
+    return transformations
+
+
+def check_general_transform(transformations: Any) -> dict[str, Any]:
+    """The GeneralTransform of an audience flow, its selector arrays and every selector checked."""
+    transformation = general_transform(check_transformations(transformations))
+    if transformation is None:
+        raise bad_request("A segment dataflow needs a GeneralTransform transformation", code="1051-400")
+    params = transformation.get("params")
+    if not isinstance(params, dict):
+        raise bad_request("GeneralTransform params must be an object", code="1051-400")
+    for key in ("segmentSelectors", "profileSelectors"):
+        group = params.get(key)
+        if not isinstance(group, dict) or not isinstance(group.get("selectors"), list):
+            raise bad_request(f"GeneralTransform params.{key}.selectors must be an array", code="1051-400")
+    check_selectors(params)
+    return transformation
+
+
+def optional_string(body: dict[str, Any], key: str) -> str:
+    """A field that may be absent or null, but is text when given (``description``)."""
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise bad_request(f"{key} must be a string")
+    return value or ""
+
+
+def check_id_list(body: dict[str, Any], field: str) -> str:
+    """The one id of ``sourceConnectionIds`` / ``targetConnectionIds``."""
+    ids = body.get(field)
+    if not isinstance(ids, list) or len(ids) != 1 or not isinstance(ids[0], str) or not ids[0]:
+        raise bad_request(f"{field} must hold exactly one id")
+    return ids[0]
+
+
+def require_dict(value: Any, where: str, code: str = "1006-400") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise bad_request(f"{where} must be an object", code=code)
+    return value
