@@ -381,6 +381,16 @@ def _replaying(messages: list[dict[str, Any]], receive: Any) -> Any:
     return replay
 
 
+def _echo(scope: dict[str, Any], raw: bytes) -> dict[str, Any]:
+    """An error body that quotes the request back: IMS's shape for the token endpoint (the form
+    with the client secret), the gateway's elsewhere (the bearer token and the JSON body)."""
+    text = raw.decode("utf-8", errors="replace")
+    if scope["path"].startswith("/ims"):
+        return {"error": "invalid_client", "error_description": f"could not verify {text}"}
+    authorization = _headers(scope).get("authorization", "")
+    return {"error_code": "400000", "message": f"rejected {authorization} with body {text}"}
+
+
 class FaultsAndLog:
     """Pure ASGI around the app: limits bodies, applies the fault plan and records every request.
 
@@ -443,7 +453,8 @@ class FaultsAndLog:
                 status["code"] = 0
                 raise ConnectionAbortedError("fault plan: connection dropped mid-response")
             if rule and rule.status:
-                await self._fault_response(rule.status, rule.retry_after, send)
+                echoed = _echo(scope, raw) if rule.echo else None
+                await self._fault_response(rule.status, rule.retry_after, send, echoed)
                 status["code"] = rule.status
                 return
             if rule and rule.drop_after:
@@ -487,8 +498,12 @@ class FaultsAndLog:
         return cut_send
 
     @staticmethod
-    async def _fault_response(code: int, retry_after: float | None, send: Any) -> None:
-        if code == 429:
+    async def _fault_response(
+        code: int, retry_after: float | None, send: Any, echoed: dict[str, Any] | None = None
+    ) -> None:
+        if echoed is not None:
+            body = echoed
+        elif code == 429:
             body = {"error_code": "429001", "message": "Too many requests"}
         else:
             body = {"error_code": f"{code}000", "message": "Service temporarily unavailable (injected fault)"}

@@ -3,11 +3,9 @@
 A rule matches requests by method and path (a glob) and applies to the next ``times`` of them:
 answer ``status`` (with ``Retry-After`` for 429/503), add ``latency`` seconds first, ``drop``
 the connection halfway through the response (``drop_after``: once the request is processed), or
-``expire_tokens`` or make a ``concurrent_update`` to the flow before answering. Plans come from
-``--faults`` (a JSON file) and
-
-
-from ``POST /_emulator/faults``.
+``expire_tokens`` or make a ``concurrent_update`` to the flow before answering; with ``echo``,
+the ``status`` answer quotes the request back (its bearer token, its body) as a careless server
+would. Plans come from ``--faults`` (a JSON file) and from ``POST /_emulator/faults``.
 """
 
 from __future__ import annotations
@@ -34,6 +32,9 @@ class FaultRule:
     expire_tokens: bool = False
     #: Another writer updates the flow in the path first: its etag changes, so If-Match fails.
     concurrent_update: bool = False
+    #: With ``status``: the error quotes the request (Authorization, client secret, credentials),
+    #: so a client can prove it keeps what a server echoes out of its errors and logs.
+    echo: bool = False
 
     hits: int = field(default=0)
 

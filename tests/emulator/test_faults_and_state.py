@@ -96,3 +96,25 @@ def test_reset_forgets_everything(api, emu):
     emu.admin.post("/reset")
     fresh = Api(emu)
     assert fresh.call("GET", f"/connections/{created}").status_code == 404
+
+
+def test_echo_fault_quotes_the_request_back_as_a_careless_server_would(api, emu):
+    emu.add_fault(method="POST", path="*/connections", status=400, echo=True)
+    answer = api.call("POST", "/connections", json=seed.BASE_CONNECTIONS["amazon_s3"])
+    assert answer.status_code == 400
+    message = answer.json()["message"]
+    assert api.headers["Authorization"] in message
+    assert seed.S3_SECRET_KEY in message
+    emu.add_fault(method="POST", path="/ims/token/v3", status=401, echo=True)
+    refused = requests.post(
+        emu.url + "/ims/token/v3",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "c",
+            "client_secret": "echo-me-123",
+            "scope": "s",
+        },
+    )
+    assert refused.status_code == 401
+    assert "client_secret=echo-me-123" in refused.json()["error_description"]
+    assert api.call("GET", "/connections").json()["items"] == []  # nothing was created

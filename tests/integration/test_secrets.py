@@ -1,6 +1,7 @@
 """No secret anywhere Airflow keeps things: task logs, the metadata DB (XComs, rendered template
 fields), or exception texts. The example DAGs and a DAG with templated credentials run with
-distinctive secrets; a bad secret and a wrong client secret make failures to read too."""
+distinctive secrets; a bad secret and a wrong client secret make failures to read too, and an
+IMS and a Platform that quote the secrets back in their errors (the emulator's ``echo`` fault)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,15 @@ def runs(tmp_path_factory, emulator) -> dict:
         assert home.run("db", "migrate").returncode == 0
         wrong = json.loads(aep.connection())
         wrong["password"] = WRONG_CLIENT_SECRET
+        # A careless server first: IMS quotes the token form (the client secret) in its refusal,
+        # then the Platform quotes the bearer token and the credentials of a create.
+        aep.add_fault(method="POST", path="/ims/token/v3", times=1, status=401, echo=True)
+        echoed_ims = home.run("dags", "test", "aep_templated_credentials")
+        aep.add_fault(method="POST", path="*/connections", times=1, status=400, echo=True)
+        echoed_platform = home.run("dags", "test", "aep_templated_credentials")
         results = {
+            "echoing IMS": echoed_ims,
+            "echoing Platform": echoed_platform,
             "export": home.run(
                 "dags", "test", "aep_export_datasets", "--conf", '{"destination": "amazon_s3"}'
             ),
@@ -107,6 +116,11 @@ def test_the_runs_did_what_the_scan_needs(runs):
 
     assert "s3SecretKey=<secret value> is not valid" in results["bad secret"].stdout
     assert "Adobe IMS refused the token request (HTTP 401)" in results["wrong client secret"].stdout
+    # What the servers echoed reached the task log scrubbed, the rest of their words intact.
+    assert "invalid_client: could not verify grant_type=client_credentials" in results["echoing IMS"].stdout
+    assert "client_secret=***" in results["echoing IMS"].stdout
+    assert "rejected Bearer *** with body" in results["echoing Platform"].stdout
+    assert '"s3SecretKey": "***"' in results["echoing Platform"].stdout
 
 
 def test_no_secret_in_task_logs_or_command_output(runs):

@@ -575,3 +575,26 @@ def test_a_listing_that_repeats_its_continuation_token_stops(hook, fake):
     with pytest.raises(AEPError, match="repeated a continuation token"):
         list(hook.iter_flows())
     assert len(fake.api_calls) == 2
+
+
+def test_a_trigger_event_carries_no_secret_the_platform_echoed(monkeypatch, mocker):
+    host = "http://127.0.0.1:8765"
+    _conn(monkeypatch, host, ims_url=f"{host}/ims/token/v3")
+
+    async def answer(self, request, **kwargs):
+        if request.url.path.endswith("/ims/token/v3"):
+            body = {"access_token": "eyJ-trigger-token-98765", "expires_in": 3600}
+            return httpx.Response(200, json=body, request=request)
+        echoed = {"error_code": "403003", "message": f"{request.headers['authorization']} {CLIENT_SECRET}"}
+        return httpx.Response(403, json=echoed, request=request)
+
+    mocker.patch.object(httpx.AsyncClient, "send", answer)
+
+    async def collect():
+        return [e async for e in AEPDataflowRunTrigger(flow_id="f-1", poll_interval=0.01).run()]
+
+    [event] = asyncio.run(collect())
+    assert event.payload["status"] == "error"
+    assert "HTTP 403" in event.payload["message"]
+    assert "eyJ-trigger-token-98765" not in json.dumps(event.payload)
+    assert CLIENT_SECRET not in json.dumps(event.payload)
