@@ -390,11 +390,36 @@ def test_an_sftp_connection_works_as_it_is(monkeypatch, mocker, extra, spec, par
     assert sent["auth"] == {"specName": spec, "params": params}
 
 
-def test_standard_extras_are_dropped_for_a_raw_spec_id_too(monkeypatch, mocker):
-    conn = {
-        "conn_type": "google_cloud_platform",
-        "extra": {"accessKeyId": "GOOG1EXAMPLE", "project": "p", "num_retries": 5, "keyfile_dict": "{}"},
-    }
+@pytest.mark.parametrize(
+    ("conn", "params"),
+    [
+        (
+            {
+                "conn_type": "google_cloud_platform",
+                "extra": {
+                    "accessKeyId": "GOOG1EXAMPLE",
+                    "project": "p",
+                    "num_retries": 5,
+                    "keyfile_dict": "{}",
+                },
+            },
+            {"accessKeyId": "GOOG1EXAMPLE"},
+        ),
+        (
+            {
+                "conn_type": "aws",
+                "extra": {
+                    "accessId": "AKIAEXAMPLEEXAMPLE",
+                    "aws_secret_access_key": "not-for-aep-0123456789",
+                    "extra__google_cloud_platform__keyfile_dict": {"private_key": "-----BEGIN"},
+                    "connection_string": "AccountKey=abc",
+                },
+            },
+            {"accessId": "AKIAEXAMPLEEXAMPLE"},
+        ),
+    ],
+)
+def test_standard_and_airflow_named_extras_are_dropped_for_a_raw_spec_id(monkeypatch, mocker, conn, params):
     monkeypatch.setenv("AIRFLOW_CONN_CREDS", json.dumps(conn))
     sent = _create_base(
         monkeypatch,
@@ -403,7 +428,7 @@ def test_standard_extras_are_dropped_for_a_raw_spec_id_too(monkeypatch, mocker):
         credentials_conn_id="creds",
         auth_spec_name="Custom",
     )
-    assert sent["auth"]["params"] == {"accessKeyId": "GOOG1EXAMPLE"}
+    assert sent["auth"]["params"] == params
 
 
 @pytest.mark.parametrize(
@@ -537,27 +562,6 @@ def test_a_mapped_expansion_masks_its_rendered_credentials(mocker):
     context = {"params": {"cs": "AccountKey=SuperSecretKey123=="}}
     op._do_render_template_fields(op, op.template_fields, context, op.get_template_env(), set())
     assert mocker.call("AccountKey=SuperSecretKey123==") in masked.call_args_list
-
-
-def test_credentials_under_airflow_names_are_not_sent_for_a_raw_spec_id(monkeypatch, mocker):
-    conn = {
-        "conn_type": "aws",
-        "extra": {
-            "accessId": "AKIAEXAMPLEEXAMPLE",
-            "aws_secret_access_key": "not-for-aep-0123456789",
-            "extra__google_cloud_platform__keyfile_dict": {"private_key": "-----BEGIN"},
-            "connection_string": "AccountKey=abc",
-        },
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_CREDS", json.dumps(conn))
-    sent = _create_base(
-        monkeypatch,
-        mocker,
-        destination="11111111-2222-4333-8444-555555555555",
-        credentials_conn_id="creds",
-        auth_spec_name="Custom",
-    )
-    assert sent["auth"]["params"] == {"accessId": "AKIAEXAMPLEEXAMPLE"}
 
 
 @pytest.mark.parametrize(
