@@ -26,6 +26,7 @@ def aep_conn_json(
                 "org_id": ORG_ID,
                 "sandbox_name": sandbox,
                 "ims_url": ims_url or f"{host}/ims/token/v3",
+                "ui_url": f"{host}/_emulator/ui/flows/{{flow_id}}",
             },
         }
     )

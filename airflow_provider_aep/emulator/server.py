@@ -36,6 +36,8 @@ def airflow_connection(config: EmulatorConfig, sandbox: str = "prod") -> str:
                 "org_id": config.org_id,
                 "sandbox_name": sandbox,
                 "ims_url": f"{config.url}/ims/token/v3",
+                # The "AEP dataflow" link opens the emulator's page of the flow.
+                "ui_url": f"{config.url}/_emulator/ui/flows/{{flow_id}}",
             },
         }
     )

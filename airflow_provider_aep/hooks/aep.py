@@ -19,6 +19,7 @@ from airflow_provider_aep import __version__
 from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID
 from airflow_provider_aep.exceptions import AEPAmbiguousWriteError, AEPApiError, AEPAuthError, AEPError
 from airflow_provider_aep.hooks import ims
+from airflow_provider_aep.hooks.connection import AEPConnectionSettings, dataflow_page_url, proxies_for
 from airflow_provider_aep.hooks.retry import (
     RETRYABLE_STATUSES,
     RetryableResponse,
@@ -27,7 +28,6 @@ from airflow_provider_aep.hooks.retry import (
     retrying,
 )
 from airflow_provider_aep.hooks.retry import parse_retry_after as _retry_after
-from airflow_provider_aep.hooks.settings import AEPConnectionSettings, dataflow_page_url, proxies_for
 from airflow_provider_aep.utils.ids import check_id, check_path, check_sandbox_name, path_segment
 
 USER_AGENT = f"airflow-provider-aep/{__version__}"

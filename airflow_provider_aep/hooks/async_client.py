@@ -19,6 +19,7 @@ import httpx
 from airflow_provider_aep import __version__
 from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError
 from airflow_provider_aep.hooks import ims
+from airflow_provider_aep.hooks.connection import AEPConnectionSettings, proxies_for
 from airflow_provider_aep.hooks.retry import (
     RETRYABLE_STATUSES,
     RetryableResponse,
@@ -26,7 +27,6 @@ from airflow_provider_aep.hooks.retry import (
     async_retrying,
     parse_retry_after,
 )
-from airflow_provider_aep.hooks.settings import AEPConnectionSettings, proxies_for
 from airflow_provider_aep.utils.ids import check_path, check_sandbox_name, path_segment
 
 log = logging.getLogger(__name__)

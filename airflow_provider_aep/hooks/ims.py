@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_aep.exceptions import AEPAuthError
-from airflow_provider_aep.hooks.settings import AEPConnectionSettings
+from airflow_provider_aep.hooks.connection import AEPConnectionSettings
 from airflow_provider_aep.utils.secrets import mask
 
 REFRESH_MARGIN_SECONDS = 300.0

@@ -117,13 +117,13 @@ class AEPCreateOperator(AEPBaseOperator):
 
     def __init__(self, *, if_exists: str = "reuse", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        from airflow_provider_aep.operators.idempotency import check_if_exists
+        from airflow_provider_aep.utils.idempotency import check_if_exists
 
         check_if_exists(if_exists)
         self.if_exists = if_exists
 
     def create(self, context: Context, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        from airflow_provider_aep.operators.idempotency import create_once
+        from airflow_provider_aep.utils.idempotency import create_once
 
         return create_once(
             self.hook,

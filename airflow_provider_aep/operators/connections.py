@@ -117,7 +117,7 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
             return params
         from airflow.sdk import BaseHook
 
-        from airflow_provider_aep.operators.credentials import auth_params_from_connection, rank_auth_specs
+        from airflow_provider_aep.utils.credentials import auth_params_from_connection, rank_auth_specs
 
         conn = BaseHook.get_connection(self.credentials_conn_id)
         _, destination = resolve_destination(self.destination)

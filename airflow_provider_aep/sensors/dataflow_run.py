@@ -14,7 +14,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_aep.exceptions import AEPError, AEPRunFailedError, AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.operators._base import as_int, check_sandbox_override, check_when_literal
-from airflow_provider_aep.runs import (
+from airflow_provider_aep.utils.ids import check_id
+from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
     judge,
@@ -22,7 +23,6 @@ from airflow_provider_aep.runs import (
     select_run,
     summarize_run,
 )
-from airflow_provider_aep.utils.ids import check_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_aep.runs import (
+from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
     judge,
@@ -129,7 +129,7 @@ class AEPDataflowRunTrigger(BaseTrigger):
     async def _settings(self) -> Any:
         from airflow.sdk import BaseHook
 
-        from airflow_provider_aep.hooks.settings import AEPConnectionSettings
+        from airflow_provider_aep.hooks.connection import AEPConnectionSettings
 
         if hasattr(BaseHook, "aget_connection"):
             conn = await BaseHook.aget_connection(self.aep_conn_id)

@@ -30,7 +30,7 @@ def race(index: int, rounds: int, barrier: Any, results: Any, connection: str) -
     try:
         from airflow_provider_aep.hooks.aep import AEPHook
         from airflow_provider_aep.hooks.retry import RetryPolicy
-        from airflow_provider_aep.operators.idempotency import create_once
+        from airflow_provider_aep.utils.idempotency import create_once
         from tests import seed_bodies as seed
 
         log = logging.getLogger(f"racer-{index}")

@@ -10,8 +10,8 @@ import pytest
 from airflow_provider_aep.exceptions import AEPApiError
 from airflow_provider_aep.hooks import ims
 from airflow_provider_aep.hooks.async_client import AsyncAEPClient
+from airflow_provider_aep.hooks.connection import AEPConnectionSettings
 from airflow_provider_aep.hooks.retry import RetryPolicy
-from airflow_provider_aep.hooks.settings import AEPConnectionSettings
 
 
 def _settings(emu) -> AEPConnectionSettings:

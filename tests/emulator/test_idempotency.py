@@ -11,7 +11,7 @@ import pytest
 from airflow_provider_aep.exceptions import AEPError
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.hooks.retry import RetryPolicy
-from airflow_provider_aep.operators.idempotency import create_once
+from airflow_provider_aep.utils.idempotency import create_once
 from tests import seed_bodies as seed
 from tests.emulator.pipeline import make_pipeline
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_aep.exceptions import AEPError
-from airflow_provider_aep.operators import idempotency
-from airflow_provider_aep.operators.idempotency import create_once
+from airflow_provider_aep.utils import idempotency
+from airflow_provider_aep.utils.idempotency import create_once
 
 log = logging.getLogger("test")
 SPEC = {"id": "4fce964d-3f37-408f-9778-e597338a21ee", "version": "1.0"}

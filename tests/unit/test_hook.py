@@ -462,7 +462,7 @@ def test_connection_without_org_is_refused_before_any_request(monkeypatch, fake)
 def test_platform_url_forms(monkeypatch):
     from airflow.sdk import Connection
 
-    from airflow_provider_aep.hooks.settings import AEPConnectionSettings
+    from airflow_provider_aep.hooks.connection import AEPConnectionSettings
 
     conn = Connection(
         conn_id="x",

@@ -112,7 +112,7 @@ def test_sftp_auth_spec_is_chosen_by_the_credentials(
 
 
 def test_credentials_are_registered_with_the_masker(hook_calls, context, monkeypatch, mocker):
-    masked = mocker.patch("airflow_provider_aep.operators.credentials.mask")
+    masked = mocker.patch("airflow_provider_aep.utils.credentials.mask")
     monkeypatch.setenv(
         "AIRFLOW_CONN_S3_CREDS",
         json.dumps({"conn_type": "aws", "login": seed.S3_ACCESS_KEY, "password": seed.S3_SECRET_KEY}),

@@ -12,9 +12,9 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
 from airflow_provider_aep.hooks.aep import AEPHook
-from airflow_provider_aep.runs import judge, select_run, summarize_run
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed, AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
+from airflow_provider_aep.utils.runs import judge, select_run, summarize_run
 
 
 def run(run_id="r-1", status="success", started=1_700_000_000_000, records=True, errors=None):

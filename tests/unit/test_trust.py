@@ -17,12 +17,12 @@ from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError, AEPError,
 from airflow_provider_aep.hooks import ims
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.hooks.async_client import AsyncAEPClient
-from airflow_provider_aep.hooks.settings import AEPConnectionSettings
+from airflow_provider_aep.hooks.connection import AEPConnectionSettings
 from airflow_provider_aep.operators.connections import AEPCreateBaseConnectionOperator
-from airflow_provider_aep.runs import run_filters, summarize_run
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed, AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.utils.ids import check_path, path_segment
+from airflow_provider_aep.utils.runs import run_filters, summarize_run
 from tests import seed_bodies as seed
 from tests.conftest import CLIENT_SECRET, ORG_ID, aep_conn_json
 from tests.unit.conftest import PLATFORM

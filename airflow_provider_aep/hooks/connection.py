@@ -109,16 +109,11 @@ class AEPConnectionSettings:
 
 
 def dataflow_page_url(settings: AEPConnectionSettings, flow_id: str, sandbox_name: str | None = None) -> str:
-    """Where a person sees this dataflow: the AEP UI, or the emulator's page when not on adobe.io."""
+    """Where a person sees this dataflow: the connection's ``ui_url`` template, else the AEP UI."""
     sandbox = sandbox_name or settings.sandbox_name
     if settings.ui_url:
         return settings.ui_url.format(org_id=settings.org_id, sandbox=sandbox, flow_id=flow_id)
-    host = settings.platform_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-    if host.endswith("adobe.io"):
-        return (
-            f"{AEP_UI}/#/@{settings.org_id}/sname:{sandbox}/platform/destination/browse/dataflows/{flow_id}"
-        )
-    return f"{settings.platform_url.rstrip('/')}/_emulator/ui/flows/{flow_id}"
+    return f"{AEP_UI}/#/@{settings.org_id}/sname:{sandbox}/platform/destination/browse/dataflows/{flow_id}"
 
 
 def require_tls(field: str, url: str) -> str:
