@@ -6,7 +6,14 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, XComArg
+
+try:  # XComArgs and the arguments of mapped task groups: values known only at run time
+    from airflow.sdk.definitions._internal.mixins import ResolveMixin
+
+    _RESOLVED_AT_RUN_TIME: tuple[type, ...] = (XComArg, ResolveMixin)
+except ImportError:  # pragma: no cover - the mixin moved
+    _RESOLVED_AT_RUN_TIME = (XComArg,)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -24,11 +31,11 @@ def is_literal(value: Any) -> bool:
         return all(is_literal(k) and is_literal(v) for k, v in value.items())
     if isinstance(value, (list, tuple, set)):
         return all(is_literal(v) for v in value)
-    return type(value).__module__.split(".")[0] != "airflow" or not hasattr(value, "resolve")
+    return not isinstance(value, _RESOLVED_AT_RUN_TIME)
 
 
 def check_when_literal(values: dict[str, Any], check: Callable[[], Any]) -> None:
-    """Run ``check`` at DAG-parse time when every value it reads is already known."""
+    """Run ``check`` at DAG-parse time when every value it reads (``{name: value}``) is known."""
     if all(is_literal(v) for v in values.values()):
         check()
 

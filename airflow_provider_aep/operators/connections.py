@@ -61,8 +61,16 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
 
     creates = "base connection"
     template_fields: Sequence[str] = (
-        "destination", "name", "description", "auth_spec_name", "auth_params", "credentials_conn_id", "sandbox_name",
-    )  # fmt: skip
+        "destination",
+        "name",
+        "description",
+        "auth_spec_name",
+        "auth_params",
+        "credentials_conn_id",
+        "sandbox_name",
+        "aep_conn_id",
+    )
+    template_fields_renderers = {"auth_params": "json"}
     ui_color = "#fbe3d3"
 
     def __init__(
@@ -85,7 +93,12 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
         self.credentials_conn_id = credentials_conn_id
         if credentials_conn_id is None:
             check_when_literal(
-                {"d": destination, "n": name, "a": auth_params, "s": auth_spec_name},
+                {
+                    "destination": destination,
+                    "name": name,
+                    "auth_params": auth_params,
+                    "auth_spec_name": auth_spec_name,
+                },
                 lambda: self._body(dict(auth_params or {})),
             )
 
@@ -166,7 +179,9 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
         "source",
         "base_connection_id",
         "sandbox_name",
+        "aep_conn_id",
     )
+    template_fields_renderers = {"datasets": "json"}
     ui_color = "#fbe3d3"
 
     def __init__(
@@ -186,7 +201,8 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
         self.source = source
         self.base_connection_id = base_connection_id
         check_when_literal(
-            {"n": name, "d": datasets, "s": source, "b": base_connection_id}, self._check_shape
+            {"name": name, "datasets": datasets, "source": source, "base_connection_id": base_connection_id},
+            self._check_shape,
         )
 
     def _check_shape(self) -> None:
@@ -272,9 +288,18 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
 
     creates = "target connection"
     template_fields: Sequence[str] = (
-        "destination", "name", "description", "base_connection_id", "location",
-        "dataset_file_type", "compression", "extra_params", "sandbox_name",
-    )  # fmt: skip
+        "destination",
+        "name",
+        "description",
+        "base_connection_id",
+        "location",
+        "dataset_file_type",
+        "compression",
+        "extra_params",
+        "sandbox_name",
+        "aep_conn_id",
+    )
+    template_fields_renderers = {"location": "json", "extra_params": "json"}
     ui_color = "#fbe3d3"
 
     def __init__(
@@ -301,12 +326,12 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         self.extra_params = extra_params
         check_when_literal(
             {
-                "d": destination,
-                "n": name,
-                "l": location,
-                "t": dataset_file_type,
-                "c": compression,
-                "p": extra_params,
+                "destination": destination,
+                "name": name,
+                "location": location,
+                "dataset_file_type": dataset_file_type,
+                "compression": compression,
+                "extra_params": extra_params,
             },
             lambda: self._body("base-connection-id"),
         )

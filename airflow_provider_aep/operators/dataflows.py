@@ -38,9 +38,21 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
 
     creates = "dataflow"
     template_fields: Sequence[str] = (
-        "destination", "name", "description", "source_connection_id", "target_connection_id", "flow_spec_id",
-        "export_mode", "time_unit", "interval", "start_time", "end_time", "folder_name_template", "sandbox_name",
-    )  # fmt: skip
+        "destination",
+        "name",
+        "description",
+        "source_connection_id",
+        "target_connection_id",
+        "flow_spec_id",
+        "export_mode",
+        "time_unit",
+        "interval",
+        "start_time",
+        "end_time",
+        "folder_name_template",
+        "sandbox_name",
+        "aep_conn_id",
+    )
     operator_extra_links = (AEPDataflowLink(),)
     ui_color = "#fad1b8"
 
@@ -77,8 +89,8 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         self.aep_dataflow_url: str | None = None
         check_when_literal(
             {
-                "d": destination, "n": name, "f": flow_spec_id, "m": export_mode, "u": time_unit, "i": interval,
-                "s": start_time, "e": end_time, "t": folder_name_template,
+                "destination": destination, "name": name, "flow_spec_id": flow_spec_id, "export_mode": export_mode, "time_unit": time_unit, "interval": interval,
+                "start_time": start_time, "end_time": end_time, "folder_name_template": folder_name_template,
             },
             lambda: self._body("source-connection-id", "target-connection-id", now=int(time.time())),
         )  # fmt: skip
@@ -149,8 +161,21 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "flow_id", "segments", "profile_attributes", "mandatory_fields", "primary_fields", "etag", "sandbox_name",
-    )  # fmt: skip
+        "flow_id",
+        "segments",
+        "profile_attributes",
+        "mandatory_fields",
+        "primary_fields",
+        "etag",
+        "sandbox_name",
+        "aep_conn_id",
+    )
+    template_fields_renderers = {
+        "segments": "json",
+        "profile_attributes": "json",
+        "mandatory_fields": "json",
+        "primary_fields": "json",
+    }
     operator_extra_links = (AEPDataflowLink(),)
     ui_color = "#f6b78f"
 
@@ -175,7 +200,12 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
         self.aep_dataflow_url: str | None = None
         check_when_literal({"flow_id": flow_id}, lambda: check_id("flow_id", flow_id))
         check_when_literal(
-            {"s": segments, "p": profile_attributes, "m": mandatory_fields, "f": primary_fields},
+            {
+                "segments": segments,
+                "profile_attributes": profile_attributes,
+                "mandatory_fields": mandatory_fields,
+                "primary_fields": primary_fields,
+            },
             lambda: self._operations(date.today()),
         )
 
@@ -266,9 +296,19 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "flow_id", "end_time", "extend_by_days", "export_mode", "time_unit", "interval", "name", "description",
-        "state", "etag", "sandbox_name",
-    )  # fmt: skip
+        "flow_id",
+        "end_time",
+        "extend_by_days",
+        "export_mode",
+        "time_unit",
+        "interval",
+        "name",
+        "description",
+        "state",
+        "etag",
+        "sandbox_name",
+        "aep_conn_id",
+    )
     operator_extra_links = (AEPDataflowLink(),)
     ui_color = "#f3d6c1"
 
@@ -301,7 +341,14 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         self.aep_dataflow_url: str | None = None
         check_when_literal({"flow_id": flow_id}, lambda: check_id("flow_id", flow_id))
         check_when_literal(
-            {"e": end_time, "x": extend_by_days, "s": state, "m": export_mode, "u": time_unit}, self._check
+            {
+                "end_time": end_time,
+                "extend_by_days": extend_by_days,
+                "state": state,
+                "export_mode": export_mode,
+                "time_unit": time_unit,
+            },
+            self._check,
         )
 
     def _check(self) -> None:
@@ -407,7 +454,7 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
     counts as deleted. Returns ``{"deleted": [...], "already_gone": [...], "kept": [...]}``.
     """
 
-    template_fields: Sequence[str] = ("flow_id", "sandbox_name")
+    template_fields: Sequence[str] = ("flow_id", "sandbox_name", "aep_conn_id")
     ui_color = "#e8c4b0"
 
     def __init__(self, *, flow_id: str | None, delete_connections: bool = False, **kwargs: Any) -> None:
@@ -416,7 +463,7 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
             raise AEPValidationError("delete_connections", delete_connections, "True or False")
         self.flow_id = flow_id
         self.delete_connections = delete_connections
-        check_when_literal({"f": flow_id}, self._check)
+        check_when_literal({"flow_id": flow_id}, self._check)
 
     def _check(self) -> None:
         # None is fine: as a teardown after a failed create there is nothing to delete.
@@ -473,7 +520,13 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
     this daily so none ends by surprise. Returns what it extended (or would, with ``report_only``).
     """
 
-    template_fields: Sequence[str] = ("within_days", "extend_by_days", "name_prefix", "sandbox_name")
+    template_fields: Sequence[str] = (
+        "within_days",
+        "extend_by_days",
+        "name_prefix",
+        "sandbox_name",
+        "aep_conn_id",
+    )
     ui_color = "#f3d6c1"
 
     def __init__(
@@ -490,7 +543,7 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
         self.extend_by_days = extend_by_days
         self.name_prefix = name_prefix
         self.report_only = report_only
-        check_when_literal({"w": within_days, "x": extend_by_days}, self._check)
+        check_when_literal({"within_days": within_days, "extend_by_days": extend_by_days}, self._check)
 
     def _check(self) -> None:
         _check_days("within_days", self.within_days)

@@ -20,7 +20,8 @@ class AEPListDatasetsOperator(AEPBaseOperator):
     fails here rather than as an empty export later.
     """
 
-    template_fields: Sequence[str] = ("names", "ids", "sandbox_name")
+    template_fields: Sequence[str] = ("names", "ids", "sandbox_name", "aep_conn_id")
+    template_fields_renderers = {"names": "json", "ids": "json"}
     ui_color = "#fde9dc"
 
     def __init__(

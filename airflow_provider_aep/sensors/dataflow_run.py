@@ -71,7 +71,7 @@ class AEPDataflowRunSensor(BaseSensorOperator):
         (default: ``[operators] default_deferrable``).
     """
 
-    template_fields: Sequence[str] = ("flow_id", "run_id", "since", "sandbox_name")
+    template_fields: Sequence[str] = ("flow_id", "run_id", "since", "sandbox_name", "aep_conn_id")
     operator_extra_links = (AEPDataflowLink(),)
     ui_color = "#f7c59f"
 
@@ -106,7 +106,10 @@ class AEPDataflowRunSensor(BaseSensorOperator):
         self.failure_statuses = tuple(failure_statuses)
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
         self.aep_dataflow_url: str | None = None
-        check_when_literal({"f": flow_id, "r": run_id, "s": since, "b": sandbox_name}, self.check_inputs)
+        check_when_literal(
+            {"flow_id": flow_id, "run_id": run_id, "since": since, "sandbox_name": sandbox_name},
+            self.check_inputs,
+        )
 
     def check_inputs(self) -> None:
         """Refuse what would make the sensor wait for the wrong run, or for none, before any request."""
@@ -167,13 +170,12 @@ class AEPDataflowRunSensor(BaseSensorOperator):
             self.failure_statuses,
         )
         self.log.info("Dataflow %s: %s", self.flow_id, verdict.reason)
-        if verdict.state == "failed":
-            assert verdict.run is not None
+        # A verdict other than "waiting" always carries its run.
+        if verdict.state == "failed" and verdict.run is not None:
             raise AEPDataflowRunFailed(
                 verdict.run["id"], str(summarize_run(verdict.run)["status"]), verdict.errors
             )
-        if verdict.state == "success":
-            assert verdict.run is not None
+        if verdict.state == "success" and verdict.run is not None:
             return PokeReturnValue(is_done=True, xcom_value=self._report(summarize_run(verdict.run)))
         return PokeReturnValue(is_done=False)
 

@@ -90,8 +90,7 @@ class AEPDataflowRunTrigger(BaseTrigger):
                         self.success_statuses,
                         self.failure_statuses,
                     )
-                    if verdict.state != "waiting":
-                        assert verdict.run is not None
+                    if verdict.state != "waiting" and verdict.run is not None:
                         yield TriggerEvent(
                             {
                                 "status": verdict.state,
