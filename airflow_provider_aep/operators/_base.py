@@ -55,17 +55,13 @@ def as_int(value: Any) -> Any:
     return value
 
 
-class AEPBaseOperator(BaseOperator):
-    """Base of the AEP operators: ``aep_conn_id``, an optional sandbox override, and the hook.
+class AEPHookMixin:
+    """What the operators and the sensor share: ``aep_conn_id``, the sandbox override, the hook."""
 
-    Subclasses implement ``execute_step``; ``execute`` adds to any :class:`AEPError` what the
-    DAG run's earlier creation tasks left in AEP, so a failure mid-pipeline says what exists.
-    """
+    aep_conn_id: str
+    sandbox_name: str | None
 
-    def __init__(
-        self, *, aep_conn_id: str = "aep_default", sandbox_name: str | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
+    def init_connection(self, aep_conn_id: str, sandbox_name: str | None) -> None:
         self.aep_conn_id = aep_conn_id
         self.sandbox_name = sandbox_name
         check_when_literal({"sandbox_name": sandbox_name}, lambda: check_sandbox_override(sandbox_name))
@@ -76,6 +72,20 @@ class AEPBaseOperator(BaseOperator):
         from airflow_provider_aep.hooks.aep import AEPHook
 
         return AEPHook(self.aep_conn_id, sandbox_name=self.sandbox_name or None)
+
+
+class AEPBaseOperator(AEPHookMixin, BaseOperator):
+    """Base of the AEP operators: ``aep_conn_id``, an optional sandbox override, and the hook.
+
+    Subclasses implement ``execute_step``; ``execute`` adds to any :class:`AEPError` what the
+    DAG run's earlier creation tasks left in AEP, so a failure mid-pipeline says what exists.
+    """
+
+    def __init__(
+        self, *, aep_conn_id: str = "aep_default", sandbox_name: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.init_connection(aep_conn_id, sandbox_name)
 
     def execute(self, context: Context) -> Any:
         from airflow_provider_aep.exceptions import AEPError

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -13,7 +13,12 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_aep.exceptions import AEPError, AEPRunFailedError, AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
-from airflow_provider_aep.operators._base import as_int, check_sandbox_override, check_when_literal
+from airflow_provider_aep.operators._base import (
+    AEPHookMixin,
+    as_int,
+    check_sandbox_override,
+    check_when_literal,
+)
 from airflow_provider_aep.utils.ids import check_id
 from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
@@ -26,8 +31,6 @@ from airflow_provider_aep.utils.runs import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from airflow_provider_aep.hooks.aep import AEPHook
 
 
 class AEPDataflowRunFailed(AEPRunFailedError, AirflowFailException):
@@ -50,13 +53,43 @@ def _is_since(value: Any) -> bool:
     return True
 
 
+#: What each event status of AEPDataflowRunTrigger carries.
+EVENT_KEYS = {
+    "success": ("summary",),
+    "failed": ("summary",),
+    "timeout": ("message",),
+    "error": ("message",),
+}
+SUMMARY_KEYS = ("run_id", "status", "errors")
+
+
+def check_event(event: Any) -> str:
+    """The event's status, once the event is known to carry what that status needs."""
+    status = event.get("status") if isinstance(event, dict) else None
+    needed = EVENT_KEYS.get(status) if isinstance(status, str) else None
+    missing = [k for k in needed or () if k not in event]
+    summary = event.get("summary") if isinstance(event, dict) else None
+    if (
+        needed
+        and "summary" in needed
+        and not (isinstance(summary, dict) and all(k in summary for k in SUMMARY_KEYS))
+    ):
+        missing.append("summary." + "/".join(SUMMARY_KEYS))
+    if needed is None or missing:
+        shown = status if isinstance(status, str) else type(event).__name__
+        raise AEPError(
+            f"The trigger sent an event this sensor cannot read ({shown}; missing {missing or 'status'})"
+        )
+    return str(status)
+
+
 def _default_deferrable() -> bool:
     from airflow.sdk.configuration import conf
 
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
-class AEPDataflowRunSensor(BaseSensorOperator):
+class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
     """Wait for a dataflow run to end, and return its summary (record, byte and file counts).
 
     Which run: ``run_id`` when given; else the newest run when ``latest``; else the first run
@@ -90,9 +123,8 @@ class AEPDataflowRunSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.init_connection(aep_conn_id, sandbox_name)
         self.flow_id = flow_id
-        self.aep_conn_id = aep_conn_id
-        self.sandbox_name = sandbox_name
         self.run_id = run_id
         self.latest = latest
         self.since = since
@@ -134,12 +166,6 @@ class AEPDataflowRunSensor(BaseSensorOperator):
             raise AEPValidationError(
                 "failure_statuses", sorted(both), "statuses that are not also success_statuses"
             )
-
-    @cached_property
-    def hook(self) -> AEPHook:
-        from airflow_provider_aep.hooks.aep import AEPHook
-
-        return AEPHook(self.aep_conn_id, sandbox_name=self.sandbox_name or None)
 
     def since_ms(self, context: Context) -> int | None:
         """Epoch ms from which runs count: ``since``, else the DAG run's start (None with run_id/latest)."""
@@ -202,6 +228,8 @@ class AEPDataflowRunSensor(BaseSensorOperator):
                 deadline=time.time() + float(self.timeout),
                 success_statuses=list(self.success_statuses),
                 failure_statuses=list(self.failure_statuses),
+                retry_policy=dataclasses.asdict(self.hook.retry_policy),
+                timeout=list(self.hook.timeout),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout) + 60),
@@ -210,7 +238,7 @@ class AEPDataflowRunSensor(BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Back from the triggerer: the summary, or the failure it reported."""
         self._set_link()
-        status = event.get("status")
+        status = check_event(event)
         if status == "success":
             return self._report(event["summary"])
         if status == "failed":

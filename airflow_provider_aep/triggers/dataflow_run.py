@@ -43,6 +43,8 @@ class AEPDataflowRunTrigger(BaseTrigger):
         deadline: float | None = None,
         success_statuses: Sequence[str] = DEFAULT_SUCCESS_STATUSES,
         failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
+        retry_policy: dict[str, Any] | None = None,
+        timeout: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         self.flow_id = flow_id
@@ -55,10 +57,13 @@ class AEPDataflowRunTrigger(BaseTrigger):
         self.deadline = deadline
         self.success_statuses = list(success_statuses)
         self.failure_statuses = list(failure_statuses)
+        #: The sensor's hook settings, so a deferred sensor retries and times out as a poking one.
+        self.retry_policy = dict(retry_policy) if retry_policy else None
+        self.timeout = list(timeout) if timeout else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+            "airflow_provider_aep.triggers.dataflow_run.AEPDataflowRunTrigger",
             {
                 "flow_id": self.flow_id,
                 "aep_conn_id": self.aep_conn_id,
@@ -70,16 +75,25 @@ class AEPDataflowRunTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "success_statuses": self.success_statuses,
                 "failure_statuses": self.failure_statuses,
+                "retry_policy": self.retry_policy,
+                "timeout": self.timeout,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_aep.exceptions import AEPError
         from airflow_provider_aep.hooks.async_client import AsyncAEPClient
+        from airflow_provider_aep.hooks.retry import RetryPolicy
 
         try:
             settings = await self._settings()
-            async with AsyncAEPClient(settings, sandbox_name=self.sandbox_name, logger=self.log) as client:
+            async with AsyncAEPClient(
+                settings,
+                sandbox_name=self.sandbox_name,
+                timeout=(self.timeout[0], self.timeout[1]) if self.timeout else None,
+                retry_policy=RetryPolicy(**self.retry_policy) if self.retry_policy else None,
+                logger=self.log,
+            ) as client:
                 while True:
                     if self.run_id:
                         runs = [await client.get_run(self.run_id)]

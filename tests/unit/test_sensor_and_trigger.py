@@ -11,7 +11,9 @@ from datetime import datetime, timezone
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
+from airflow_provider_aep.exceptions import AEPError
 from airflow_provider_aep.hooks.aep import AEPHook
+from airflow_provider_aep.hooks.retry import RetryPolicy
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed, AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.utils.runs import judge, select_run, summarize_run
@@ -278,3 +280,49 @@ def test_trigger_polls_about_every_interval_and_never_past_its_deadline():
     assert len({round(p, 3) for p in pauses}) > 100  # spread, not in lockstep
     near = AEPDataflowRunTrigger(flow_id="f", poll_interval=30, deadline=time.time() + 5)
     assert 0 <= near._next_sleep() <= 5
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        "success",
+        {},
+        {"status": "done"},
+        {"status": "success"},
+        {"status": "failed", "summary": {"run_id": "r-1"}},
+        {"status": "timeout"},
+    ],
+)
+def test_execute_complete_refuses_an_event_it_cannot_read(aep_conn, event):
+    sensor = AEPDataflowRunSensor(task_id="s", flow_id="f-1")
+    with pytest.raises(AEPError, match="cannot read"):
+        sensor.execute_complete({}, event)
+
+
+def test_the_trigger_polls_with_the_sensors_retry_policy_and_timeouts(runs, mocker):
+    runs.append(run(status="inProgress", records=False))
+    sensor = AEPDataflowRunSensor(task_id="s", flow_id="f-1", deferrable=True, timeout=600)
+    sensor.hook.retry_policy = RetryPolicy(max_attempts=2, max_total_wait=9.0, base_wait=0.5, max_wait=3.0)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(CONTEXT)
+    trigger = deferred.value.trigger
+    _, kwargs = trigger.serialize()
+    assert kwargs["retry_policy"] == {
+        "max_attempts": 2,
+        "max_total_wait": 9.0,
+        "base_wait": 0.5,
+        "max_wait": 3.0,
+    }
+    assert kwargs["timeout"] == [10.0, 60.0]
+    built = mocker.patch("airflow_provider_aep.hooks.async_client.AsyncAEPClient")
+    built.return_value.__aenter__.side_effect = RuntimeError("stop here")
+    mocker.patch.object(AEPDataflowRunTrigger, "_settings", autospec=True, return_value=object())
+
+    async def first():
+        return [e async for e in AEPDataflowRunTrigger(**kwargs).run()]
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        asyncio.run(first())
+    assert built.call_args.kwargs["retry_policy"] == RetryPolicy(2, 9.0, 0.5, 3.0)
+    assert built.call_args.kwargs["timeout"] == (10.0, 60.0)
