@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from airflow.sdk import BaseHook
@@ -20,14 +20,13 @@ from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID
 from airflow_provider_aep.exceptions import AEPAmbiguousWriteError, AEPApiError, AEPAuthError, AEPError
 from airflow_provider_aep.hooks import ims
 from airflow_provider_aep.hooks.connection import AEPConnectionSettings, dataflow_page_url, proxies_for
+from airflow_provider_aep.hooks.responses import continuation_token, decode_json, raise_if_transient
 from airflow_provider_aep.hooks.retry import (
-    RETRYABLE_STATUSES,
     RetryableResponse,
     RetryPolicy,
     not_processed,
     retrying,
 )
-from airflow_provider_aep.hooks.retry import parse_retry_after as _retry_after
 from airflow_provider_aep.utils.ids import check_id, check_path, check_sandbox_name, path_segment
 
 USER_AGENT = f"airflow-provider-aep/{__version__}"
@@ -132,12 +131,12 @@ class AEPHook(BaseHook):
                         allow_redirects=False,
                         proxies=proxies_for(settings.ims_url),
                     )
-                    self._raise_if_transient(response)
+                    raise_if_transient(response)
         except RetryableResponse as exhausted:
             raise AEPAuthError(
                 exhausted.status, "unavailable", "IMS kept failing; retries exhausted"
             ) from None
-        body = _json(response)
+        body = decode_json(response)
         return ims.parse_token_response(response.status_code, body)
 
     # -- the one request path ---------------------------------------------------------------------
@@ -177,7 +176,7 @@ class AEPHook(BaseHook):
                         )
                         token = self.access_token(stale=token)
                         response = self._send(method, url, token, params, json, headers, sandbox_name)
-                    self._raise_if_transient(response)
+                    raise_if_transient(response)
         except RetryableResponse as exhausted:
             if not idempotent and exhausted.status not in (429, 503):
                 raise AEPAmbiguousWriteError(
@@ -198,7 +197,7 @@ class AEPHook(BaseHook):
             ) from None
         if response is None:  # the retry loop always sends at least once
             raise AEPError(f"AEP {method} {path}: no response")
-        body = _json(response)
+        body = decode_json(response)
         if response.status_code == 404 and missing_ok:
             return 404, None
         if response.status_code >= 300:  # AEP does not redirect; one that does is not followed
@@ -241,16 +240,6 @@ class AEPHook(BaseHook):
             (time.monotonic() - started) * 1000,
         )
         return response
-
-    @staticmethod
-    def _raise_if_transient(response: requests.Response) -> None:
-        if response.status_code in RETRYABLE_STATUSES:
-            raise RetryableResponse(
-                response.status_code,
-                _json(response),
-                response.headers,
-                _retry_after(response.headers.get("Retry-After")),
-            )
 
     # -- catalog -----------------------------------------------------------------------------------
 
@@ -373,7 +362,7 @@ class AEPHook(BaseHook):
         while True:
             _, body = self.request("GET", path, params=params)
             yield from (body or {}).get("items", [])
-            token = _continuation_token(body)
+            token = continuation_token(body)
             if not token:
                 return
             if token in seen:  # a server that hands out a token twice would loop forever
@@ -565,15 +554,6 @@ class AEPHook(BaseHook):
         return True, f"Connected to sandbox {self.sandbox_name!r}: {len(specs)} connection specs visible"
 
 
-def _json(response: requests.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
-
-
 #: The entity collections of the Flow Service and the name their ids go by in errors.
 ID_FIELDS = {
     "connections": "base_connection_id",
@@ -593,13 +573,3 @@ def _kind(kind: str) -> str:
 def _entity_path(kind: str, entity_id: Any) -> str:
     """``/flows/<id>``: the id checked and encoded as one segment, named by its field in errors."""
     return f"/{_kind(kind)}/{path_segment(ID_FIELDS[kind], entity_id)}"
-
-
-def _continuation_token(body: Any) -> str | None:
-    href = (
-        (((body or {}).get("_links") or {}).get("next") or {}).get("href") if isinstance(body, dict) else None
-    )
-    if not href:
-        return None
-    values = parse_qs(urlsplit(href).query).get("continuationToken")
-    return values[0] if values else None

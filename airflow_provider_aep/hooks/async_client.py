@@ -11,7 +11,6 @@ import logging
 import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import certifi
 import httpx
@@ -20,12 +19,11 @@ from airflow_provider_aep import __version__
 from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError
 from airflow_provider_aep.hooks import ims
 from airflow_provider_aep.hooks.connection import AEPConnectionSettings, proxies_for
+from airflow_provider_aep.hooks.responses import continuation_token, decode_json, raise_if_transient
 from airflow_provider_aep.hooks.retry import (
-    RETRYABLE_STATUSES,
     RetryableResponse,
     RetryPolicy,
     async_retrying,
-    parse_retry_after,
 )
 from airflow_provider_aep.utils.ids import check_path, check_sandbox_name, path_segment
 
@@ -79,12 +77,12 @@ class AsyncAEPClient:
             ):
                 with attempt:
                     response = await self.http.post(settings.ims_url, data=ims.token_form(settings))
-                    _raise_if_transient(response)
+                    raise_if_transient(response)
         except RetryableResponse as exhausted:
             raise AEPAuthError(
                 exhausted.status, "unavailable", "IMS kept failing; retries exhausted"
             ) from None
-        return ims.parse_token_response(response.status_code, _json(response))
+        return ims.parse_token_response(response.status_code, decode_json(response))
 
     async def request(
         self, method: str, path: str, params: Sequence[tuple[str, Any]] | Mapping[str, Any] | None = None
@@ -101,7 +99,7 @@ class AsyncAEPClient:
                         refreshed = True
                         token = await self.access_token(stale=token)
                         response = await self._send(method, url, token, params)
-                    _raise_if_transient(response)
+                    raise_if_transient(response)
         except RetryableResponse as exhausted:
             raise AEPApiError.from_response(
                 status=exhausted.status,
@@ -110,7 +108,7 @@ class AsyncAEPClient:
                 body=exhausted.body,
                 headers=exhausted.headers,
             ) from None
-        body = _json(response)
+        body = decode_json(response)
         if response.status_code >= 300:  # httpx follows no redirect; AEP sends none
             raise AEPApiError.from_response(
                 status=response.status_code, method=method, path=path, body=body, headers=response.headers
@@ -132,8 +130,7 @@ class AsyncAEPClient:
         for _ in range(max_pages):
             body = await self.request("GET", "/runs", params) or {}
             runs.extend(body.get("items", []))
-            href = ((body.get("_links") or {}).get("next") or {}).get("href")
-            token = parse_qs(urlsplit(href).query).get("continuationToken", [None])[0] if href else None
+            token = continuation_token(body)
             if not token:
                 break
             params = [p for p in params if p[0] != "continuationToken"] + [("continuationToken", token)]
@@ -143,22 +140,3 @@ class AsyncAEPClient:
         body = await self.request("GET", "/runs/" + path_segment("run_id", run_id)) or {}
         items = body.get("items") if isinstance(body, dict) else None
         return dict(items[0]) if items else dict(body)
-
-
-def _raise_if_transient(response: httpx.Response) -> None:
-    if response.status_code in RETRYABLE_STATUSES:
-        raise RetryableResponse(
-            response.status_code,
-            _json(response),
-            response.headers,
-            parse_retry_after(response.headers.get("Retry-After")),
-        )
-
-
-def _json(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
