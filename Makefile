@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,emulator]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,7 +38,7 @@ emulator: $(STAMP)
 	$(BIN)/aep-emulator --host 127.0.0.1 --port 8765
 
 bench: $(STAMP)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,bench]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,emulator,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 docs: $(STAMP)

@@ -1,4 +1,5 @@
-"""The "AEP dataflow" extra link: the dataflow's page in the AEP UI (or the emulator's page)."""
+"""The "AEP dataflow" extra link: the dataflow's page in the AEP UI, or wherever the connection's
+``ui_url`` points."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ class AsyncAEPClient:
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(read, connect=connect),
             verify=_tls_context(),
-            # Plain http to loopback (the emulator) never goes through an HTTP_PROXY.
+            # Plain http to loopback (a local test server) never goes through an HTTP_PROXY.
             trust_env=not any(proxies_for(url) for url in (settings.ims_url, settings.platform_url)),
             headers={"User-Agent": f"airflow-provider-aep/{__version__}", "Accept": "application/json"},
         )

@@ -117,7 +117,7 @@ def dataflow_page_url(settings: AEPConnectionSettings, flow_id: str, sandbox_nam
 
 
 def require_tls(field: str, url: str) -> str:
-    """The URL when it is https, or plain http to this machine (the emulator): the client
+    """The URL when it is https, or plain http to this machine (a local test server): the client
     secret and the bearer token never cross a network in clear."""
     allowed = "an https:// URL (plain http:// only to a loopback host such as 127.0.0.1)"
     try:

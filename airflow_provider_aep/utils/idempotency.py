@@ -11,9 +11,9 @@ entity lost deletes it and goes on with the winner's id (the task's state store 
 winner, so a retry reuses it), so all of them end with one entity and one id.
 
 The window: the second look comes :data:`CONVERGE_SETTLE_SECONDS` after the create returned,
-so a rival whose entity shows in AEP's listings no later than that is always seen (on the
-emulator, at once; the pause also covers two creates stamped in the same millisecond). A rival
-slower to show than that can still leave two; the next run then reuses the oldest.
+so a rival whose entity shows in AEP's listings no later than that is always seen (on a local
+test server, at once; the pause also covers two creates stamped in the same millisecond). A
+rival slower to show than that can still leave two; the next run then reuses the oldest.
 Deleting a losing dataflow is safe: it was created a moment ago, and AEP starts no run in a
 flow's first seconds (the first run waits for the schedule). A same-named rival with another
 configuration is not the same entity: ours is kept and a warning names both.

@@ -1,0 +1,55 @@
+"""The provider is not the emulator: it neither imports nor names it, and it imports, and its
+example DAGs parse, without the emulator's packages (FastAPI, uvicorn, pyarrow)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "airflow_provider_aep"
+EMULATOR_ONLY = ("fastapi", "uvicorn", "pyarrow")
+
+WITHOUT_EMULATOR_PACKAGES = f"""
+import importlib, importlib.abc, pkgutil, runpy, sys
+
+class EmulatorPackagesMissing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in {EMULATOR_ONLY!r}:
+            raise ImportError(name + " is not installed")
+
+sys.meta_path.insert(0, EmulatorPackagesMissing())
+import airflow_provider_aep
+for module in pkgutil.walk_packages(airflow_provider_aep.__path__, "airflow_provider_aep."):
+    if not module.name.startswith("airflow_provider_aep.emulator"):
+        importlib.import_module(module.name)
+for path in sorted(__import__("pathlib").Path("dags_examples").glob("*.py")):
+    dags = [v for v in runpy.run_path(str(path)).values() if type(v).__name__ == "DAG"]
+    print(path.name, len(dags))
+"""
+
+
+def test_the_provider_imports_and_its_dags_parse_without_the_emulators_packages():
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EMULATOR_PACKAGES],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == [
+        "activate_segments.py", "1", "export_datasets.py", "1", "extend_dataflow_end_dates.py", "1",
+    ]  # fmt: skip
+
+
+def test_no_provider_module_imports_or_names_the_emulator():
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in PACKAGE.rglob("*.py")
+        if "emulator" not in path.relative_to(PACKAGE).parts
+        and re.search(r"emulator", path.read_text(), re.IGNORECASE)
+    ]
+    assert offenders == []
