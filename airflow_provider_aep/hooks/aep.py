@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests
@@ -31,6 +31,8 @@ from airflow_provider_aep.utils.ids import check_id, check_path, check_sandbox_n
 
 USER_AGENT = f"airflow-provider-aep/{__version__}"
 JsonDict = dict[str, Any]
+#: The Flow Service collections a pipeline creates, reads and deletes.
+EntityKind = Literal["connections", "sourceConnections", "targetConnections", "flows"]
 
 
 def quote_etag(etag: str) -> str:
@@ -285,19 +287,8 @@ class AEPHook(BaseHook):
 
     # -- creation ----------------------------------------------------------------------------------
 
-    def create_base_connection(self, body: Mapping[str, Any]) -> JsonDict:
-        return self._create("/connections", body)
-
-    def create_source_connection(self, body: Mapping[str, Any]) -> JsonDict:
-        return self._create("/sourceConnections", body)
-
-    def create_target_connection(self, body: Mapping[str, Any]) -> JsonDict:
-        return self._create("/targetConnections", body)
-
-    def create_flow(self, body: Mapping[str, Any]) -> JsonDict:
-        return self._create("/flows", body)
-
-    def create_entity(self, kind: str, body: Mapping[str, Any]) -> JsonDict:
+    def create_entity(self, kind: EntityKind, body: Mapping[str, Any]) -> JsonDict:
+        """``POST /<kind>``: ``{id, etag}`` of what AEP created."""
         return self._create(f"/{_kind(kind)}", body)
 
     def _create(self, path: str, body: Mapping[str, Any]) -> JsonDict:
@@ -309,20 +300,11 @@ class AEPHook(BaseHook):
 
     # -- reading -----------------------------------------------------------------------------------
 
-    def get_base_connection(self, connection_id: str) -> JsonDict:
-        return first_item(self.request("GET", _entity_path("connections", connection_id))[1])
-
-    def get_source_connection(self, connection_id: str) -> JsonDict:
-        return first_item(self.request("GET", _entity_path("sourceConnections", connection_id))[1])
-
-    def get_target_connection(self, connection_id: str) -> JsonDict:
-        return first_item(self.request("GET", _entity_path("targetConnections", connection_id))[1])
-
-    def iter_entities(self, kind: str, properties: Iterable[str] = ()) -> Iterator[JsonDict]:
+    def iter_entities(self, kind: EntityKind, properties: Iterable[str] = ()) -> Iterator[JsonDict]:
         """``connections``, ``sourceConnections``, ``targetConnections`` or ``flows``, filtered."""
         return self._iter_listing(f"/{_kind(kind)}", properties, None, None)
 
-    def get_entity(self, kind: str, entity_id: str) -> JsonDict | None:
+    def get_entity(self, kind: EntityKind, entity_id: str) -> JsonDict | None:
         """The entity, or None when it does not exist (any more)."""
         status, body = self.request("GET", _entity_path(kind, entity_id), missing_ok=True)
         return None if status == 404 else first_item(body)
@@ -504,19 +486,8 @@ class AEPHook(BaseHook):
 
     # -- deleting ---------------------------------------------------------------------------------
 
-    def delete_flow(self, flow_id: str, missing_ok: bool = False) -> bool:
-        return self._delete(_entity_path("flows", flow_id), missing_ok)
-
-    def delete_base_connection(self, connection_id: str, missing_ok: bool = False) -> bool:
-        return self._delete(_entity_path("connections", connection_id), missing_ok)
-
-    def delete_source_connection(self, connection_id: str, missing_ok: bool = False) -> bool:
-        return self._delete(_entity_path("sourceConnections", connection_id), missing_ok)
-
-    def delete_target_connection(self, connection_id: str, missing_ok: bool = False) -> bool:
-        return self._delete(_entity_path("targetConnections", connection_id), missing_ok)
-
-    def delete_entity(self, kind: str, entity_id: str, missing_ok: bool = False) -> bool:
+    def delete_entity(self, kind: EntityKind, entity_id: str, missing_ok: bool = False) -> bool:
+        """True when deleted now, False when it was already gone (and ``missing_ok``)."""
         return self._delete(_entity_path(kind, entity_id), missing_ok)
 
     def _delete(self, path: str, missing_ok: bool) -> bool:

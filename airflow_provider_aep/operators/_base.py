@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - the mixin moved
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_aep.hooks.aep import AEPHook
+    from airflow_provider_aep.hooks.aep import AEPHook, EntityKind
 
 ETAG_XCOM_KEY = "etag"
 
@@ -139,7 +139,7 @@ class AEPCreateOperator(AEPBaseOperator):
         check_if_exists(if_exists)
         self.if_exists = if_exists
 
-    def create(self, context: Context, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, context: Context, kind: EntityKind, body: dict[str, Any]) -> dict[str, Any]:
         from airflow_provider_aep.utils.idempotency import create_once
 
         return create_once(

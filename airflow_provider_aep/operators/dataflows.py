@@ -23,6 +23,8 @@ from airflow_provider_aep.utils.ids import check_id
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_aep.hooks.aep import EntityKind
+
 
 class AEPCreateDataflowOperator(AEPCreateOperator):
     """Create a dataflow (``POST /flows``): the destination's flow spec, the schedule, the two connections.
@@ -483,20 +485,22 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
             self.log.info("Dataflow %s is already gone", self.flow_id)
             result["already_gone"].append(f"flow {self.flow_id}")
             return result
-        plan: list[tuple[str, str]] = []
+        plan: list[tuple[EntityKind, str]] = []
         if self.delete_connections:
             bases: list[str] = []
-            for kind, key in (
+            linked: tuple[tuple[EntityKind, str], ...] = (
                 ("targetConnections", "targetConnectionIds"),
                 ("sourceConnections", "sourceConnectionIds"),
-            ):
+            )
+            for kind, key in linked:
                 for entity_id in flow.get(key) or []:
                     entity = self.hook.get_entity(kind, entity_id)
                     plan.append((kind, entity_id))
                     if entity and entity.get("baseConnectionId") and entity["baseConnectionId"] not in bases:
                         bases.append(entity["baseConnectionId"])
             plan += [("connections", base) for base in bases]
-        for kind, entity_id in [("flows", self.flow_id), *plan]:
+        first: tuple[EntityKind, str] = ("flows", self.flow_id)
+        for kind, entity_id in [first, *plan]:
             label = f"{kind.removesuffix('s')} {entity_id}"
             try:
                 deleted = self.hook.delete_entity(kind, entity_id, missing_ok=True)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow_provider_aep.exceptions import AEPAmbiguousWriteError, AEPError, AEPValidationError
 
 if TYPE_CHECKING:
-    from airflow_provider_aep.hooks.aep import AEPHook
+    from airflow_provider_aep.hooks.aep import AEPHook, EntityKind
 
 IfExists = Literal["reuse", "fail", "create"]
 IF_EXISTS = ("reuse", "fail", "create")
@@ -50,13 +50,13 @@ def check_if_exists(value: str) -> None:
         raise AEPValidationError("if_exists", value, "one of " + ", ".join(IF_EXISTS))
 
 
-def _spec_filter(kind: str, body: Mapping[str, Any]) -> list[str]:
+def _spec_filter(kind: EntityKind, body: Mapping[str, Any]) -> list[str]:
     if kind == "flows":
         return [f"flowSpec.id=={body['flowSpec']['id']}"]
     return [f"connectionSpec.id=={body['connectionSpec']['id']}"]
 
 
-def differences(kind: str, existing: Mapping[str, Any], body: Mapping[str, Any]) -> list[str]:
+def differences(kind: EntityKind, existing: Mapping[str, Any], body: Mapping[str, Any]) -> list[str]:
     """What the stored entity has differently from the body (secrets cannot be compared: AEP hides them)."""
     found: list[str] = []
 
@@ -94,7 +94,7 @@ def differences(kind: str, existing: Mapping[str, Any], body: Mapping[str, Any])
 
 
 def same_named(
-    hook: AEPHook, kind: str, body: Mapping[str, Any], *, since_ms: int | None = None
+    hook: AEPHook, kind: EntityKind, body: Mapping[str, Any], *, since_ms: int | None = None
 ) -> list[dict[str, Any]]:
     """Entities of the same spec and name, oldest first, then by id (optionally only those created since a moment)."""
     matches = [
@@ -111,7 +111,7 @@ def seniority(entity: Mapping[str, Any]) -> tuple[int, str]:
 
 
 def landed_since(
-    hook: AEPHook, kind: str, body: Mapping[str, Any], *, since_ms: int, settle: float, log: Any
+    hook: AEPHook, kind: EntityKind, body: Mapping[str, Any], *, since_ms: int, settle: float, log: Any
 ) -> list[dict[str, Any]]:
     """Same-named entities created since the attempt; while AEP may still be working on the
     create (a read timeout), keep looking for up to ``settle`` seconds before concluding none."""
@@ -128,7 +128,7 @@ def landed_since(
 
 def create_once(
     hook: AEPHook,
-    kind: str,
+    kind: EntityKind,
     body: Mapping[str, Any],
     *,
     if_exists: str,
@@ -191,7 +191,7 @@ def create_once(
 
 def converge(
     hook: AEPHook,
-    kind: str,
+    kind: EntityKind,
     body: Mapping[str, Any],
     created: Mapping[str, Any],
     *,

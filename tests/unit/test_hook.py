@@ -223,7 +223,7 @@ def test_no_secret_in_error_text_or_logs(hook, fake, logged):
         response(400, {"title": "Bad", "status": 400})
     ]
     with pytest.raises(AEPApiError) as err:
-        hook.create_base_connection(body)
+        hook.create_entity("connections", body)
     text = str(err.value) + repr(err.value) + logged()
     assert "HTTP 429" in text  # the retries were logged, so the scan read real log output
     for secret in (CLIENT_SECRET, TOKEN, "DEST-SECRET-123"):
@@ -247,17 +247,17 @@ def test_connection_spec_calls(hook, fake):
 
 
 @pytest.mark.parametrize(
-    ("method_name", "path"),
+    ("kind", "path"),
     [
-        ("create_base_connection", "/connections"),
-        ("create_source_connection", "/sourceConnections"),
-        ("create_target_connection", "/targetConnections"),
-        ("create_flow", "/flows"),
+        ("connections", "/connections"),
+        ("sourceConnections", "/sourceConnections"),
+        ("targetConnections", "/targetConnections"),
+        ("flows", "/flows"),
     ],
 )
-def test_create_calls_post_the_body_and_return_id_and_etag(hook, fake, method_name, path):
+def test_create_calls_post_the_body_and_return_id_and_etag(hook, fake, kind, path):
     fake.queue = [response(201, {"id": "new-1", "etag": '"e-1"'})]
-    created = getattr(hook, method_name)({"name": "n"})
+    created = hook.create_entity(kind, {"name": "n"})
     assert created == {"id": "new-1", "etag": '"e-1"'}
     call = fake.api_calls[0]
     assert (call.method, call.url, call.json) == ("POST", FS + path, {"name": "n"})
@@ -266,24 +266,24 @@ def test_create_calls_post_the_body_and_return_id_and_etag(hook, fake, method_na
 
 def test_create_accepts_an_answer_without_etag(hook, fake):
     fake.queue = [response(201, {"id": "1ed86558"})]
-    assert hook.create_base_connection({"name": "n"}) == {"id": "1ed86558", "etag": None}
+    assert hook.create_entity("connections", {"name": "n"}) == {"id": "1ed86558", "etag": None}
 
 
 @pytest.mark.parametrize(
-    ("method_name", "path"),
+    ("get", "path"),
     [
-        ("get_flow", "/flows/x"),
-        ("get_run", "/runs/x"),
-        ("get_base_connection", "/connections/x"),
-        ("get_source_connection", "/sourceConnections/x"),
-        ("get_target_connection", "/targetConnections/x"),
-        ("get_flow_spec", "/flowSpecs/x"),
+        (lambda hook: hook.get_flow("x"), "/flows/x"),
+        (lambda hook: hook.get_run("x"), "/runs/x"),
+        (lambda hook: hook.get_entity("connections", "x"), "/connections/x"),
+        (lambda hook: hook.get_entity("sourceConnections", "x"), "/sourceConnections/x"),
+        (lambda hook: hook.get_entity("targetConnections", "x"), "/targetConnections/x"),
+        (lambda hook: hook.get_flow_spec("x"), "/flowSpecs/x"),
     ],
 )
-def test_single_gets_unwrap_items_and_also_accept_bare_objects(hook, fake, method_name, path):
+def test_single_gets_unwrap_items_and_also_accept_bare_objects(hook, fake, get, path):
     fake.queue = [response(200, {"items": [{"id": "x", "v": 1}]}), response(200, {"id": "x", "v": 2})]
-    assert getattr(hook, method_name)("x") == {"id": "x", "v": 1}
-    assert getattr(hook, method_name)("x") == {"id": "x", "v": 2}
+    assert get(hook) == {"id": "x", "v": 1}
+    assert get(hook) == {"id": "x", "v": 2}
     assert fake.api_calls[0].url == FS + path
 
 
@@ -396,26 +396,26 @@ def test_enable_disable(hook, fake, method_name, op):
 
 
 @pytest.mark.parametrize(
-    ("method_name", "path"),
+    ("kind", "path"),
     [
-        ("delete_flow", "/flows/x"),
-        ("delete_base_connection", "/connections/x"),
-        ("delete_source_connection", "/sourceConnections/x"),
-        ("delete_target_connection", "/targetConnections/x"),
+        ("flows", "/flows/x"),
+        ("connections", "/connections/x"),
+        ("sourceConnections", "/sourceConnections/x"),
+        ("targetConnections", "/targetConnections/x"),
     ],
 )
 @pytest.mark.parametrize("status", [202, 204, 200])
-def test_deletes_accept_202_204_and_200(hook, fake, method_name, path, status):
+def test_deletes_accept_202_204_and_200(hook, fake, kind, path, status):
     fake.queue = [response(status)]
-    assert getattr(hook, method_name)("x") is True
+    assert hook.delete_entity(kind, "x") is True
     assert (fake.api_calls[0].method, fake.api_calls[0].url) == ("DELETE", FS + path)
 
 
 def test_delete_of_something_gone(hook, fake):
     fake.queue = [response(404, {"title": "Not found"}), response(404, {"title": "Not found"})]
-    assert hook.delete_flow("x", missing_ok=True) is False
+    assert hook.delete_entity("flows", "x", missing_ok=True) is False
     with pytest.raises(AEPApiError):
-        hook.delete_flow("x")
+        hook.delete_entity("flows", "x")
 
 
 def test_flows_listing_with_property_filters(hook, fake):
@@ -532,14 +532,14 @@ def test_a_create_with_an_unknown_outcome_is_not_repeated(hook, fake, failure):
 
     fake.queue = [failure]
     with pytest.raises(AEPAmbiguousWriteError, match="outcome is unknown"):
-        hook.create_flow({"name": "n"})
+        hook.create_entity("flows", {"name": "n"})
     assert len(fake.api_calls) == 1
 
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_a_create_refused_at_the_gateway_is_retried(hook, fake, sleeps, status):
     fake.queue = [response(status, headers={"Retry-After": "1"}), response(201, {"id": "f-1", "etag": '"e"'})]
-    assert hook.create_flow({"name": "n"})["id"] == "f-1"
+    assert hook.create_entity("flows", {"name": "n"})["id"] == "f-1"
     assert len(fake.api_calls) == 2
 
 
@@ -550,4 +550,4 @@ def test_a_create_whose_connection_never_opened_is_retried(hook, fake, sleeps):
         urllib3.exceptions.MaxRetryError(None, "/", urllib3.exceptions.NewConnectionError(None, "refused"))
     )
     fake.queue = [refused, response(201, {"id": "f-1"})]
-    assert hook.create_flow({"name": "n"})["id"] == "f-1"
+    assert hook.create_entity("flows", {"name": "n"})["id"] == "f-1"

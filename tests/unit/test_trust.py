@@ -50,14 +50,14 @@ HOSTILE_IDS = [
 
 ID_METHODS = [
     ("flow_id", lambda hook, v: hook.get_flow(v)),
-    ("flow_id", lambda hook, v: hook.delete_flow(v)),
+    ("flow_id", lambda hook, v: hook.delete_entity("flows", v)),
     ("flow_id", lambda hook, v: hook.enable_flow(v)),
     ("flow_id", lambda hook, v: hook.disable_flow(v)),
     ("flow_id", lambda hook, v: list(hook.iter_runs(v if v is not None else ""))),
     ("run_id", lambda hook, v: hook.get_run(v)),
-    ("base_connection_id", lambda hook, v: hook.get_base_connection(v)),
-    ("base_connection_id", lambda hook, v: hook.delete_base_connection(v)),
-    ("source_connection_id", lambda hook, v: hook.get_source_connection(v)),
+    ("base_connection_id", lambda hook, v: hook.get_entity("connections", v)),
+    ("base_connection_id", lambda hook, v: hook.delete_entity("connections", v)),
+    ("source_connection_id", lambda hook, v: hook.get_entity("sourceConnections", v)),
     ("source_connection_id", lambda hook, v: hook.delete_entity("sourceConnections", v)),
     ("target_connection_id", lambda hook, v: hook.get_entity("targetConnections", v)),
     ("connection_spec_id", lambda hook, v: hook.get_connection_spec(v)),
@@ -80,7 +80,7 @@ def test_an_id_that_cannot_be_an_aep_id_is_refused_before_any_request(hook, fake
 
 def test_delete_dataflow_cannot_be_steered_onto_a_base_connection(hook, fake):
     with pytest.raises(AEPValidationError, match="flow_id"):
-        hook.delete_flow(f"x/../../connections/{BASE_ID}")
+        hook.delete_entity("flows", f"x/../../connections/{BASE_ID}")
     assert not [c for c in fake.calls if c.method == "DELETE"]
 
 
