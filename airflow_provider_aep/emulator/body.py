@@ -22,7 +22,7 @@ class BodyTooLarge(Exception):
 
 
 class BadJSON(ValueError):
-    """The body is not JSON the emulator will judge; the message says why."""
+    """The body is not JSON the emulator will outcome_of; the message says why."""
 
 
 def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:

@@ -395,7 +395,7 @@ class FlowService:
             return {"id": flow_id, "etag": patched["etag"]}
 
     def _check_patched_flow(self, sandbox: str, flow: dict[str, Any], patched: dict[str, Any]) -> None:
-        """The patched flow as a create would judge it; ``patched`` gets normalised in place."""
+        """The patched flow as a create would outcome_of it; ``patched`` gets normalised in place."""
         added = sorted(set(patched) - set(flow) - PATCHABLE_FLOW_FIELDS)
         if added:
             raise bad_request(f"/{added[0]} is not a field of a dataflow that a PATCH can add")

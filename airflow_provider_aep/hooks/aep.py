@@ -41,7 +41,7 @@ def quote_etag(etag: str) -> str:
     return etag if etag.startswith('"') or etag.startswith('W/"') else f'"{etag}"'
 
 
-def first_item(body: Any) -> JsonDict:
+def single_entity(body: Any) -> JsonDict:
     """Single GETs come wrapped in ``items``; accept both wrapped and bare."""
     if isinstance(body, dict) and isinstance(body.get("items"), list):
         if not body["items"]:
@@ -251,11 +251,11 @@ class AEPHook(BaseHook):
 
     def get_connection_spec(self, spec_id: str) -> JsonDict:
         _, body = self.request("GET", f"/connectionSpecs/{path_segment('connection_spec_id', spec_id)}")
-        return first_item(body)
+        return single_entity(body)
 
     def get_flow_spec(self, spec_id: str) -> JsonDict:
         _, body = self.request("GET", f"/flowSpecs/{path_segment('flow_spec_id', spec_id)}")
-        return first_item(body)
+        return single_entity(body)
 
     def iter_eligible_datasets(
         self, page_size: int = 100, properties: str = "name,state"
@@ -293,7 +293,7 @@ class AEPHook(BaseHook):
 
     def _create(self, path: str, body: Mapping[str, Any]) -> JsonDict:
         _, answer = self.request("POST", path, json=dict(body), idempotent=False)
-        created = first_item(answer)
+        created = single_entity(answer)
         if not created.get("id"):
             raise AEPError(f"AEP POST {path} answered without an id")
         return {"id": created["id"], "etag": created.get("etag")}
@@ -307,10 +307,10 @@ class AEPHook(BaseHook):
     def get_entity(self, kind: EntityKind, entity_id: str) -> JsonDict | None:
         """The entity, or None when it does not exist (any more)."""
         status, body = self.request("GET", _entity_path(kind, entity_id), missing_ok=True)
-        return None if status == 404 else first_item(body)
+        return None if status == 404 else single_entity(body)
 
     def get_flow(self, flow_id: str) -> JsonDict:
-        return first_item(self.request("GET", _entity_path("flows", flow_id))[1])
+        return single_entity(self.request("GET", _entity_path("flows", flow_id))[1])
 
     def iter_flows(self, properties: Iterable[str] = (), orderby: str | None = None) -> Iterator[JsonDict]:
         return self._iter_listing("/flows", properties, orderby, None)
@@ -330,7 +330,7 @@ class AEPHook(BaseHook):
         return self._iter_listing("/runs", props, orderby, limit)
 
     def get_run(self, run_id: str) -> JsonDict:
-        return first_item(self.request("GET", _entity_path("runs", run_id))[1])
+        return single_entity(self.request("GET", _entity_path("runs", run_id))[1])
 
     def _iter_listing(
         self, path: str, properties: Iterable[str], orderby: str | None, limit: int | None
@@ -469,7 +469,7 @@ class AEPHook(BaseHook):
             headers={"If-Match": quote_etag(etag)},
             idempotent=False,
         )
-        answer = first_item(body)
+        answer = single_entity(body)
         # The tutorial shows 202 with no body, the spec 200 with {id, etag}: accept both.
         return {"id": answer.get("id", flow_id), "etag": answer.get("etag")}
 
@@ -481,7 +481,7 @@ class AEPHook(BaseHook):
 
     def _flow_action(self, flow_id: str, op: str) -> JsonDict:
         _, body = self.request("POST", _entity_path("flows", flow_id) + "/action", params={"op": op})
-        answer = first_item(body)
+        answer = single_entity(body)
         return {"id": answer.get("id", flow_id), "etag": answer.get("etag")}
 
     # -- deleting ---------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def check_sandbox_override(value: Any) -> None:
         check_sandbox_name("sandbox_name", value)
 
 
-def as_int(value: Any) -> Any:
+def int_if_digits(value: Any) -> Any:
     """Rendered templates are strings: ``"1975901210"`` becomes 1975901210, other values pass."""
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value.strip())
@@ -112,7 +112,7 @@ class AEPBaseOperator(AEPHookMixin, BaseOperator):
             if task.task_id in upstream and isinstance(task, AEPCreateOperator):
                 entity_id = context["ti"].xcom_pull(task_ids=task.task_id)
                 if entity_id:
-                    found.append(f"{task.creates} {entity_id} (task {task.task_id})")
+                    found.append(f"{task.entity_name} {entity_id} (task {task.task_id})")
         return found
 
     def push_etag(self, context: Context, etag: str | None) -> None:
@@ -130,7 +130,7 @@ class AEPCreateOperator(AEPBaseOperator):
     """
 
     #: What the task's id XCom names, e.g. "base connection".
-    creates: str = "entity"
+    entity_name: str = "entity"
 
     def __init__(self, *, if_exists: str = "reuse", **kwargs: Any) -> None:
         super().__init__(**kwargs)

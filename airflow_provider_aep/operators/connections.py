@@ -59,7 +59,7 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
         chosen by the params given (password or SSH key).
     """
 
-    creates = "base connection"
+    entity_name = "base connection"
     template_fields: Sequence[str] = (
         "destination",
         "name",
@@ -171,7 +171,7 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
     :param base_connection_id: the Profile Store base connection (for ``profile_store`` only).
     """
 
-    creates = "source connection"
+    entity_name = "source connection"
     template_fields: Sequence[str] = (
         "name",
         "description",
@@ -286,7 +286,7 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         destinations). Not ``params``: that name is Airflow's, for DAG params.
     """
 
-    creates = "target connection"
+    entity_name = "target connection"
     template_fields: Sequence[str] = (
         "destination",
         "name",

@@ -12,8 +12,8 @@ from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.operators._base import (
     AEPBaseOperator,
     AEPCreateOperator,
-    as_int,
     check_when_literal,
+    int_if_digits,
 )
 from airflow_provider_aep.operators.connections import resolve_destination
 from airflow_provider_aep.payloads.flows import build_dataflow, empty_general_transform
@@ -38,7 +38,7 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
     :param end_time: Unix seconds or a datetime; without it AEP stops the flow after six months.
     """
 
-    creates = "dataflow"
+    entity_name = "dataflow"
     template_fields: Sequence[str] = (
         "destination",
         "name",
@@ -113,9 +113,9 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
             schedule = build_schedule_params(
                 export_mode=self.export_mode,
                 time_unit=self.time_unit or None,
-                interval=as_int(self.interval) if self.interval not in ("", None) else None,
-                start_time=as_int(self.start_time) if self.start_time not in ("", None) else now,
-                end_time=as_int(self.end_time) if self.end_time not in ("", None) else None,
+                interval=int_if_digits(self.interval) if self.interval not in ("", None) else None,
+                start_time=int_if_digits(self.start_time) if self.start_time not in ("", None) else now,
+                end_time=int_if_digits(self.end_time) if self.end_time not in ("", None) else None,
                 folder_name_template=self.folder_name_template or None,
             )
         return build_dataflow(
@@ -278,7 +278,7 @@ DAY = 86400
 
 
 def _check_days(field: str, value: Any) -> None:
-    days = as_int(value)
+    days = int_if_digits(value)
     if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
         raise AEPValidationError(field, value, "a positive number of days")
 
@@ -376,9 +376,9 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
     def _target_end(self, first: Mapping[str, Any], now: int) -> int | None:
         """The end asked for, fixed at the first read: ``end_time``, or N days past today or the end."""
         if self.extend_by_days not in (None, ""):
-            return max(int(first.get("endTime") or now), now) + int(as_int(self.extend_by_days)) * DAY
+            return max(int(first.get("endTime") or now), now) + int(int_if_digits(self.extend_by_days)) * DAY
         if self.end_time not in (None, ""):
-            return int(as_int(self.end_time))
+            return int(int_if_digits(self.end_time))
         return None
 
     def _new_schedule(self, current: Mapping[str, Any], target_end: int | None) -> dict[str, Any]:
@@ -390,7 +390,9 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         built = build_schedule_params(
             export_mode=self.export_mode or current.get("exportMode", "FIRST_FULL_THEN_INCREMENTAL"),
             time_unit=self.time_unit or current.get("timeUnit"),
-            interval=as_int(self.interval) if self.interval not in (None, "") else current.get("interval"),
+            interval=int_if_digits(self.interval)
+            if self.interval not in (None, "")
+            else current.get("interval"),
             start_time=current["startTime"],
             end_time=end,
             folder_name_template=current.get("foldernameTemplate"),
@@ -556,7 +558,7 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
     def execute_step(self, context: Context) -> list[dict[str, Any]]:
         self._check()
         now = int(time.time())
-        cutoff = now + int(as_int(self.within_days)) * DAY
+        cutoff = now + int(int_if_digits(self.within_days)) * DAY
         filters = [
             f"scheduleParams.endTime>{now}",
             f"scheduleParams.endTime<{cutoff}",
@@ -567,7 +569,7 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
             if self.name_prefix and not str(flow.get("name", "")).startswith(self.name_prefix):
                 continue
             before = int(flow["scheduleParams"]["endTime"])
-            target = max(before, now) + int(as_int(self.extend_by_days)) * DAY
+            target = max(before, now) + int(int_if_digits(self.extend_by_days)) * DAY
             if not self.report_only:
                 self.hook.update_flow(flow["id"], _end_at_least(target), flow=dict(flow))
             extended.append(

@@ -15,15 +15,15 @@ from airflow_provider_aep.exceptions import AEPError, AEPRunFailedError, AEPVali
 from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.operators._base import (
     AEPHookMixin,
-    as_int,
     check_sandbox_override,
     check_when_literal,
+    int_if_digits,
 )
 from airflow_provider_aep.utils.ids import check_id
 from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
-    judge,
+    outcome_of,
     run_filters,
     select_run,
     summarize_run,
@@ -39,7 +39,7 @@ class AEPDataflowRunFailed(AEPRunFailedError, AirflowFailException):
 
 def _is_since(value: Any) -> bool:
     """None, a datetime, epoch milliseconds or an ISO 8601 string: run times are milliseconds."""
-    value = as_int(value)
+    value = int_if_digits(value)
     if value is None or value == "" or isinstance(value, datetime):
         return True
     if isinstance(value, bool) or not isinstance(value, (int, str)):
@@ -171,7 +171,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         """Epoch ms from which runs count: ``since``, else the DAG run's start (None with run_id/latest)."""
         if self.run_id or self.latest:
             return None
-        since = as_int(self.since)
+        since = int_if_digits(self.since)
         if isinstance(since, int):
             return since
         if isinstance(since, datetime):
@@ -190,19 +190,19 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             runs = [self.hook.get_run(self.run_id)]
         else:
             runs = list(self.hook.iter_runs(properties=run_filters(self.flow_id, self.since_ms(context))))
-        verdict = judge(
+        outcome = outcome_of(
             select_run(runs, run_id=self.run_id, latest=self.latest),
             self.success_statuses,
             self.failure_statuses,
         )
-        self.log.info("Dataflow %s: %s", self.flow_id, verdict.reason)
-        # A verdict other than "waiting" always carries its run.
-        if verdict.state == "failed" and verdict.run is not None:
+        self.log.info("Dataflow %s: %s", self.flow_id, outcome.reason)
+        # An outcome other than "waiting" always carries its run.
+        if outcome.state == "failed" and outcome.run is not None:
             raise AEPDataflowRunFailed(
-                verdict.run["id"], str(summarize_run(verdict.run)["status"]), verdict.errors
+                outcome.run["id"], str(summarize_run(outcome.run)["status"]), outcome.errors
             )
-        if verdict.state == "success" and verdict.run is not None:
-            return PokeReturnValue(is_done=True, xcom_value=self._report(summarize_run(verdict.run)))
+        if outcome.state == "success" and outcome.run is not None:
+            return PokeReturnValue(is_done=True, xcom_value=self._report(summarize_run(outcome.run)))
         return PokeReturnValue(is_done=False)
 
     def execute(self, context: Context) -> Any:

@@ -13,7 +13,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
-    judge,
+    outcome_of,
     run_filters,
     select_run,
     summarize_run,
@@ -99,17 +99,17 @@ class AEPDataflowRunTrigger(BaseTrigger):
                         runs = [await client.get_run(self.run_id)]
                     else:
                         runs = await client.list_runs(run_filters(self.flow_id, self.since_ms))
-                    verdict = judge(
+                    outcome = outcome_of(
                         select_run(runs, run_id=self.run_id, latest=self.latest),
                         self.success_statuses,
                         self.failure_statuses,
                     )
-                    if verdict.state != "waiting" and verdict.run is not None:
+                    if outcome.state != "waiting" and outcome.run is not None:
                         yield TriggerEvent(
                             {
-                                "status": verdict.state,
+                                "status": outcome.state,
                                 "flow_id": self.flow_id,
-                                "summary": summarize_run(verdict.run),
+                                "summary": summarize_run(outcome.run),
                             }
                         )
                         return
@@ -118,14 +118,14 @@ class AEPDataflowRunTrigger(BaseTrigger):
                             {
                                 "status": "timeout",
                                 "flow_id": self.flow_id,
-                                "message": f"still waiting: {verdict.reason}",
+                                "message": f"still waiting: {outcome.reason}",
                             }
                         )
                         return
                     self.log.info(
                         "Dataflow %s: %s; polling again in %ss",
                         self.flow_id,
-                        verdict.reason,
+                        outcome.reason,
                         self.poll_interval,
                     )
                     await asyncio.sleep(self._next_sleep())

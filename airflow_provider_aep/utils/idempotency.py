@@ -110,7 +110,7 @@ def seniority(entity: Mapping[str, Any]) -> tuple[int, str]:
     return int(entity.get("createdAt") or 0), str(entity.get("id"))
 
 
-def landed_since(
+def created_since(
     hook: AEPHook, kind: EntityKind, body: Mapping[str, Any], *, since_ms: int, settle: float, log: Any
 ) -> list[dict[str, Any]]:
     """Same-named entities created since the attempt; while AEP may still be working on the
@@ -168,7 +168,7 @@ def create_once(
         created = hook.create_entity(kind, body)
     except AEPAmbiguousWriteError as unknown:
         settle = max(CREATE_SETTLE_SECONDS, hook.timeout[1]) if unknown.still_running else 0.0
-        landed = landed_since(hook, kind, body, since_ms=started_ms, settle=settle, log=log)
+        landed = created_since(hook, kind, body, since_ms=started_ms, settle=settle, log=log)
         if landed:
             # Which of them is ours is unknown (a racer may have created one too): take the most
             # senior, and never delete any of them below.

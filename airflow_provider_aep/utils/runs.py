@@ -48,29 +48,32 @@ def select_run(
 
 
 @dataclass(frozen=True)
-class Verdict:
+class RunOutcome:
+    """Where a watched run stands: done well, failed (with AEP's errors), or still to wait for."""
+
     state: Literal["success", "failed", "waiting"]
     run: dict[str, Any] | None = None
     reason: str = ""
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-def judge(
+def outcome_of(
     run: Mapping[str, Any] | None,
     success_statuses: Sequence[str] = DEFAULT_SUCCESS_STATUSES,
     failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
-) -> Verdict:
+) -> RunOutcome:
+    """The outcome of a run by its status; a success counts only once its record counts are in."""
     if run is None:
-        return Verdict("waiting", reason="no run yet")
+        return RunOutcome("waiting", reason="no run yet")
     status = run_status(run)
     if status.lower() in {s.lower() for s in failure_statuses}:
         errors = list(((run.get("metrics") or {}).get("statusSummary") or {}).get("errors") or [])
-        return Verdict("failed", dict(run), f"run {run.get('id')} {status}", errors)
+        return RunOutcome("failed", dict(run), f"run {run.get('id')} {status}", errors)
     if status.lower() in {s.lower() for s in success_statuses}:
         if "inputRecordCount" not in ((run.get("metrics") or {}).get("recordSummary") or {}):
-            return Verdict("waiting", dict(run), f"run {run.get('id')} {status}, record counts not in yet")
-        return Verdict("success", dict(run), f"run {run.get('id')} {status}")
-    return Verdict("waiting", dict(run), f"run {run.get('id')} {status}")
+            return RunOutcome("waiting", dict(run), f"run {run.get('id')} {status}, record counts not in yet")
+        return RunOutcome("success", dict(run), f"run {run.get('id')} {status}")
+    return RunOutcome("waiting", dict(run), f"run {run.get('id')} {status}")
 
 
 def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:

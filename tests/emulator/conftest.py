@@ -1,6 +1,6 @@
 """One fast emulator for the session, reset before each test, and a raw HTTP client for it.
 
-These tests speak HTTP directly (requests), not through AEPHook: they judge the emulator alone.
+These tests speak HTTP directly (requests), not through AEPHook: they outcome_of the emulator alone.
 """
 
 from __future__ import annotations

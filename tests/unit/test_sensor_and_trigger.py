@@ -16,7 +16,7 @@ from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.hooks.retry import RetryPolicy
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed, AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
-from airflow_provider_aep.utils.runs import judge, select_run, summarize_run
+from airflow_provider_aep.utils.runs import outcome_of, select_run, summarize_run
 
 
 def run(run_id="r-1", status="success", started=1_700_000_000_000, records=True, errors=None):
@@ -147,7 +147,7 @@ def test_segment_runs_report_counts_by_segment():
 def test_selection_helpers():
     assert select_run([]) is None
     assert select_run([run("a"), run("b")], run_id="b")["id"] == "b"
-    assert judge(None).state == "waiting"
+    assert outcome_of(None).state == "waiting"
     assert summarize_run({"id": "x"})["duration_seconds"] is None
 
 
