@@ -275,6 +275,8 @@ def _describe(operations: Sequence[Mapping[str, Any]]) -> str:
 
 
 DAY = 86400
+#: Where a dataflow update keeps the end it aims at, so a retried task does not extend twice.
+TARGET_END_KEY = "aep_target_end_time"
 
 
 def _check_days(field: str, value: Any) -> None:
@@ -400,10 +402,17 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         return {**current, **built}
 
     def _planner(
-        self, first: Mapping[str, Any], now: int
+        self, first: Mapping[str, Any], now: int, state_store: Any = None
     ) -> Callable[[Mapping[str, Any]], list[dict[str, Any]]]:
-        """What a flow still needs to be as asked; run on the first read and again after a 412."""
-        target_end = self._target_end(first.get("scheduleParams") or {}, now)
+        """What a flow still needs to be as asked; run on the first read and again after a 412.
+
+        The target end is kept in the task's state store (Airflow 3.3+): a retry after a PATCH
+        that landed finds the end already there instead of extending by N days once more.
+        """
+        kept = state_store.get(TARGET_END_KEY) if state_store is not None else None
+        target_end = int(kept) if kept else self._target_end(first.get("scheduleParams") or {}, now)
+        if state_store is not None and target_end is not None and not kept:
+            state_store.set(TARGET_END_KEY, target_end)
 
         def operations(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
             ops: list[dict[str, Any]] = []
@@ -428,9 +437,8 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         self._check()
         flow_id = check_id("flow_id", self.flow_id)
         flow = self.hook.get_flow(flow_id)
-        update = self.hook.update_flow(
-            flow_id, self._planner(flow, int(time.time())), flow=flow, etag=self.etag or None
-        )
+        plan = self._planner(flow, int(time.time()), context.get("task_state_store"))
+        update = self.hook.update_flow(flow_id, plan, flow=flow, etag=self.etag or None)
         for op in update["operations"]:
             if op["path"] == "/scheduleParams":
                 before = update["flow"].get("scheduleParams")

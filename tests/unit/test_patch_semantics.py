@@ -428,3 +428,22 @@ def test_delete_takes_none_but_refuses_other_non_ids(fake, mocker, value):
     op.flow_id = None
     assert op.execute(context(mocker)) == {"deleted": [], "already_gone": [], "kept": []}
     assert fake.calls == []
+
+
+class TaskStateStore(dict):
+    """Airflow 3.3's ``task_state_store``: what one task keeps across its tries."""
+
+    def set(self, key: str, value: Any) -> None:
+        self[key] = value
+
+
+def test_a_retried_extension_does_not_extend_again(store, fake, mocker):
+    """The first try's PATCH landed, then the task died: its retry finds the end already there."""
+    store.flow = dataset_flow(end=1_900_000_000)
+    kept = TaskStateStore()
+    for _ in range(2):  # the try, then its retry
+        ctx = {**context(mocker), "task_state_store": kept}
+        AEPUpdateDataflowOperator(task_id="u", flow_id="f-1", extend_by_days=10).execute(ctx)
+    assert store.flow["scheduleParams"]["endTime"] == 1_900_000_000 + 10 * DAY
+    assert len(patches(fake)) == 1
+    assert kept == {"aep_target_end_time": 1_900_000_000 + 10 * DAY}
