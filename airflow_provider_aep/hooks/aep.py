@@ -27,7 +27,14 @@ from airflow_provider_aep.hooks.retry import (
     not_processed,
     retrying,
 )
-from airflow_provider_aep.utils.ids import check_id, check_path, check_sandbox_name, path_segment
+from airflow_provider_aep.utils.ids import (
+    check_path,
+    check_sandbox_name,
+    collection,
+    entity_path,
+    path_segment,
+)
+from airflow_provider_aep.utils.runs import run_filters
 
 USER_AGENT = f"airflow-provider-aep/{__version__}"
 JsonDict = dict[str, Any]
@@ -289,7 +296,7 @@ class AEPHook(BaseHook):
 
     def create_entity(self, kind: EntityKind, body: Mapping[str, Any]) -> JsonDict:
         """``POST /<kind>``: ``{id, etag}`` of what AEP created."""
-        return self._create(f"/{_kind(kind)}", body)
+        return self._create(f"/{collection(kind)}", body)
 
     def _create(self, path: str, body: Mapping[str, Any]) -> JsonDict:
         _, answer = self.request("POST", path, json=dict(body), idempotent=False)
@@ -302,15 +309,15 @@ class AEPHook(BaseHook):
 
     def iter_entities(self, kind: EntityKind, properties: Iterable[str] = ()) -> Iterator[JsonDict]:
         """``connections``, ``sourceConnections``, ``targetConnections`` or ``flows``, filtered."""
-        return self._iter_listing(f"/{_kind(kind)}", properties, None, None)
+        return self._iter_listing(f"/{collection(kind)}", properties, None, None)
 
     def get_entity(self, kind: EntityKind, entity_id: str) -> JsonDict | None:
         """The entity, or None when it does not exist (any more)."""
-        status, body = self.request("GET", _entity_path(kind, entity_id), missing_ok=True)
+        status, body = self.request("GET", entity_path(kind, entity_id), missing_ok=True)
         return None if status == 404 else single_entity(body)
 
     def get_flow(self, flow_id: str) -> JsonDict:
-        return single_entity(self.request("GET", _entity_path("flows", flow_id))[1])
+        return single_entity(self.request("GET", entity_path("flows", flow_id))[1])
 
     def iter_flows(self, properties: Iterable[str] = (), orderby: str | None = None) -> Iterator[JsonDict]:
         return self._iter_listing("/flows", properties, orderby, None)
@@ -324,13 +331,11 @@ class AEPHook(BaseHook):
         limit: int | None = None,
     ) -> Iterator[JsonDict]:
         """Runs, newest first, following ``_links.next`` continuation tokens."""
-        props = ([f"flowId=={check_id('flow_id', flow_id)}"] if flow_id is not None else []) + list(
-            properties
-        )
+        props = (run_filters(flow_id, None) if flow_id is not None else []) + list(properties)
         return self._iter_listing("/runs", props, orderby, limit)
 
     def get_run(self, run_id: str) -> JsonDict:
-        return single_entity(self.request("GET", _entity_path("runs", run_id))[1])
+        return single_entity(self.request("GET", entity_path("runs", run_id))[1])
 
     def _iter_listing(
         self, path: str, properties: Iterable[str], orderby: str | None, limit: int | None
@@ -446,7 +451,7 @@ class AEPHook(BaseHook):
         a 412 or a lost answer only those the fresh flow does not show yet are sent (see
         ``unapplied_operations``): the stale patch is never re-applied blindly.
         """
-        from airflow_provider_aep.payloads.activation import unapplied_operations
+        from airflow_provider_aep.payloads.patch import unapplied_operations
 
         wanted = [dict(op) for op in operations]
         tries = 0
@@ -464,7 +469,7 @@ class AEPHook(BaseHook):
         """One PATCH, not retried when its outcome is unknown: :meth:`update_flow` looks first."""
         _, body = self.request(
             "PATCH",
-            _entity_path("flows", flow_id),
+            entity_path("flows", flow_id),
             json=[dict(op) for op in operations],
             headers={"If-Match": quote_etag(etag)},
             idempotent=False,
@@ -480,7 +485,7 @@ class AEPHook(BaseHook):
         return self._flow_action(flow_id, "disable")
 
     def _flow_action(self, flow_id: str, op: str) -> JsonDict:
-        _, body = self.request("POST", _entity_path("flows", flow_id) + "/action", params={"op": op})
+        _, body = self.request("POST", entity_path("flows", flow_id) + "/action", params={"op": op})
         answer = single_entity(body)
         return {"id": answer.get("id", flow_id), "etag": answer.get("etag")}
 
@@ -488,7 +493,7 @@ class AEPHook(BaseHook):
 
     def delete_entity(self, kind: EntityKind, entity_id: str, missing_ok: bool = False) -> bool:
         """True when deleted now, False when it was already gone (and ``missing_ok``)."""
-        return self._delete(_entity_path(kind, entity_id), missing_ok)
+        return self._delete(entity_path(kind, entity_id), missing_ok)
 
     def _delete(self, path: str, missing_ok: bool) -> bool:
         """True when deleted now, False when it was already gone (and ``missing_ok``). 202 or 204."""
@@ -522,25 +527,6 @@ class AEPHook(BaseHook):
             )
         except requests.RequestException as err:
             return False, f"Platform ({settings.platform_url}) could not be reached: {type(err).__name__}"
+        except AEPError as err:  # e.g. a sandbox override that is no sandbox name
+            return False, str(err)
         return True, f"Connected to sandbox {self.sandbox_name!r}: {len(specs)} connection specs visible"
-
-
-#: The entity collections of the Flow Service and the name their ids go by in errors.
-ID_FIELDS = {
-    "connections": "base_connection_id",
-    "sourceConnections": "source_connection_id",
-    "targetConnections": "target_connection_id",
-    "flows": "flow_id",
-    "runs": "run_id",
-}
-
-
-def _kind(kind: str) -> str:
-    if kind not in ID_FIELDS:
-        raise ValueError(f"unknown Flow Service collection {kind!r}; one of {', '.join(ID_FIELDS)}")
-    return kind
-
-
-def _entity_path(kind: str, entity_id: Any) -> str:
-    """``/flows/<id>``: the id checked and encoded as one segment, named by its field in errors."""
-    return f"/{_kind(kind)}/{path_segment(ID_FIELDS[kind], entity_id)}"

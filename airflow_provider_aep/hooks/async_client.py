@@ -25,7 +25,7 @@ from airflow_provider_aep.hooks.retry import (
     RetryPolicy,
     async_retrying,
 )
-from airflow_provider_aep.utils.ids import check_path, check_sandbox_name, path_segment
+from airflow_provider_aep.utils.ids import check_path, check_sandbox_name, entity_path
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,6 @@ class AsyncAEPClient:
         return runs
 
     async def get_run(self, run_id: str) -> dict[str, Any]:
-        body = await self.request("GET", "/runs/" + path_segment("run_id", run_id)) or {}
+        body = await self.request("GET", entity_path("runs", run_id)) or {}
         items = body.get("items") if isinstance(body, dict) else None
         return dict(items[0]) if items else dict(body)

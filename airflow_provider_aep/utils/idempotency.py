@@ -183,7 +183,7 @@ def create_once(
         if created.get("reused") and if_exists == "fail":
             raise AEPError(
                 f"A {what} named {body['name']!r} was created at the same moment by another run "
-                f"({created['id']}) and if_exists='fail'; ours was deleted"
+                f"({created['id']}) and if_exists='fail'"
             )
     _remember(state_store, key, created["id"])
     return {"reused": False, **created}

@@ -55,3 +55,25 @@ def check_sandbox_name(field: str, value: Any) -> str:
             field, value, "an AEP sandbox name: lowercase letters, digits and hyphens, e.g. 'prod'"
         )
     return value
+
+
+#: The Flow Service collections addressed by id, and the name their ids go by in errors.
+ID_FIELDS = {
+    "connections": "base_connection_id",
+    "sourceConnections": "source_connection_id",
+    "targetConnections": "target_connection_id",
+    "flows": "flow_id",
+    "runs": "run_id",
+}
+
+
+def collection(kind: str) -> str:
+    """A Flow Service collection name, or ValueError: it is a path segment too."""
+    if kind not in ID_FIELDS:
+        raise ValueError(f"unknown Flow Service collection {kind!r}; one of {', '.join(ID_FIELDS)}")
+    return kind
+
+
+def entity_path(kind: str, entity_id: Any) -> str:
+    """``/flows/<id>``: the id checked and encoded as one segment, named by its field in errors."""
+    return f"/{collection(kind)}/{path_segment(ID_FIELDS[kind], entity_id)}"

@@ -27,8 +27,8 @@ from airflow_provider_aep.payloads.activation import (
     SEGMENT_SELECTORS,
     activation_still_needed,
     build_activation_patch,
-    unapplied_operations,
 )
+from airflow_provider_aep.payloads.patch import unapplied_operations
 from tests.unit.fake_http import Call, response
 
 TODAY = date(2026, 11, 23)
