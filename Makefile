@@ -32,7 +32,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 demo: $(STAMP)
-	$(BIN)/python -m airflow_provider_aep.emulator.demo --destination $(DESTINATION)
+	$(BIN)/python -m aep_emulator.demo --destination $(DESTINATION)
 
 emulator: $(STAMP)
 	$(BIN)/aep-emulator --host 127.0.0.1 --port 8765

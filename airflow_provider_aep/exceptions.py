@@ -8,7 +8,8 @@ request id, never a header, a token or a request body.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.utils.secrets import scrub, scrub_data
 
@@ -149,6 +150,34 @@ class AEPRunFailedError(AEPError):
             or "no errors given"
         )
         super().__init__(f"Dataflow run {run_id} ended with status {status!r}: {listed}")
+
+
+if TYPE_CHECKING:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    class AEPDataflowRunFailed(AEPRunFailedError, AirflowFailException):
+        """The awaited run failed in AEP: retrying the sensor would see the same failed run."""
+
+else:
+
+    def __getattr__(name: str) -> type:
+        # Built on first use: the catalog imports this module, also in programs that never run
+        # Airflow, and importing Airflow's exceptions would cost each of them Airflow's start-up.
+        if name == "AEPDataflowRunFailed":
+            return _dataflow_run_failed()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _dataflow_run_failed() -> type:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    class AEPDataflowRunFailed(AEPRunFailedError, AirflowFailException):
+        """The awaited run failed in AEP: retrying the sensor would see the same failed run."""
+
+    AEPDataflowRunFailed.__module__ = __name__
+    AEPDataflowRunFailed.__qualname__ = "AEPDataflowRunFailed"
+    return AEPDataflowRunFailed
 
 
 def _problem_code(type_url: Any) -> str | None:

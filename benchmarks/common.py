@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from airflow_provider_aep.emulator.config import EmulatorConfig
-from airflow_provider_aep.emulator.server import airflow_connection, free_port
+from aep_emulator.config import EmulatorConfig
+from aep_emulator.server import airflow_connection, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from common import BIN, ROOT, dump, emulator_process, requests_log, show
 
-from airflow_provider_aep.emulator.demo import airflow_env
-from airflow_provider_aep.emulator.server import airflow_connection
+from aep_emulator.demo import airflow_env
+from aep_emulator.server import airflow_connection
 
 ID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|/[0-9a-f]{24}")
 TASKS = 7  # list, source, base, target, dataflow, sensor, report

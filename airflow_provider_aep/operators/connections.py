@@ -21,6 +21,9 @@ from airflow_provider_aep.payloads.connections import (
     build_profile_store_base_connection,
     build_profile_store_source_connection,
     build_target_connection,
+    check_base_connection,
+    check_target_params,
+    require_text,
 )
 
 if TYPE_CHECKING:
@@ -99,7 +102,7 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
                     "auth_params": auth_params,
                     "auth_spec_name": auth_spec_name,
                 },
-                lambda: self._body(dict(auth_params or {})),
+                lambda: self._check_arguments(dict(auth_params or {})),
             )
 
     def _do_render_template_fields(
@@ -112,6 +115,15 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
 
         for value in (getattr(parent, "auth_params", None) or {}).values():
             mask(value)
+
+    def _check_arguments(self, params: dict[str, Any]) -> None:
+        spec_id, _ = resolve_destination(self.destination)
+        check_base_connection(
+            name=self.name,
+            connection_spec_id=spec_id,
+            auth_spec_name=self.auth_spec_name or None,
+            auth_params=params,
+        )
 
     def _body(self, params: dict[str, Any]) -> dict[str, Any]:
         spec_id, _ = resolve_destination(self.destination)
@@ -333,10 +345,16 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
                 "compression": compression,
                 "extra_params": extra_params,
             },
-            lambda: self._body("base-connection-id"),
+            self._check_arguments,
         )
 
-    def _body(self, base_connection_id: str) -> dict[str, Any]:
+    def _check_arguments(self) -> None:
+        spec_id, target = self._target_params()
+        require_text("name", self.name)
+        check_target_params(spec_id, target)
+
+    def _target_params(self) -> tuple[str, dict[str, Any]]:
+        """The connection spec id and the ``params`` the location and the format make."""
         spec_id, destination = resolve_destination(self.destination)
         if not isinstance(self.location, Mapping):
             raise AEPValidationError(
@@ -353,6 +371,10 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         if destination is None or destination.workflow == "datasets":
             target["datasetFileType"] = self.dataset_file_type
             target["compression"] = self.compression
+        return spec_id, target
+
+    def _body(self, base_connection_id: str) -> dict[str, Any]:
+        spec_id, target = self._target_params()
         return build_target_connection(
             name=self.name,
             base_connection_id=base_connection_id,

@@ -16,6 +16,7 @@ from airflow_provider_aep.operators._base import (
     int_if_digits,
 )
 from airflow_provider_aep.operators.connections import resolve_destination
+from airflow_provider_aep.payloads.connections import require_text
 from airflow_provider_aep.payloads.flows import build_dataflow, empty_general_transform
 from airflow_provider_aep.payloads.schedule import SCHEDULE_RULES, build_schedule_params
 from airflow_provider_aep.utils.ids import check_id
@@ -94,30 +95,34 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
                 "destination": destination, "name": name, "flow_spec_id": flow_spec_id, "export_mode": export_mode, "time_unit": time_unit, "interval": interval,
                 "start_time": start_time, "end_time": end_time, "folder_name_template": folder_name_template,
             },
-            lambda: self._body("source-connection-id", "target-connection-id", now=int(time.time())),
+            lambda: self._check_arguments(now=int(time.time())),
         )  # fmt: skip
 
-    def _body(self, source_id: str, target_id: str, *, now: int) -> dict[str, Any]:
+    def _check_arguments(self, *, now: int) -> None:
+        self._flow_spec_and_schedule(now=now)
+        require_text("name", self.name)
+
+    def _flow_spec_and_schedule(self, *, now: int) -> tuple[str, dict[str, Any] | None]:
+        """The flow spec id, and the ``scheduleParams`` of a dataset flow (None for audiences)."""
         _, destination = resolve_destination(self.destination)
         flow_spec_id = self.flow_spec_id or (destination.flow_spec_id if destination else None)
         if not flow_spec_id:
             raise AEPValidationError(
                 "flow_spec_id", None, "a flow spec id (needed when destination is a raw spec id)"
             )
-        segments = destination is not None and destination.workflow == "segments"
-        schedule: Mapping[str, Any] | None = None
-        transformations: list[dict[str, Any]] = []
-        if segments:
-            transformations = [empty_general_transform()]
-        else:
-            schedule = build_schedule_params(
-                export_mode=self.export_mode,
-                time_unit=self.time_unit or None,
-                interval=int_if_digits(self.interval) if self.interval not in ("", None) else None,
-                start_time=int_if_digits(self.start_time) if self.start_time not in ("", None) else now,
-                end_time=int_if_digits(self.end_time) if self.end_time not in ("", None) else None,
-                folder_name_template=self.folder_name_template or None,
-            )
+        if destination is not None and destination.workflow == "segments":
+            return flow_spec_id, None
+        return flow_spec_id, build_schedule_params(
+            export_mode=self.export_mode,
+            time_unit=self.time_unit or None,
+            interval=int_if_digits(self.interval) if self.interval not in ("", None) else None,
+            start_time=int_if_digits(self.start_time) if self.start_time not in ("", None) else now,
+            end_time=int_if_digits(self.end_time) if self.end_time not in ("", None) else None,
+            folder_name_template=self.folder_name_template or None,
+        )
+
+    def _body(self, source_id: str, target_id: str, *, now: int) -> dict[str, Any]:
+        flow_spec_id, schedule = self._flow_spec_and_schedule(now=now)
         return build_dataflow(
             name=self.name,
             description=self.description,
@@ -125,7 +130,7 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
             source_connection_id=source_id,
             target_connection_id=target_id,
             schedule_params=schedule,
-            transformations=transformations,
+            transformations=[empty_general_transform()] if schedule is None else [],
         )
 
     def execute_step(self, context: Context) -> str:
@@ -134,8 +139,14 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         flow_id = str(created["id"])
         self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
         self.log.info("Created dataflow %r: %s (%s)", self.name, flow_id, self.aep_dataflow_url)
-        if body.get("scheduleParams"):
-            self.log.info("Schedule: %s", body["scheduleParams"])
+        schedule = body.get("scheduleParams")
+        if schedule:
+            self.log.info("Schedule: %s", schedule)
+            if "endTime" not in schedule:
+                self.log.warning(
+                    "No end_time given: AEP stops a dataset dataflow six months after it is created. "
+                    "Set end_time, or extend it later with AEPUpdateDataflowOperator."
+                )
         self.push_etag(context, created.get("etag"))
         return flow_id
 

@@ -46,6 +46,35 @@ def choose_auth_spec(destination: Destination, auth_params: Mapping[str, Any]) -
     )
 
 
+def check_base_connection(
+    *,
+    name: str,
+    connection_spec_id: str,
+    auth_spec_name: str | None = None,
+    auth_params: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Check a base connection's arguments against its spec; the auth spec they fit, if any."""
+    require_text("name", name)
+    require_text("connection_spec_id", connection_spec_id)
+    params = dict(auth_params or {})
+    destination = find_destination(connection_spec_id)
+    if destination is None:
+        return auth_spec_name
+    if auth_spec_name is None:
+        auth_spec_name = choose_auth_spec(destination, params)
+    if auth_spec_name is not None:
+        spec = destination.auth_spec(auth_spec_name)
+        unknown = sorted(set(params) - set(spec.params))
+        if unknown:
+            raise AEPValidationError(
+                "auth_params", unknown, f"{auth_spec_name!r} takes only " + ", ".join(spec.params)
+            )
+        check_params(spec.schema, params, field_prefix="auth_params")
+    elif params:
+        raise AEPValidationError("auth_params", sorted(params), f"{destination.name} takes no credentials")
+    return auth_spec_name
+
+
 def build_base_connection(
     *,
     name: str,
@@ -55,25 +84,10 @@ def build_base_connection(
     description: str | None = None,
 ) -> dict[str, Any]:
     """A base connection: the credentials AEP keeps for a destination."""
-    _require_text("name", name)
-    _require_text("connection_spec_id", connection_spec_id)
     params = dict(auth_params or {})
-    destination = find_destination(connection_spec_id)
-    if destination is not None:
-        if auth_spec_name is None:
-            auth_spec_name = choose_auth_spec(destination, params)
-        if auth_spec_name is not None:
-            spec = destination.auth_spec(auth_spec_name)
-            unknown = sorted(set(params) - set(spec.params))
-            if unknown:
-                raise AEPValidationError(
-                    "auth_params", unknown, f"{auth_spec_name!r} takes only " + ", ".join(spec.params)
-                )
-            check_params(spec.schema, params, field_prefix="auth_params")
-        elif params:
-            raise AEPValidationError(
-                "auth_params", sorted(params), f"{destination.name} takes no credentials"
-            )
+    auth_spec_name = check_base_connection(
+        name=name, connection_spec_id=connection_spec_id, auth_spec_name=auth_spec_name, auth_params=params
+    )
     body: dict[str, Any] = {"name": name}
     if description:
         body["description"] = description
@@ -87,7 +101,7 @@ def build_data_lake_source_connection(
     *, name: str, datasets: Iterable[Mapping[str, Any]], description: str | None = None
 ) -> dict[str, Any]:
     """The Data Lake source connection: which datasets to export (they cannot change later)."""
-    _require_text("name", name)
+    require_text("name", name)
     listed: list[dict[str, Any]] = []
     for i, dataset in enumerate(datasets):
         dataset_id = dataset["dataSetId"] if "dataSetId" in dataset else dataset.get("id")
@@ -122,8 +136,8 @@ def build_profile_store_base_connection(*, name: str, description: str | None = 
 def build_profile_store_source_connection(
     *, name: str, base_connection_id: str, description: str | None = None
 ) -> dict[str, Any]:
-    _require_text("name", name)
-    _require_text("base_connection_id", base_connection_id)
+    require_text("name", name)
+    require_text("base_connection_id", base_connection_id)
     body: dict[str, Any] = {"name": name}
     if description:
         body["description"] = description
@@ -132,6 +146,26 @@ def build_profile_store_source_connection(
     body["data"] = {"format": "CSV", "schema": None}
     body["params"] = {}
     return body
+
+
+def check_target_params(connection_spec_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A target connection's ``params`` checked against its spec, with AEP's defaults filled in."""
+    require_text("connection_spec_id", connection_spec_id)
+    target = dict(params)
+    destination = find_destination(connection_spec_id)
+    if destination is None:
+        return target
+    if destination.workflow == "datasets":
+        target.setdefault("mode", destination.target_mode)
+        check_dataset_export_format(target.get("datasetFileType"), target.get("compression"))
+        # ``fileType`` is required by the spec for audience exports only.
+        check_params(destination.target_schema, target, field_prefix="params", skip_required=("fileType",))
+    else:
+        target.setdefault("mode", storage_mode(destination, target))
+        target.setdefault("format", "CSV")
+        check_params(destination.target_schema, target, field_prefix="params")
+        _check_storage_mode_params(destination, target)
+    return target
 
 
 def build_target_connection(
@@ -144,24 +178,10 @@ def build_target_connection(
     data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A target connection: where the files go and in which format."""
-    _require_text("name", name)
-    _require_text("base_connection_id", base_connection_id)
-    _require_text("connection_spec_id", connection_spec_id)
-    target = dict(params)
+    require_text("name", name)
+    require_text("base_connection_id", base_connection_id)
+    target = check_target_params(connection_spec_id, params)
     destination = find_destination(connection_spec_id)
-    if destination is not None:
-        if destination.workflow == "datasets":
-            target.setdefault("mode", destination.target_mode)
-            check_dataset_export_format(target.get("datasetFileType"), target.get("compression"))
-            # ``fileType`` is required by the spec for audience exports only.
-            check_params(
-                destination.target_schema, target, field_prefix="params", skip_required=("fileType",)
-            )
-        else:
-            target.setdefault("mode", storage_mode(destination, target))
-            target.setdefault("format", "CSV")
-            check_params(destination.target_schema, target, field_prefix="params")
-            _check_storage_mode_params(destination, target)
     body: dict[str, Any] = {"name": name}
     if description:
         body["description"] = description
@@ -219,6 +239,6 @@ def _check_storage_mode_params(destination: Destination, target: Mapping[str, An
             )
 
 
-def _require_text(field: str, value: Any) -> None:
+def require_text(field: str, value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise AEPValidationError(field, value, "a non-empty string")

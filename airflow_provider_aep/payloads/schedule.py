@@ -7,18 +7,15 @@
 | FIRST_FULL_THEN_INCREMENTAL | hour     | 3, 6, 9 or 12   |
 
 Times are Unix seconds. A flow without ``endTime`` is stopped by AEP six months after it is
-created, so that case is allowed but warned about.
+created: that case is allowed here, and the dataflow operator warns about it when it creates one.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_aep.exceptions import AEPValidationError
-
-log = logging.getLogger(__name__)
 
 DAILY_FULL_EXPORT = "DAILY_FULL_EXPORT"
 FIRST_FULL_THEN_INCREMENTAL = "FIRST_FULL_THEN_INCREMENTAL"
@@ -80,12 +77,7 @@ def build_schedule_params(
         "interval": interval,
         "startTime": start,
     }
-    if end_time is None:
-        log.warning(
-            "No end_time given: AEP stops a dataset dataflow six months after it is created. "
-            "Set end_time, or extend it later with AEPUpdateDataflowOperator."
-        )
-    else:
+    if end_time is not None:
         end = to_unix_seconds(end_time, "end_time")
         if end <= start:
             raise AEPValidationError("end_time", end, f"a moment after start_time ({start})")

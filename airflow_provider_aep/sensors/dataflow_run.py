@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_aep.exceptions import AEPError, AEPRunFailedError, AEPValidationError
+from airflow_provider_aep.exceptions import AEPDataflowRunFailed, AEPError, AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.operators._base import (
     AEPHookMixin,
@@ -31,10 +31,6 @@ from airflow_provider_aep.utils.runs import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-class AEPDataflowRunFailed(AEPRunFailedError, AirflowFailException):
-    """The awaited run failed in AEP: retrying the sensor would see the same failed run."""
 
 
 def _is_since(value: Any) -> bool:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_aep.emulator.config import EmulatorConfig
-from airflow_provider_aep.emulator.server import RunningEmulator, running_emulator
+from aep_emulator.config import EmulatorConfig
+from aep_emulator.server import RunningEmulator, running_emulator
 
 FS = "/data/foundation/flowservice"
 

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from airflow_provider_aep.emulator.config import EmulatorConfig
-from airflow_provider_aep.emulator.segments import population
-from airflow_provider_aep.emulator.server import running_emulator
+from aep_emulator.config import EmulatorConfig
+from aep_emulator.segments import population
+from aep_emulator.server import running_emulator
 from tests.emulator.conftest import Api
 
 PROFILE_STORE = {"id": "8a9c3494-9708-43d7-ae3f-cda01e5030e1", "version": "1.0"}

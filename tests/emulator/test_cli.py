@@ -11,12 +11,10 @@ import time
 import httpx
 import pytest
 
-from airflow_provider_aep.emulator.server import free_port
+from aep_emulator.server import free_port
 
 
-@pytest.mark.parametrize(
-    "command", [["aep-emulator"], [sys.executable, "-m", "airflow_provider_aep.emulator"]]
-)
+@pytest.mark.parametrize("command", [["aep-emulator"], [sys.executable, "-m", "aep_emulator"]])
 def test_starts_and_prints_the_connection(tmp_path, command):
     if command[0] == "aep-emulator":
         command = [os.path.join(os.path.dirname(sys.executable), "aep-emulator")]
@@ -57,7 +55,7 @@ def test_starts_and_prints_the_connection(tmp_path, command):
 
 def test_help_lists_the_options():
     out = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_aep.emulator", "--help"],
+        [sys.executable, "-m", "aep_emulator", "--help"],
         capture_output=True,
         text=True,
         check=True,
@@ -75,7 +73,7 @@ def test_help_lists_the_options():
 
 
 def test_fault_plan_file_and_options_are_read(tmp_path):
-    from airflow_provider_aep.emulator.cli import parse_args
+    from aep_emulator.cli import parse_args
 
     plan = tmp_path / "faults.json"
     plan.write_text(json.dumps({"rules": [{"path": "*/flows", "times": 2, "status": 503, "retry_after": 1}]}))

@@ -6,8 +6,8 @@ import time
 
 import requests
 
-from airflow_provider_aep.emulator.config import EmulatorConfig
-from airflow_provider_aep.emulator.server import running_emulator
+from aep_emulator.config import EmulatorConfig
+from aep_emulator.server import running_emulator
 from tests import seed_bodies as seed
 from tests.emulator.conftest import Api
 

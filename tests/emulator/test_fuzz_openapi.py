@@ -40,8 +40,8 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from airflow_provider_aep.emulator.server import RunningEmulator
-from airflow_provider_aep.emulator.validation import connection_specs, flow_specs
+from aep_emulator.server import RunningEmulator
+from aep_emulator.validation import connection_specs, flow_specs
 from tests import seed_bodies as seed
 from tests.emulator.conftest import FS, Api
 from tests.emulator.pipeline import make_pipeline

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_aep.emulator import config as emulator_config
-from airflow_provider_aep.emulator.config import EmulatorConfig
-from airflow_provider_aep.emulator.server import running_emulator
+from aep_emulator import config as emulator_config
+from aep_emulator.config import EmulatorConfig
+from aep_emulator.server import running_emulator
 from tests import seed_bodies as seed
 from tests.emulator.conftest import FS, Api
 from tests.emulator.pipeline import make_pipeline
@@ -429,7 +429,7 @@ def test_a_flow_the_engine_cannot_run_is_set_aside_and_the_others_run(api, emu, 
     state = emu.emulator.state
     with state.lock:
         state.entities("prod", "flows")[broken]["scheduleParams"]["interval"] = "every hour"
-    with caplog.at_level(logging.ERROR, logger="airflow_provider_aep.emulator.runs"):
+    with caplog.at_level(logging.ERROR, logger="aep_emulator.runs"):
         assert api.wait_for_run(ids["flow"])["metrics"]["statusSummary"]["status"] == "success"
         assert api.call("GET", "/flows").status_code == 200
     assert any(broken in record.getMessage() for record in caplog.records)
@@ -485,7 +485,7 @@ def _token_headers(emulator) -> dict[str, str]:
 
 
 def test_the_body_limit_is_4_mib_by_default_and_a_cli_option():
-    from airflow_provider_aep.emulator.cli import parse_args
+    from aep_emulator.cli import parse_args
 
     assert EmulatorConfig().max_body_bytes == emulator_config.MAX_BODY_BYTES == 4 * 1024 * 1024
     assert parse_args(["--max-body-bytes", "2048"]).max_body_bytes == 2048

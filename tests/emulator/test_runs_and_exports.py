@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from airflow_provider_aep.emulator.datasets import BY_ID, records
+from aep_emulator.datasets import BY_ID, records
 from tests.emulator.pipeline import make_pipeline
 
 DEVICES = BY_ID["5ef3e3259ad2a1191ab7dd7d"]

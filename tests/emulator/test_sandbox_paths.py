@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_provider_aep.emulator import exports
-from airflow_provider_aep.emulator.exports import ExportError, expand_folder_template, location_dir
-from airflow_provider_aep.emulator.segments import file_base_name, write_csv_files
+from aep_emulator import exports
+from aep_emulator.exports import ExportError, expand_folder_template, location_dir
+from aep_emulator.segments import file_base_name, write_csv_files
 from tests import seed_bodies as seed
 from tests.emulator.conftest import Api
 

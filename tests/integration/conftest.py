@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_aep.emulator.config import EmulatorConfig
-from airflow_provider_aep.emulator.demo import airflow_env
-from airflow_provider_aep.emulator.server import RunningEmulator, running_emulator
+from aep_emulator.config import EmulatorConfig
+from aep_emulator.demo import airflow_env
+from aep_emulator.server import RunningEmulator, running_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags_examples"

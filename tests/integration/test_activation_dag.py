@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from aep_emulator.segments import population
 from airflow_provider_aep.catalog import get_destination
-from airflow_provider_aep.emulator.segments import population
 from dags_examples.activate_segments import LOCATIONS, SEGMENTS
 
 DAG_ID = "aep_activate_segments"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_aep.emulator.demo import DEMO_CREDENTIALS
-from airflow_provider_aep.emulator.server import free_port
+from aep_emulator.demo import DEMO_CREDENTIALS
+from aep_emulator.server import free_port
 from tests.integration.conftest import AIRFLOW, ROOT
 
 DAG_ID = "aep_export_datasets"

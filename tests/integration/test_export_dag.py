@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from aep_emulator.datasets import BY_ID
 from airflow_provider_aep.catalog import get_destination
-from airflow_provider_aep.emulator.datasets import BY_ID
 from dags_examples.export_datasets import LOCATIONS
 from tests.conftest import CLIENT_SECRET
 

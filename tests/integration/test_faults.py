@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_aep.emulator.datasets import BY_ID
-from airflow_provider_aep.emulator.segments import population
-from airflow_provider_aep.emulator.server import RunningEmulator, free_port
+from aep_emulator.datasets import BY_ID
+from aep_emulator.segments import population
+from aep_emulator.server import RunningEmulator, free_port
 from dags_examples.activate_segments import SEGMENTS
 from tests.integration.conftest import AIRFLOW, failure_excerpt
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_aep.emulator.server import RunningEmulator, free_port
+from aep_emulator.server import RunningEmulator, free_port
 from tests.integration.conftest import DAGS, AirflowHome, failure_excerpt
 
 pytestmark = pytest.mark.integration

@@ -23,8 +23,7 @@ class EmulatorPackagesMissing(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, EmulatorPackagesMissing())
 import airflow_provider_aep
 for module in pkgutil.walk_packages(airflow_provider_aep.__path__, "airflow_provider_aep."):
-    if not module.name.startswith("airflow_provider_aep.emulator"):
-        importlib.import_module(module.name)
+    importlib.import_module(module.name)
 for path in sorted(__import__("pathlib").Path("dags_examples").glob("*.py")):
     dags = [v for v in runpy.run_path(str(path)).values() if type(v).__name__ == "DAG"]
     print(path.name, len(dags))
@@ -49,7 +48,31 @@ def test_no_provider_module_imports_or_names_the_emulator():
     offenders = [
         str(path.relative_to(ROOT))
         for path in PACKAGE.rglob("*.py")
-        if "emulator" not in path.relative_to(PACKAGE).parts
-        and re.search(r"emulator", path.read_text(), re.IGNORECASE)
+        if re.search(r"emulator", path.read_text(), re.IGNORECASE)
     ]
     assert offenders == []
+
+
+def test_the_run_failure_lives_in_exceptions_and_reading_the_catalog_does_not_start_airflow():
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, airflow_provider_aep.catalog, airflow_provider_aep.exceptions as e\n"
+            "print('airflow' in sys.modules)\n"
+            "from airflow.sdk.exceptions import AirflowFailException\n"
+            "from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed\n"
+            "print(e.AEPDataflowRunFailed is AEPDataflowRunFailed,"
+            " issubclass(AEPDataflowRunFailed, (e.AEPRunFailedError)),"
+            " issubclass(AEPDataflowRunFailed, AirflowFailException), repr(AEPDataflowRunFailed))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[:2] == [
+        "False",
+        "True True True <class 'airflow_provider_aep.exceptions.AEPDataflowRunFailed'>",
+    ]

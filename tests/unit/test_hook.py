@@ -551,3 +551,19 @@ def test_a_create_whose_connection_never_opened_is_retried(hook, fake, sleeps):
     )
     fake.queue = [refused, response(201, {"id": "f-1"})]
     assert hook.create_entity("flows", {"name": "n"})["id"] == "f-1"
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        # The spec's example: relative to the Flow Service base, the token URL-safe.
+        "/runs?property=flowId%3D%3Df&continuationToken=eyJvZmZzZXQiOjJ9",
+        "/data/foundation/flowservice/runs?continuationToken=eyJvZmZzZXQiOjJ9",
+        "https://platform.adobe.io/data/foundation/flowservice/runs?continuationToken=eyJvZmZzZXQiOjJ9",
+    ],
+)
+def test_the_continuation_token_is_read_from_relative_and_absolute_next_links(href):
+    from airflow_provider_aep.hooks.responses import continuation_token
+
+    assert continuation_token({"_links": {"next": {"href": href}}}) == "eyJvZmZzZXQiOjJ9"
+    assert continuation_token({"_links": {}}) is None

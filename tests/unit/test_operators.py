@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pendulum
 import pytest
@@ -273,6 +274,22 @@ def test_rendered_string_times_become_ints(hook_calls, context):
     op.interval, op.start_time, op.end_time = "1", "1675901210", "1975901210"
     op.execute(context)
     assert hook_calls["create_flow"][0]["scheduleParams"]["startTime"] == 1675901210
+
+
+def test_missing_end_time_is_warned_about_when_the_flow_is_created_not_when_the_dag_is_parsed(
+    hook_calls, context, caplog, mocker
+):
+    with caplog.at_level(logging.DEBUG):
+        op = AEPCreateDataflowOperator(
+            task_id="f", destination="sftp", name="n", source_connection_id="s", target_connection_id="t",
+        )  # fmt: skip
+    assert "six months" not in caplog.text
+    warning = mocker.spy(op.log, "warning")
+    op.execute(context)
+    assert "endTime" not in hook_calls["create_flow"][0]["scheduleParams"]
+    assert "No end_time given: AEP stops a dataset dataflow six months after it is created" in str(
+        warning.call_args_list
+    )
 
 
 def test_segment_destination_gets_the_general_transform(hook_calls, context):

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_aep.emulator.jsonpatch import apply_patch
+from aep_emulator.jsonpatch import apply_patch
 from airflow_provider_aep.exceptions import AEPApiError, AEPError, AEPValidationError
 from airflow_provider_aep.operators.dataflows import (
     DAY,

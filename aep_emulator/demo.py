@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aep_emulator.config import EmulatorConfig
+from aep_emulator.server import running_emulator
 from airflow_provider_aep.catalog import DATASET_EXPORT_DESTINATIONS
-from airflow_provider_aep.emulator.config import EmulatorConfig
-from airflow_provider_aep.emulator.server import running_emulator
 
 DAG_ID = "aep_export_datasets"
 SENSOR_TASK = "wait_for_export_run"

@@ -1,6 +1,6 @@
 """A local Adobe Experience Platform: IMS token endpoint and Flow Service, over real HTTP.
 
 It imports nothing from the hook or the operators, so it judges them honestly. Start it with
-``aep-emulator`` or ``python -m airflow_provider_aep.emulator``; in tests use
-``airflow_provider_aep.emulator.server.running_emulator``.
+``aep-emulator`` or ``python -m aep_emulator``; in tests use
+``aep_emulator.server.running_emulator``.
 """

@@ -13,12 +13,11 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_aep.catalog import find_destination
-from airflow_provider_aep.emulator import segments
-from airflow_provider_aep.emulator.config import EmulatorConfig
-from airflow_provider_aep.emulator.datasets import BY_ID as DATASETS_BY_ID
-from airflow_provider_aep.emulator.datasets import records
-from airflow_provider_aep.emulator.exports import (
+from aep_emulator import segments
+from aep_emulator.config import EmulatorConfig
+from aep_emulator.datasets import BY_ID as DATASETS_BY_ID
+from aep_emulator.datasets import records
+from aep_emulator.exports import (
     ExportError,
     expand_folder_template,
     export_time_folder,
@@ -26,10 +25,11 @@ from airflow_provider_aep.emulator.exports import (
     location_dir,
     write_dataset_export,
 )
-from airflow_provider_aep.emulator.faults import FaultPlan
-from airflow_provider_aep.emulator.service import new_etag
-from airflow_provider_aep.emulator.state import State
-from airflow_provider_aep.emulator.validation import general_transform
+from aep_emulator.faults import FaultPlan
+from aep_emulator.service import new_etag
+from aep_emulator.state import State
+from aep_emulator.validation import general_transform
+from airflow_provider_aep.catalog import find_destination
 
 UNIT_SECONDS = {"hour": 3600, "day": 86400}
 RUN_CLIENT = "aep_activation_batch"

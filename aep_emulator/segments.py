@@ -15,8 +15,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_aep.emulator.errors import bad_request
-from airflow_provider_aep.emulator.exports import inside, safe_part
+from aep_emulator.errors import bad_request
+from aep_emulator.exports import inside, safe_part
 
 FREQUENCIES = {
     "DAILY_FULL_EXPORT": {"ONCE": 0, "DAILY": 86400},

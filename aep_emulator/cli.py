@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from airflow_provider_aep.emulator.config import EmulatorConfig
+from aep_emulator.config import EmulatorConfig
 
 
 def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
@@ -77,8 +77,8 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
-    from airflow_provider_aep.emulator.app import Emulator
-    from airflow_provider_aep.emulator.server import airflow_connection
+    from aep_emulator.app import Emulator
+    from aep_emulator.server import airflow_connection
 
     config = parse_args(argv)
     emulator = Emulator(config)

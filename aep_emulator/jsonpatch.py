@@ -7,7 +7,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from airflow_provider_aep.emulator.errors import bad_request
+from aep_emulator.errors import bad_request
 
 ALLOWED_OPS = ("add", "replace", "remove")
 _INDEX = re.compile(r"0|[1-9][0-9]*")

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from airflow_provider_aep.emulator.app import Emulator
-from airflow_provider_aep.emulator.config import EmulatorConfig
+from aep_emulator.app import Emulator
+from aep_emulator.config import EmulatorConfig
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -10,23 +10,23 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, PROFILE_STORE_SPEC_ID
-from airflow_provider_aep.emulator import segments
-from airflow_provider_aep.emulator import validation as check
-from airflow_provider_aep.emulator.config import EmulatorConfig
-from airflow_provider_aep.emulator.datasets import BY_ID as DATASETS_BY_ID
-from airflow_provider_aep.emulator.datasets import DATASETS
-from airflow_provider_aep.emulator.errors import (
+from aep_emulator import segments
+from aep_emulator import validation as check
+from aep_emulator.config import EmulatorConfig
+from aep_emulator.datasets import BY_ID as DATASETS_BY_ID
+from aep_emulator.datasets import DATASETS
+from aep_emulator.errors import (
     EmulatedError,
     bad_request,
     flow_error,
     gateway_error,
     not_found,
 )
-from airflow_provider_aep.emulator.faults import FaultPlan
-from airflow_provider_aep.emulator.jsonpatch import apply_patch
-from airflow_provider_aep.emulator.listing import matches, order, parse_filters
-from airflow_provider_aep.emulator.state import State
+from aep_emulator.faults import FaultPlan
+from aep_emulator.jsonpatch import apply_patch
+from aep_emulator.listing import matches, order, parse_filters
+from aep_emulator.state import State
+from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, PROFILE_STORE_SPEC_ID
 
 SIX_MONTHS_SECONDS = 183 * 86400
 DEFAULT_SANDBOX = "prod"

@@ -16,8 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, all_connection_specs
-from airflow_provider_aep.emulator.body import (
+from aep_emulator.body import (
     LOG_BODY_BYTES,
     BadJSON,
     BodyTooLarge,
@@ -25,14 +24,15 @@ from airflow_provider_aep.emulator.body import (
     parse_json,
     read_limited,
 )
-from airflow_provider_aep.emulator.config import EmulatorConfig
-from airflow_provider_aep.emulator.errors import EmulatedError, bad_request, flow_error, not_found
-from airflow_provider_aep.emulator.faults import FaultPlan
-from airflow_provider_aep.emulator.listing import matches, page, parse_filters, parse_limit
-from airflow_provider_aep.emulator.runs import RunEngine
-from airflow_provider_aep.emulator.service import SANDBOX_NAME, FlowService, sandbox_name
-from airflow_provider_aep.emulator.state import State
-from airflow_provider_aep.emulator.validation import connection_specs, flow_specs
+from aep_emulator.config import EmulatorConfig
+from aep_emulator.errors import EmulatedError, bad_request, flow_error, not_found
+from aep_emulator.faults import FaultPlan
+from aep_emulator.listing import matches, page, parse_filters, parse_limit
+from aep_emulator.runs import RunEngine
+from aep_emulator.service import SANDBOX_NAME, FlowService, sandbox_name
+from aep_emulator.state import State
+from aep_emulator.validation import connection_specs, flow_specs
+from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, all_connection_specs
 
 FS = "/data/foundation/flowservice"
 logger = logging.getLogger(__name__)

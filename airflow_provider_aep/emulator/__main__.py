@@ -1,3 +1,0 @@
-from airflow_provider_aep.emulator.cli import main
-
-main()
