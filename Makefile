@@ -7,14 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DESTINATION ?= amazon_s3
 
-.PHONY: install test unit lint demo emulator bench docs clean
+.PHONY: install system-deps test unit lint demo emulator bench docs docs-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,emulator]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,emulator,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,8 +24,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/mypy benchmarks
+	$(MAKE) --no-print-directory docs-check
 
-test: lint
+# Debian's chromium for the browser tests (tests/ui), when missing and apt-get can install it;
+# elsewhere those tests skip, saying why. Playwright never downloads a browser.
+system-deps:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium \
+			|| echo "chromium could not be installed: the UI tests will be skipped"; \
+	fi
+
+test: system-deps lint
 	$(BIN)/pytest
 
 unit: $(STAMP)
@@ -41,8 +51,20 @@ bench: $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,emulator,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
+# docs/bad-input.md from the bad-input catalogue, then the HTML site in docs/_build/html.
 docs: $(STAMP)
 	AEP_WRITE_DOCS=1 $(BIN)/pytest -q tests/integration/test_bad_input.py -k docs_table
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+# The Sphinx build alone, from scratch, warnings as errors (part of lint, so of make test).
+docs-check: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -E -q -b html docs docs/_build/html
+
+# The README's screenshots (docs/images/), taken by the browser tests from a live Airflow.
+.PHONY: screenshots
+screenshots: $(STAMP)
+	@test -x /usr/bin/chromium || { echo "screenshots need Debian's chromium: apt-get install chromium"; exit 1; }
+	AEP_WRITE_SCREENSHOTS=1 $(BIN)/pytest -q tests/ui
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

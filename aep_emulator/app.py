@@ -1,4 +1,8 @@
-"""The emulator's HTTP face: IMS, the Flow Service routes, and admin routes under ``/_emulator``."""
+"""The emulator's HTTP face: IMS, the Flow Service routes, and admin routes under ``/_emulator``.
+
+Every route is also served with a trailing slash (Adobe's spec and Postman collection write
+some paths so), with no redirect: the path is read without it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import contextlib
 import html
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aep_emulator import credentials
 from aep_emulator.body import (
     LOG_BODY_BYTES,
     BadJSON,
@@ -27,7 +33,9 @@ from aep_emulator.body import (
 from aep_emulator.config import EmulatorConfig
 from aep_emulator.errors import EmulatedError, bad_request, flow_error, not_found
 from aep_emulator.faults import FaultPlan
-from aep_emulator.listing import matches, page, parse_filters, parse_limit
+from aep_emulator.listing import matches, page, parse_count, parse_filters, parse_limit
+from aep_emulator.patching import as_operations
+from aep_emulator.run_actions import RunActions
 from aep_emulator.runs import RunEngine
 from aep_emulator.service import SANDBOX_NAME, FlowService, sandbox_name
 from aep_emulator.state import State
@@ -35,6 +43,7 @@ from aep_emulator.validation import connection_specs, flow_specs
 from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, all_connection_specs
 
 FS = "/data/foundation/flowservice"
+_DIGITS = re.compile(r"[0-9]{1,9}", re.ASCII)
 logger = logging.getLogger(__name__)
 ENTITY_ROUTES = {
     "connections": "connections",
@@ -52,11 +61,13 @@ class Emulator:
         self.faults = FaultPlan(config.faults)
         self.service = FlowService(config, self.state, self.faults)
         self.engine = RunEngine(config, self.state, self.faults)
+        self.run_actions = RunActions(self.state, self.engine)
         self.app = create_app(self)
 
 
 def create_app(emulator: Emulator) -> Any:
     service, engine, state, config = emulator.service, emulator.engine, emulator.state, emulator.config
+    run_actions = emulator.run_actions
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -80,6 +91,7 @@ def create_app(emulator: Emulator) -> Any:
         docs_url="/_emulator/docs",
         openapi_url="/_emulator/openapi.json",
         lifespan=lifespan,
+        redirect_slashes=False,
     )
 
     @app.exception_handler(EmulatedError)
@@ -118,9 +130,14 @@ def create_app(emulator: Emulator) -> Any:
             limit=parse_limit(request.query_params.get("limit")),
             token=request.query_params.get("continuationToken"),
             default_size=config.page_size,
-            base_path=request.url.path,
+            base_path=request.url.path.removeprefix(FS),
             query=list(request.query_params.multi_items()),
+            count=parse_count(request.query_params.get("count")),
         )
+
+    def if_match(request: Request) -> str | None:
+        """``If-Match`` from the header, or the ``if-match`` query parameter (Adobe's Postman collection)."""
+        return request.headers.get("if-match") or request.query_params.get("if-match")
 
     # -- IMS ---------------------------------------------------------------------------------------
 
@@ -163,11 +180,10 @@ def create_app(emulator: Emulator) -> Any:
             raise bad_request(
                 "configs are served for the Data Lake spec with outputType=activationDatasets&outputField=datasets"
             )
-        try:
-            start, limit = int(q.get("start", "0")), int(q.get("limit", "20"))
-        except ValueError:
-            raise bad_request("start and limit must be integers") from None
-        return service.eligible_datasets(start, limit)
+        raw_start, raw_limit = q.get("start", "0"), q.get("limit", "20")
+        if not all(_DIGITS.fullmatch(v) for v in (raw_start, raw_limit)):
+            raise bad_request("start and limit must be whole numbers (start from 0, limit from 1 to 100)")
+        return service.eligible_datasets(int(raw_start), int(raw_limit))
 
     @app.get(f"{FS}/flowSpecs")
     async def list_flow_specs(request: Request) -> dict[str, Any]:
@@ -210,23 +226,29 @@ def create_app(emulator: Emulator) -> Any:
             sandbox, _ = caller(request)
             return {"items": [service.get(sandbox, kind, entity_id)]}
 
-        # Adobe's spec documents ``DELETE /connections/{id}/`` with the slash: both are served.
-        @app.delete(f"{FS}/{kind}/{{entity_id}}/", include_in_schema=False)
         @app.delete(f"{FS}/{kind}/{{entity_id}}", name=f"delete_{kind}")
         async def delete(entity_id: str, request: Request) -> Response:
             sandbox, _ = caller(request)
             service.delete(sandbox, kind, entity_id)
             return Response(status_code=202)
 
+    def add_connection_patch(kind: str) -> None:
+        @app.patch(f"{FS}/{kind}/{{entity_id}}", name=f"patch_{kind}")
+        async def patch(entity_id: str, request: Request) -> dict[str, Any]:
+            sandbox, client = caller(request)
+            body = await json_body(request)
+            operations = as_operations(body) if kind == "connections" else body
+            return service.patch_connection(sandbox, client, kind, entity_id, if_match(request), operations)
+
     for kind in ("connections", "sourceConnections", "targetConnections", "flows"):
         add_entity_routes(kind)
+    for kind in ("connections", "sourceConnections", "targetConnections"):
+        add_connection_patch(kind)
 
     @app.patch(f"{FS}/flows/{{flow_id}}")
     async def patch_flow(flow_id: str, request: Request) -> JSONResponse:
         sandbox, client = caller(request)
-        answer = service.patch_flow(
-            sandbox, client, flow_id, request.headers.get("if-match"), await json_body(request)
-        )
+        answer = service.patch_flow(sandbox, client, flow_id, if_match(request), await json_body(request))
         return JSONResponse(answer, status_code=202)
 
     @app.post(f"{FS}/flows/{{flow_id}}/action")
@@ -244,10 +266,20 @@ def create_app(emulator: Emulator) -> Any:
         )
         return listed(request, items)
 
+    @app.post(f"{FS}/runs")
+    async def create_run(request: Request) -> JSONResponse:
+        sandbox, _ = caller(request)
+        return JSONResponse(run_actions.create(sandbox, await json_body(request)), status_code=201)
+
     @app.get(f"{FS}/runs/{{run_id}}")
     async def get_run(run_id: str, request: Request) -> dict[str, Any]:
         sandbox, _ = caller(request)
         return {"items": [service.get(sandbox, "runs", run_id)]}
+
+    @app.post(f"{FS}/runs/{{run_id}}/action")
+    async def run_action(run_id: str, request: Request) -> dict[str, Any]:
+        sandbox, _ = caller(request)
+        return run_actions.act(sandbox, run_id, request.query_params.get("op"))
 
     # -- admin -----------------------------------------------------------------------------------------
 
@@ -259,7 +291,17 @@ def create_app(emulator: Emulator) -> Any:
     async def read_state() -> dict[str, Any]:
         engine.advance()
         with state.lock:
-            return {"sandboxes": state.data["sandboxes"], "tokens_issued": len(state.tokens)}
+            return {
+                "sandboxes": state.data["sandboxes"],
+                "tokens_issued": len(state.tokens),
+                "run_attempts": run_actions.attempts(),
+            }
+
+    @app.get("/_emulator/runs/{run_id}/credentials")
+    async def run_credentials(run_id: str) -> dict[str, Any]:
+        """Which credentials a run used (per attempt): ids, identifiers, fingerprints; no secret."""
+        engine.advance()
+        return run_actions.credentials(run_id)
 
     @app.post("/_emulator/reset")
     async def reset() -> dict[str, Any]:
@@ -287,6 +329,7 @@ def create_app(emulator: Emulator) -> Any:
     async def list_faults() -> dict[str, Any]:
         return {
             "rules": [r.as_dict() for r in emulator.faults.rules],
+            "run_rules": [r.as_dict() for r in emulator.faults.run_rules],
             "failing_runs": emulator.faults.failing_runs,
         }
 
@@ -353,25 +396,6 @@ def create_app(emulator: Emulator) -> Any:
     return FaultsAndLog(app, emulator)
 
 
-_SECRET_PARAMS = frozenset(
-    name
-    for spec in all_connection_specs()
-    for auth in spec.get("authSpec", [])
-    for name, rule in auth["spec"].get("properties", {}).items()
-    if rule.get("format") == "password"
-)
-
-
-def _redact(body: Any) -> Any:
-    if isinstance(body, dict):
-        return {
-            k: ("***" if k in _SECRET_PARAMS or k == "client_secret" else _redact(v)) for k, v in body.items()
-        }
-    if isinstance(body, list):
-        return [_redact(v) for v in body]
-    return body
-
-
 def _replaying(messages: list[dict[str, Any]], receive: Any) -> Any:
     """A ``receive`` that hands out the body read already, then listens to the client again."""
 
@@ -419,6 +443,8 @@ class FaultsAndLog:
             return
         raw = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
         receive = _replaying(messages, receive)
+        logged = scope
+        scope = _without_trailing_slash(scope)
         if scope["path"].startswith("/_emulator"):
             await self.app(scope, receive, send)
             return
@@ -463,7 +489,7 @@ class FaultsAndLog:
             await self.app(scope, receive, recording_send)
 
         finally:
-            self._log(scope, raw, status.get("code"), started, rule is not None)
+            self._log(logged, raw, status.get("code"), started, rule is not None)
 
     async def _read_body(self, scope: dict[str, Any], receive: Any) -> list[dict[str, Any]]:
         """The body's messages, refused (BodyTooLarge) by its declared length or as it streams in."""
@@ -526,12 +552,20 @@ class FaultsAndLog:
             "status": code,
             "sandbox": headers.get("x-sandbox-name", "prod"),
             "if_match": headers.get("if-match"),
-            "body": _redact(_loggable(raw, scope["path"])),
+            "body": credentials.redact(_loggable(raw, scope["path"])),
             "ms": round((time.time() - started) * 1000, 1),
             "fault": faulted,
         }
         with self.emulator.state.lock:
             self.emulator.state.log_request(entry)
+
+
+def _without_trailing_slash(scope: dict[str, Any]) -> dict[str, Any]:
+    """The scope with its path read without a trailing slash: ``/flows/{id}/`` is ``/flows/{id}``."""
+    path = scope["path"]
+    if len(path) > 1 and path.endswith("/"):
+        return {**scope, "path": path.rstrip("/") or "/"}
+    return scope
 
 
 def _headers(scope: dict[str, Any]) -> dict[str, str]:

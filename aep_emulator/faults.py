@@ -6,6 +6,10 @@ the connection halfway through the response (``drop_after``: once the request is
 ``expire_tokens`` or make a ``concurrent_update`` to the flow before answering; with ``echo``,
 the ``status`` answer quotes the request back (its bearer token, its body) as a careless server
 would. Plans come from ``--faults`` (a JSON file) and from ``POST /_emulator/faults``.
+
+A rule with ``fail_run_attempts`` is about runs, not requests: every run of its ``flow`` (an id,
+or ``*`` for all) fails its first N attempts with ``code`` and ``message``, so a failed run can be
+shown to succeed after a ``RE_TRIGGER``.
 """
 
 from __future__ import annotations
@@ -63,6 +67,37 @@ class FaultRule:
         return asdict(self)
 
 
+@dataclass
+class RunFailureRule:
+    """The runs of ``flow`` fail their first ``fail_run_attempts`` attempts with ``code``."""
+
+    fail_run_attempts: int
+    flow: str = "*"
+    code: str = "CONNECTOR-2001-500"
+    message: str = "The destination refused the upload (injected fault)"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunFailureRule:
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown run fault rule keys: {', '.join(sorted(unknown))}")
+        attempts = data.get("fail_run_attempts")
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValueError(f"fail_run_attempts must be a whole number of at least 1, not {attempts!r}")
+        for key in ("flow", "code", "message"):
+            if key in data and (not isinstance(data[key], str) or not data[key]):
+                raise ValueError(f"run fault rule key {key!r} must be a non-empty string")
+        return cls(**data)
+
+    def errors_for(self, flow_id: str, attempt: int) -> list[dict[str, str]] | None:
+        if self.flow in ("*", flow_id) and attempt <= self.fail_run_attempts:
+            return [{"code": self.code, "message": self.message}]
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 _TYPES: dict[str, tuple[type, ...]] = {
     "path": (str,),
     "method": (str,),
@@ -87,20 +122,32 @@ def _typed(key: str, value: Any) -> bool:
 class FaultPlan:
     def __init__(self, rules: list[dict[str, Any]] | None = None) -> None:
         self._lock = threading.Lock()
-        self.rules: list[FaultRule] = [FaultRule.from_dict(r) for r in rules or []]
+        self.rules: list[FaultRule] = []
         #: flow id (or "*") → errors the flow's next run fails with.
         self.failing_runs: dict[str, list[dict[str, str]]] = {}
+        self.run_rules: list[RunFailureRule] = []
+        for rule in rules or []:
+            self.add(rule)
 
-    def add(self, rule: dict[str, Any]) -> FaultRule:
-        parsed = FaultRule.from_dict(rule)
+    def add(self, rule: Any) -> FaultRule | RunFailureRule:
+        """A request rule, or a run rule when it has ``fail_run_attempts``."""
+        if not isinstance(rule, dict):
+            raise TypeError(f"a fault rule is a JSON object, not {type(rule).__name__}")
+        parsed: FaultRule | RunFailureRule
         with self._lock:
-            self.rules.append(parsed)
+            if "fail_run_attempts" in rule:
+                parsed = RunFailureRule.from_dict(rule)
+                self.run_rules.append(parsed)
+            else:
+                parsed = FaultRule.from_dict(rule)
+                self.rules.append(parsed)
         return parsed
 
     def clear(self) -> None:
         with self._lock:
             self.rules.clear()
             self.failing_runs.clear()
+            self.run_rules.clear()
 
     def take(self, method: str, path: str) -> FaultRule | None:
         """The first live rule for this request, counted as used."""
@@ -120,6 +167,17 @@ class FaultPlan:
                 }
             ]
 
-    def take_run_failure(self, flow_id: str) -> list[dict[str, str]] | None:
+    def take_run_failure(self, flow_id: str, attempt: int = 1) -> list[dict[str, str]] | None:
+        """The errors this attempt of a run of ``flow_id`` fails with, if any.
+
+        A ``fail-next-run`` order is used up by the first attempt it meets; run rules stay.
+        """
         with self._lock:
-            return self.failing_runs.pop(flow_id, None) or self.failing_runs.pop("*", None)
+            once = self.failing_runs.pop(flow_id, None) or self.failing_runs.pop("*", None)
+            if once:
+                return once
+            for rule in self.run_rules:
+                errors = rule.errors_for(flow_id, attempt)
+                if errors:
+                    return errors
+        return None

@@ -1,10 +1,10 @@
-"""RFC 6902 ``add``, ``replace`` and ``remove``: the operations Flow Service accepts on a flow."""
+"""RFC 6902 ``add``, ``replace`` and ``remove``: the operations Flow Service accepts on its entities."""
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from aep_emulator.errors import bad_request
@@ -13,11 +13,19 @@ ALLOWED_OPS = ("add", "replace", "remove")
 _INDEX = re.compile(r"0|[1-9][0-9]*")
 
 
-def apply_patch(document: dict[str, Any], operations: Any, owned: Collection[str] = ()) -> dict[str, Any]:
+def apply_patch(
+    document: dict[str, Any],
+    operations: Any,
+    owned: Collection[str] = (),
+    *,
+    allowed: Callable[[list[str]], bool] | None = None,
+    allowed_hint: str = "",
+) -> dict[str, Any]:
     """A patched copy of ``document``; a bad operation is a 400 naming it.
 
     ``owned`` names the top-level fields the service sets (``id``, ``etag``, ``state`` ...): an
-    operation on them, or below them, is refused rather than silently undone.
+    operation on them, or below them, is refused rather than silently undone. ``allowed``, when
+    given, takes a path's reference tokens and says whether a user may change it at all.
     """
     if not isinstance(operations, list) or not operations:
         raise bad_request("The request body must be a non-empty JSON Patch array")
@@ -41,6 +49,8 @@ def apply_patch(document: dict[str, Any], operations: Any, owned: Collection[str
             raise bad_request(f"Patch operation {index}: {path} is owned by AEP and cannot be changed")
         if not field:
             raise bad_request(f"Patch operation {index}: path {path!r} does not name a field")
+        if allowed is not None and not allowed(_tokens(path)):
+            raise bad_request(f"Patch operation {index}: {path} cannot be changed by a PATCH; {allowed_hint}")
         _apply(patched, op, path, operation.get("value"), index)
     return patched
 

@@ -1,11 +1,17 @@
-"""Flow Service listing conventions: ``property`` filters, ``orderby``, ``limit`` and continuation tokens."""
+"""Flow Service listing conventions: ``property`` filters, ``orderby``, ``limit``, ``count`` and paging.
+
+A page that has more after it links to the next as Adobe's spec shows it, relative to the Flow
+Service base: ``{"_links": {"next": {"href": "/connections?limit=5&continuationToken=..."}}}``;
+tokens are base64url without padding, so they need no escaping in a URL.
+"""
 
 from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from aep_emulator.errors import bad_request
 
@@ -78,24 +84,35 @@ def matches(item: dict[str, Any], filters: Sequence[tuple[str, str, list[str]]])
 def order(
     items: list[dict[str, Any]], orderby: str | None, default: str = "-createdAt"
 ) -> list[dict[str, Any]]:
-    """Items sorted by a field (``name``, ``-createdAt``); objects, arrays and unknown fields are a 400."""
-    key = orderby or default
-    descending = key.startswith("-")
-    field = key.lstrip("+-")
-    if not _FIELD.fullmatch(field):
-        raise bad_request(f"orderby {orderby!r} is not a field name, such as name or -createdAt")
-    top = field.split(".")[0]
-    if items and not any(top in i for i in items):
-        raise bad_request(f"orderby {orderby!r}: {top!r} is not a field of these entities")
-    values = [lookup(i, field) for i in items]
-    if any(not _sortable(v) for v in values):
-        raise bad_request(f"orderby {orderby!r}: {field!r} is an object or an array, not a sortable value")
-    # The id breaks ties, so pages stay stable for entities created in the same millisecond.
-    return sorted(
-        items,
-        key=lambda i: (*_rank(lookup(i, field)), str(i.get("id", ""))),
-        reverse=descending,
-    )
+    """Items sorted by fields (``name``, ``-createdAt``, ``state,-name``); objects, arrays and
+    unknown fields are a 400. ``+`` (or a space: a ``+`` the query string decoded) is ascending."""
+    keys = [_sort_key(k.strip(), orderby) for k in (orderby or default).split(",")]
+    for _, field in keys:
+        top = field.split(".")[0]
+        if items and not any(top in i for i in items):
+            raise bad_request(f"orderby {orderby!r}: {top!r} is not a field of these entities")
+        if any(not _sortable(lookup(i, field)) for i in items):
+            raise bad_request(
+                f"orderby {orderby!r}: {field!r} is an object or an array, not a sortable value"
+            )
+    # The id breaks ties, so pages stay stable for entities created in the same millisecond;
+    # then one stable sort per field, the last field first.
+    ordered = sorted(items, key=lambda i: str(i.get("id", "")), reverse=keys[0][0])
+    for descending, field in reversed(keys):
+        ordered.sort(key=_by(field), reverse=descending)
+    return ordered
+
+
+def _by(field: str) -> Callable[[dict[str, Any]], tuple[int, Any]]:
+    return lambda item: _rank(lookup(item, field))
+
+
+def _sort_key(key: str, orderby: str | None) -> tuple[bool, str]:
+    """(descending, field) of one ``orderby`` entry."""
+    field = key.lstrip("+-").strip()
+    if not _FIELD.fullmatch(field) or len(key) - len(key.lstrip("+-")) > 1:
+        raise bad_request(f"orderby {str(orderby)[:80]!r} is not a field name, such as name or -createdAt")
+    return key.startswith("-"), field
 
 
 def _sortable(value: Any) -> bool:
@@ -122,6 +139,15 @@ def parse_limit(raw: str | None) -> int | None:
     return int(raw)
 
 
+def parse_count(raw: str | None) -> bool:
+    """``count`` as the spec types it: a boolean, ``false`` when absent."""
+    if raw is None or raw.lower() == "false":
+        return False
+    if raw.lower() == "true":
+        return True
+    raise bad_request(f"count {raw[:40]!r} must be true or false")
+
+
 def page(
     items: list[dict[str, Any]],
     *,
@@ -130,26 +156,39 @@ def page(
     default_size: int,
     base_path: str,
     query: list[tuple[str, str]],
+    count: bool = False,
 ) -> dict[str, Any]:
-    """One page and, when more remain, ``_links.next`` with a continuation token."""
+    """One page and, when more remain, ``_links.next`` with a continuation token.
+
+    ``base_path`` is the collection relative to the Flow Service base (``/runs``); the next link
+    repeats the request's other query parameters. With ``count``, ``count`` is the number of
+    items that match the request, over every page.
+    """
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
         raise bad_request(f"limit {limit} is out of range: 1 to {MAX_LIMIT}")
     size = limit or default_size
     start = _decode(token) if token else 0
     chunk = items[start : start + size]
     body: dict[str, Any] = {"items": chunk, "_links": {}}
+    if count:
+        body["count"] = len(items)
     if start + size < len(items):
-        next_token = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode()
-        kept = "&".join(f"{k}={v}" for k, v in query if k != "continuationToken")
+        kept = [(k, v) for k, v in query if k != "continuationToken"]
         body["_links"]["next"] = {
-            "href": f"{base_path}?{kept + '&' if kept else ''}continuationToken={next_token}"
+            "href": f"{base_path}?{urlencode([*kept, ('continuationToken', encode_token(start + size))])}"
         }
     return body
 
 
+def encode_token(offset: int) -> str:
+    """A continuation token: base64url of ``offset:N`` without ``=`` padding."""
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+
+
 def _decode(token: str) -> int:
+    bare = token.rstrip("=")
     try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
+        text = base64.urlsafe_b64decode((bare + "=" * (-len(bare) % 4)).encode()).decode()
     except (ValueError, UnicodeDecodeError):
         text = ""
     offset = text.removeprefix("offset:")

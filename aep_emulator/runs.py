@@ -2,7 +2,8 @@
 
 A run is ``inProgress`` for ``run_duration`` real seconds, then ``success`` with full metrics and
 its files written, or ``failed`` with ``statusSummary.errors`` when the fault plan asks for it or
-the export cannot be written.
+the export cannot be written. A failed run can be started again (``RE_TRIGGER``): each attempt
+records which credentials of the flow's base connection it used.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from aep_emulator import segments
+from aep_emulator import credentials, segments
 from aep_emulator.config import EmulatorConfig
 from aep_emulator.datasets import BY_ID as DATASETS_BY_ID
 from aep_emulator.datasets import records
@@ -122,7 +123,7 @@ class RunEngine:
         full: bool,
         now: float,
         due_segments: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
         sandbox = flow["sandboxName"]
         stamp = int(now * 1000)
         run = {
@@ -154,12 +155,51 @@ class RunEngine:
                 "index": index,
                 "run_time": run_time,
                 "full": full,
-                "fail_with": self.faults.take_run_failure(flow["id"]),
+                "fail_with": self.faults.take_run_failure(flow["id"], 1),
                 "segments": due_segments,
                 "done": False,
+                "attempt": 1,
+                "credentials": [{"attempt": 1, "startedAtUTC": stamp, **self._credentials_used(flow)}],
             }
         )
         flow["lastRunDetails"] = {"id": run["id"], "state": "inProgress", "startedAtUTC": stamp}
+        return run
+
+    def start_now(self, flow: dict[str, Any], run_time: int, now: float) -> dict[str, Any]:
+        """An on-demand run (``POST /runs``): a full export that starts at once."""
+        return self._start_run(flow, 0, run_time, full=True, now=now)
+
+    def retrigger(self, run: dict[str, Any], flow: dict[str, Any], now: float) -> dict[str, Any]:
+        """The same run, started again: a new attempt with a new etag, start time and no errors."""
+        meta = self.state.run_meta(run["id"])
+        attempt = int(meta.get("attempt", 1)) + 1
+        stamp = int(now * 1000)
+        run["metrics"] = {
+            "durationSummary": {"startedAtUTC": stamp},
+            "statusSummary": {"status": "inProgress"},
+        }
+        run["etag"] = new_etag()
+        run["updatedAt"] = stamp
+        meta.update(
+            {
+                "complete_at": now + self.config.run_duration,
+                "fail_with": self.faults.take_run_failure(flow["id"], attempt),
+                "done": False,
+                "attempt": attempt,
+            }
+        )
+        record = {"attempt": attempt, "startedAtUTC": stamp, **self._credentials_used(flow)}
+        meta.setdefault("credentials", []).append(record)
+        flow["lastRunDetails"] = {"id": run["id"], "state": "inProgress", "startedAtUTC": stamp}
+        return run
+
+    def _credentials_used(self, flow: dict[str, Any]) -> dict[str, Any]:
+        """The flow's base connection (the target's) and the credentials it holds right now."""
+        sandbox = flow["sandboxName"]
+        target = self.state.entities(sandbox, "targetConnections").get(flow["targetConnectionIds"][0])
+        base_id = (target or {}).get("baseConnectionId")
+        base = self.state.entities(sandbox, "connections").get(base_id) if base_id else None
+        return credentials.used_by_run(base, self.state.credentials.get(base_id) if base_id else None)
 
     # -- completion ------------------------------------------------------------------------------
 

@@ -10,10 +10,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from aep_emulator import segments
+from aep_emulator import credentials, patching, segments
 from aep_emulator import validation as check
 from aep_emulator.config import EmulatorConfig
-from aep_emulator.datasets import BY_ID as DATASETS_BY_ID
 from aep_emulator.datasets import DATASETS
 from aep_emulator.errors import (
     EmulatedError,
@@ -200,9 +199,14 @@ class FlowService:
         auth_spec = check.check_auth(body, spec)
         entity = self._entity(sandbox, client, body)
         entity["connectionSpec"] = {"id": spec["id"], "version": body["connectionSpec"]["version"]}
-        if auth_spec is not None:  # Data Landing Zone and the Profile Store take no credentials
-            entity["auth"] = _redacted_auth(body.get("auth"), auth_spec)
         with self.state.lock:
+            if auth_spec is not None:  # Data Landing Zone and the Profile Store take no credentials
+                params = copy.deepcopy(body["auth"].get("params") or {})
+                entity["auth"] = {
+                    "specName": auth_spec["name"],
+                    "params": credentials.masked(params, auth_spec),
+                }
+                self.state.credentials[entity["id"]] = {"params": params}
             return self._store(sandbox, "connections", entity)
 
     def create_source_connection(self, sandbox: str, client: str, body: Any) -> dict[str, Any]:
@@ -213,13 +217,7 @@ class FlowService:
         entity["connectionSpec"] = {"id": spec["id"], "version": body["connectionSpec"]["version"]}
         with self.state.lock:
             if spec["id"] == DATA_LAKE_SPEC_ID:
-                check.check_schema(spec["sourceSpec"]["spec"], body.get("params"), "params", code="1016-400")
-                for index, dataset in enumerate(body["params"]["datasets"]):
-                    if dataset["dataSetId"] not in DATASETS_BY_ID:
-                        raise bad_request(
-                            f"params.datasets[{index}].dataSetId {dataset['dataSetId']!r} is not a dataset eligible for export",
-                            code="1041-400",
-                        )
+                patching.check_datasets(body.get("params"))
                 entity["params"] = copy.deepcopy(body["params"])
                 entity["typeInfo"] = {"type": "dataset", "id": "datasets"}
             elif spec["id"] == PROFILE_STORE_SPEC_ID:
@@ -369,14 +367,7 @@ class FlowService:
             flow = self.state.entities(sandbox, "flows").get(flow_id)
             if flow is None:
                 raise not_found("Flow", flow_id)
-            if not if_match:
-                raise flow_error(
-                    400, "1403-400", "Bad Request", "The If-Match header with the flow's etag is required"
-                )
-            if if_match.strip() != flow["etag"]:
-                raise flow_error(
-                    412, "1404-412", "Precondition Failed", f"The etag {if_match} is stale for flow {flow_id}"
-                )
+            patching.check_etag(flow, if_match, "flow")
             patched = apply_patch(flow, operations, owned=OWNED_FLOW_FIELDS)
             self._check_patched_flow(sandbox, flow, patched)
             patched["etag"] = new_etag()
@@ -393,6 +384,32 @@ class FlowService:
             self.state.entities(sandbox, "flows")[flow_id] = patched
             self.state.save()
             return {"id": flow_id, "etag": patched["etag"]}
+
+    def patch_connection(
+        self, sandbox: str, client: str, kind: str, entity_id: str, if_match: str | None, operations: Any
+    ) -> dict[str, Any]:
+        """PATCH of a base, source or target connection: checked whole, then stored with a new etag."""
+        with self.state.lock:
+            entity = self.state.entities(sandbox, kind).get(entity_id)
+            if entity is None:
+                raise not_found(ENTITY_NAMES[kind], entity_id)
+            patching.check_etag(entity, if_match, ENTITY_NAMES[kind].lower())
+            params = None
+            if kind == "connections":
+                kept = self.state.credentials.get(entity_id)
+                patched, params = patching.patch_base_connection(entity, kept, operations)
+            elif kind == "sourceConnections":
+                patched = patching.patch_source_connection(entity, operations)
+            else:
+                patched = patching.patch_target_connection(entity, operations)
+            patched.update(
+                etag=new_etag(), updatedAt=now_ms(), updatedBy=f"{client}@AdobeID", updatedClient=client
+            )
+            self.state.entities(sandbox, kind)[entity_id] = patched
+            if params is not None:
+                self.state.credentials[entity_id] = {"params": copy.deepcopy(params)}
+            self.state.save()
+            return {"id": entity_id, "etag": patched["etag"]}
 
     def _check_patched_flow(self, sandbox: str, flow: dict[str, Any], patched: dict[str, Any]) -> None:
         """The patched flow as a create would outcome_of it; ``patched`` gets normalised in place."""
@@ -462,6 +479,7 @@ class FlowService:
                         f"Connection {entity_id} is used by dataflow(s) {', '.join(users)}; delete them first",
                     )
             del entities[entity_id]
+            self.state.credentials.pop(entity_id, None)
             if kind == "flows":
                 self.state.flow_meta(entity_id)["deleted"] = True
             self.state.save()
@@ -535,22 +553,6 @@ def _inherited(base_connection_id: str | None, connection_spec: dict[str, Any]) 
     if base_connection_id:
         inherited["baseConnection"] = base_connection_id
     return inherited
-
-
-def _redacted_auth(auth: Any, auth_spec: dict[str, Any]) -> dict[str, Any]:
-    """What GET /connections shows of the credentials: secret fields never come back."""
-    secret = {
-        name
-        for name, rule in auth_spec.get("spec", {}).get("properties", {}).items()
-        if rule.get("format") == "password"
-    }
-    params: dict[str, Any] = (
-        auth["params"] if isinstance(auth, dict) and isinstance(auth.get("params"), dict) else {}
-    )
-    return {
-        "specName": auth_spec["name"],
-        "params": {k: ("***" if k in secret else v) for k, v in params.items()},
-    }
 
 
 def _extended(before: dict[str, Any], after: dict[str, Any]) -> bool:

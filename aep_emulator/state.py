@@ -1,7 +1,8 @@
 """Everything the emulator remembers, in memory and (with ``--state FILE``) on disk.
 
 Entities are kept per sandbox exactly as Flow Service returns them; scheduling bookkeeping sits
-beside them under ``_meta`` and never leaves the emulator.
+beside them under ``_meta`` and never leaves the emulator. Base connection credentials as sent
+(``credentials``) are kept in memory only: the state file holds their masked form.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class State:
         self.path = path
         self.lock = threading.RLock()
         self.data: dict[str, Any] = self._empty()
+        #: base connection id → ``{"params": ...}`` as sent (secrets included); never saved.
+        self.credentials: dict[str, dict[str, Any]] = {}
         if path and path.exists():
             self.data.update(json.loads(path.read_text(encoding="utf-8")))
 
@@ -58,6 +61,7 @@ class State:
     def reset(self) -> None:
         with self.lock:
             self.data = self._empty()
+            self.credentials = {}
             self.save()
 
     def save(self) -> None:

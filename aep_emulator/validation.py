@@ -85,13 +85,24 @@ def check_auth(body: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any] | N
             f"use one of {', '.join(specs)}",
             code="1017-400",
         )
-    check_schema(chosen["spec"], auth.get("params"), "auth.params", code="1016-400")
+    check_schema(chosen["spec"], auth.get("params"), "auth.params", code="1016-400", hide_values=True)
     return chosen
 
 
 def check_schema(
-    schema: dict[str, Any], value: Any, where: str, *, code: str, skip_required: tuple[str, ...] = ()
+    schema: dict[str, Any],
+    value: Any,
+    where: str,
+    *,
+    code: str,
+    skip_required: tuple[str, ...] = (),
+    hide_values: bool = False,
 ) -> None:
+    """The first schema error as a 400, never quoting a secret.
+
+    A ``format: password`` field's value is never quoted; with ``hide_values`` (credentials)
+    neither is the whole value, which holds the secrets when it is of the wrong shape.
+    """
     if skip_required:
         schema = {**schema, "required": [r for r in schema.get("required", []) if r not in skip_required]}
     errors = sorted(
@@ -101,7 +112,8 @@ def check_schema(
     if errors:
         first = errors[0]
         field = ".".join([where, *map(str, first.path)])
-        secret = _is_secret(schema, first)
+        whole = hide_values and not first.path and first.validator != "required"
+        secret = _is_secret(schema, first) or whole
         message = first.message if not secret else "the value does not match the expected format"
         raise bad_request(f"{field}: {message}", code=code)
 

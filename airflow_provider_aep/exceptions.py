@@ -152,32 +152,57 @@ class AEPRunFailedError(AEPError):
         super().__init__(f"Dataflow run {run_id} ended with status {status!r}: {listed}")
 
 
+class AEPFlowDisabledError(AEPError):
+    """The awaited dataflow is disabled: no scheduled run will start, so waiting is pointless."""
+
+    def __init__(self, flow_id: str) -> None:
+        self.flow_id = flow_id
+        super().__init__(
+            f"Dataflow {flow_id} is disabled, so no run will start: enable it "
+            "(AEPUpdateDataflowOperator(state='enabled')) or wait for a run by run_id"
+        )
+
+
 if TYPE_CHECKING:
     from airflow.sdk.exceptions import AirflowFailException
 
     class AEPDataflowRunFailed(AEPRunFailedError, AirflowFailException):
         """The awaited run failed in AEP: retrying the sensor would see the same failed run."""
 
+    class AEPDataflowDisabled(AEPFlowDisabledError, AirflowFailException):
+        """The awaited flow is disabled: retrying the sensor would wait for nothing again."""
+
 else:
 
     def __getattr__(name: str) -> type:
         # Built on first use: the catalog imports this module, also in programs that never run
         # Airflow, and importing Airflow's exceptions would cost each of them Airflow's start-up.
-        if name == "AEPDataflowRunFailed":
-            return _dataflow_run_failed()
+        if name in _FAIL_FAST:
+            return _fail_fast(name)
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+#: Errors that also fail the task without retries, and the error each extends.
+_FAIL_FAST = {
+    "AEPDataflowRunFailed": (
+        AEPRunFailedError,
+        "The awaited run failed in AEP: retrying the sensor would see the same failed run.",
+    ),
+    "AEPDataflowDisabled": (
+        AEPFlowDisabledError,
+        "The awaited flow is disabled: retrying the sensor would wait for nothing again.",
+    ),
+}
+
+
 @cache
-def _dataflow_run_failed() -> type:
+def _fail_fast(name: str) -> type:
     from airflow.sdk.exceptions import AirflowFailException
 
-    class AEPDataflowRunFailed(AEPRunFailedError, AirflowFailException):
-        """The awaited run failed in AEP: retrying the sensor would see the same failed run."""
-
-    AEPDataflowRunFailed.__module__ = __name__
-    AEPDataflowRunFailed.__qualname__ = "AEPDataflowRunFailed"
-    return AEPDataflowRunFailed
+    base, doc = _FAIL_FAST[name]
+    built = type(name, (base, AirflowFailException), {"__doc__": doc, "__module__": __name__})
+    built.__qualname__ = name
+    return built
 
 
 def _problem_code(type_url: Any) -> str | None:

@@ -31,6 +31,8 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.operators.connections",
                     f"{PACKAGE}.operators.dataflows",
                     f"{PACKAGE}.operators.datasets",
+                    f"{PACKAGE}.operators.runs",
+                    f"{PACKAGE}.operators.updates",
                 ],
             }
         ],
@@ -49,7 +51,8 @@ def get_provider_info() -> dict[str, Any]:
                     "org_id": {
                         "label": "Org ID",
                         "description": "Your IMS organization id, e.g. 1234ABCD5678@AdobeOrg.",
-                        "schema": {"type": ["string", "null"]},
+                        # No "null": the form marks it required and will not save it empty.
+                        "schema": {"type": "string", "minLength": 1},
                     },
                     "sandbox_name": {
                         "label": "Sandbox",
@@ -78,14 +81,28 @@ def get_provider_info() -> dict[str, Any]:
                             "default": "https://ims-na1.adobelogin.com/ims/token/v3",
                         },
                     },
+                    "ui_url": {
+                        "label": "Dataflow page URL",
+                        "description": 'Optional: where the "AEP dataflow" link of a task goes, a URL '
+                        "template with {org_id}, {sandbox} and {flow_id}. Empty: the dataflow in the AEP UI.",
+                        "schema": {"type": ["string", "null"]},
+                    },
                 },
+                # The port stays in the form: Airflow 3.3's Test in the connection list sends port 0
+                # for a connection without one, which the api-server refuses as another endpoint.
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra", "description"],
-                    "relabeling": {"login": "Client ID", "password": "Client secret", "host": "Platform URL"},
+                    "hidden-fields": ["schema", "extra", "description"],
+                    "relabeling": {
+                        "login": "Client ID",
+                        "password": "Client secret",
+                        "host": "Platform URL",
+                        "port": "Platform port",
+                    },
                     "placeholders": {
                         "login": "Client ID from the Adobe Developer Console",
                         "password": "Client secret (OAuth Server-to-Server credential)",
                         "host": "https://platform.adobe.io",
+                        "port": "443 (0: the port of the Platform URL)",
                         "org_id": "1234ABCD5678EF90@AdobeOrg",
                         "sandbox_name": "prod",
                     },

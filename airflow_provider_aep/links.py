@@ -18,4 +18,10 @@ class AEPDataflowLink(BaseOperatorLink):
     name = "AEP dataflow"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """The dataflow's page URL the task set.
+
+        :param operator: the task the link belongs to.
+        :param ti_key: which try of the task (the URL is the same for each).
+        :return: the URL, or ``""`` before the task knew the flow (Airflow shows no link then).
+        """
         return str(getattr(operator, "aep_dataflow_url", "") or "")

@@ -17,10 +17,26 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_aep import __version__
 from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID
-from airflow_provider_aep.exceptions import AEPAmbiguousWriteError, AEPApiError, AEPAuthError, AEPError
+from airflow_provider_aep.exceptions import (
+    AEPAmbiguousWriteError,
+    AEPApiError,
+    AEPAuthError,
+    AEPError,
+    AEPValidationError,
+)
 from airflow_provider_aep.hooks import ims
-from airflow_provider_aep.hooks.connection import AEPConnectionSettings, dataflow_page_url, proxies_for
-from airflow_provider_aep.hooks.responses import continuation_token, decode_json, raise_if_transient
+from airflow_provider_aep.hooks.connection import (
+    AEPConnectionSettings,
+    dataflow_page_url,
+    form_message,
+    proxies_for,
+)
+from airflow_provider_aep.hooks.responses import (
+    continuation_token,
+    decode_json,
+    raise_if_transient,
+    single_entity,
+)
 from airflow_provider_aep.hooks.retry import (
     RetryableResponse,
     RetryPolicy,
@@ -28,17 +44,26 @@ from airflow_provider_aep.hooks.retry import (
     retrying,
 )
 from airflow_provider_aep.utils.ids import (
+    ENTITY_NAMES,
+    check_id,
     check_path,
     check_sandbox_name,
     collection,
     entity_path,
     path_segment,
 )
-from airflow_provider_aep.utils.runs import run_filters
+from airflow_provider_aep.utils.runs import DEFAULT_FAILURE_STATUSES, run_filters, run_status, started_at_ms
 
 USER_AGENT = f"airflow-provider-aep/{__version__}"
 JsonDict = dict[str, Any]
+#: The Test button answers a person who waits: one try, no backoff.
+TEST_RETRY_POLICY = RetryPolicy(max_attempts=1)
+#: Seconds Test waits to connect, and at most for an answer.
+TEST_CONNECT_TIMEOUT = 5.0
+TEST_READ_TIMEOUT = 20.0
 #: The Flow Service collections a pipeline creates, reads and deletes.
+#: How far AEP's clock may run behind ours when looking for a run a lost request started.
+RUN_CLOCK_SKEW_MS = 5_000
 EntityKind = Literal["connections", "sourceConnections", "targetConnections", "flows"]
 
 
@@ -46,16 +71,6 @@ def quote_etag(etag: str) -> str:
     """AEP etags carry their own double quotes; If-Match must send them quoted."""
     etag = etag.strip()
     return etag if etag.startswith('"') or etag.startswith('W/"') else f'"{etag}"'
-
-
-def single_entity(body: Any) -> JsonDict:
-    """Single GETs come wrapped in ``items``; accept both wrapped and bare."""
-    if isinstance(body, dict) and isinstance(body.get("items"), list):
-        if not body["items"]:
-            return {}
-        item = body["items"][0]
-        return item if isinstance(item, dict) else {}
-    return body if isinstance(body, dict) else {}
 
 
 class AEPHook(BaseHook):
@@ -103,7 +118,11 @@ class AEPHook(BaseHook):
         return self.sandbox_override or self.settings.sandbox_name
 
     def flow_page_url(self, flow_id: str) -> str:
-        """Where a person sees this dataflow (the "AEP dataflow" extra link)."""
+        """Where a person sees this dataflow (the "AEP dataflow" extra link).
+
+        :param flow_id: the dataflow.
+        :return: the connection's ``ui_url`` filled in, else the dataflow's page in the AEP UI.
+        """
         return dataflow_page_url(self.settings, flow_id, self.sandbox_name)
 
     @cached_property
@@ -114,17 +133,27 @@ class AEPHook(BaseHook):
         return session
 
     def get_conn(self) -> requests.Session:
+        """Airflow's name for the client.
+
+        :return: the hook's keep-alive session (auth headers are added per request).
+        """
         return self.session
 
     def close(self) -> None:
+        """Close the session's connections, if it was opened."""
         if "session" in self.__dict__:
             self.session.close()
 
     # -- auth ------------------------------------------------------------------------------------
 
     def access_token(self, stale: str | None = None, *, renew: bool = False) -> str:
-        """A cached IMS token for this client; ``stale`` forces a new one after a 401, ``renew``
-        always asks IMS."""
+        """An IMS token for this client, from the process-wide cache.
+
+        :param stale: a token the Platform just refused (401): fetch a new one unless another
+            caller already did.
+        :param renew: always ask IMS (the connection Test proves the credentials it was given).
+        :return: the bearer token.
+        """
         settings = self.settings
         return ims.TOKENS.get(ims.cache_key(settings), self._fetch_token, stale=stale, renew=renew)
 
@@ -167,6 +196,17 @@ class AEPHook(BaseHook):
         A 401 gets one new token and one more try. ``missing_ok`` turns 404 into (404, None).
         A non-``idempotent`` call (a create) is retried only when AEP certainly did not act on it;
         otherwise it raises AEPAmbiguousWriteError, so the caller can look before it repeats.
+
+        :param method: the HTTP method.
+        :param path: the path under the Flow Service, e.g. ``/flows``; ids in it must be encoded
+            (``entity_path``).
+        :param params: query parameters (pairs, so ``property`` can repeat).
+        :param json: the JSON body.
+        :param headers: more headers, e.g. ``If-Match``.
+        :param sandbox_name: the sandbox for this call instead of the hook's.
+        :param missing_ok: answer (404, None) instead of raising on a 404.
+        :param idempotent: False for a call that must not be repeated blindly.
+        :return: (HTTP status, decoded JSON body).
         """
         url = self.settings.flow_service_url + check_path(path)
         sandbox_name = check_sandbox_name("sandbox_name", sandbox_name or self.sandbox_name)
@@ -253,21 +293,41 @@ class AEPHook(BaseHook):
     # -- catalog -----------------------------------------------------------------------------------
 
     def list_connection_specs(self, properties: Iterable[str] = ()) -> list[JsonDict]:
+        """The connection specs the sandbox sees (the connection Test reads them).
+
+        :param properties: ``property`` filters, e.g. ``name==Amazon S3``.
+        :return: the specs.
+        """
         _, body = self.request("GET", "/connectionSpecs", params=[("property", p) for p in properties])
         return list((body or {}).get("items", []))
 
     def get_connection_spec(self, spec_id: str) -> JsonDict:
+        """One connection spec: its auth specs and target params schema.
+
+        :param spec_id: the connection spec id.
+        :return: the spec.
+        """
         _, body = self.request("GET", f"/connectionSpecs/{path_segment('connection_spec_id', spec_id)}")
         return single_entity(body)
 
     def get_flow_spec(self, spec_id: str) -> JsonDict:
+        """One flow spec: which source and target connection specs it joins.
+
+        :param spec_id: the flow spec id.
+        :return: the spec.
+        """
         _, body = self.request("GET", f"/flowSpecs/{path_segment('flow_spec_id', spec_id)}")
         return single_entity(body)
 
     def iter_eligible_datasets(
         self, page_size: int = 100, properties: str = "name,state"
     ) -> Iterator[JsonDict]:
-        """Datasets that can be exported, page by page (``pageInfo``), lazily."""
+        """Datasets that can be exported, page by page (``pageInfo``), lazily.
+
+        :param page_size: datasets per request, 1 to 100.
+        :param properties: the dataset fields AEP returns.
+        :return: an iterator of datasets (``id``, ``name``, ...).
+        """
         page_size = max(1, min(page_size, 100))
         start = 0
         while True:
@@ -295,7 +355,12 @@ class AEPHook(BaseHook):
     # -- creation ----------------------------------------------------------------------------------
 
     def create_entity(self, kind: EntityKind, body: Mapping[str, Any]) -> JsonDict:
-        """``POST /<kind>``: ``{id, etag}`` of what AEP created."""
+        """``POST /<kind>``: create an entity, once (a lost answer is not retried blindly).
+
+        :param kind: ``connections``, ``sourceConnections``, ``targetConnections`` or ``flows``.
+        :param body: the request body.
+        :return: ``{"id", "etag"}`` of what AEP created.
+        """
         return self._create(f"/{collection(kind)}", body)
 
     def _create(self, path: str, body: Mapping[str, Any]) -> JsonDict:
@@ -308,18 +373,39 @@ class AEPHook(BaseHook):
     # -- reading -----------------------------------------------------------------------------------
 
     def iter_entities(self, kind: EntityKind, properties: Iterable[str] = ()) -> Iterator[JsonDict]:
-        """``connections``, ``sourceConnections``, ``targetConnections`` or ``flows``, filtered."""
+        """The entities of one collection, all pages, lazily.
+
+        :param kind: ``connections``, ``sourceConnections``, ``targetConnections`` or ``flows``.
+        :param properties: ``property`` filters, e.g. ``name==Daily export``.
+        :return: an iterator of entities.
+        """
         return self._iter_listing(f"/{collection(kind)}", properties, None, None)
 
     def get_entity(self, kind: EntityKind, entity_id: str) -> JsonDict | None:
-        """The entity, or None when it does not exist (any more)."""
+        """One entity, if it exists.
+
+        :param kind: the collection, as for :meth:`iter_entities`.
+        :param entity_id: the entity's id.
+        :return: the entity, or None when it does not exist (any more).
+        """
         status, body = self.request("GET", entity_path(kind, entity_id), missing_ok=True)
         return None if status == 404 else single_entity(body)
 
     def get_flow(self, flow_id: str) -> JsonDict:
-        return single_entity(self.request("GET", entity_path("flows", flow_id))[1])
+        """One dataflow; an error when it does not exist.
+
+        :param flow_id: the dataflow.
+        :return: the flow, with its ``etag`` and ``scheduleParams``.
+        """
+        return self._get_existing("flows", flow_id)
 
     def iter_flows(self, properties: Iterable[str] = (), orderby: str | None = None) -> Iterator[JsonDict]:
+        """Dataflows, all pages, lazily.
+
+        :param properties: ``property`` filters, e.g. ``scheduleParams.endTime<1790000000``.
+        :param orderby: e.g. ``-createdAt``.
+        :return: an iterator of flows.
+        """
         return self._iter_listing("/flows", properties, orderby, None)
 
     def iter_runs(
@@ -330,11 +416,23 @@ class AEPHook(BaseHook):
         orderby: str | None = None,
         limit: int | None = None,
     ) -> Iterator[JsonDict]:
-        """Runs, newest first, following ``_links.next`` continuation tokens."""
+        """Runs, newest first, following ``_links.next`` continuation tokens.
+
+        :param flow_id: only the runs of this dataflow.
+        :param properties: more ``property`` filters, e.g. ``createdAt>1790000000000``.
+        :param orderby: e.g. ``-createdAt``.
+        :param limit: runs per page, at most 100.
+        :return: an iterator of runs.
+        """
         props = (run_filters(flow_id, None) if flow_id is not None else []) + list(properties)
         return self._iter_listing("/runs", props, orderby, limit)
 
     def get_run(self, run_id: str) -> JsonDict:
+        """One dataflow run, with its status and metrics.
+
+        :param run_id: the run.
+        :return: the run.
+        """
         return single_entity(self.request("GET", entity_path("runs", run_id))[1])
 
     def _iter_listing(
@@ -358,74 +456,92 @@ class AEPHook(BaseHook):
             # Follow the token on our own host: a ``next`` link elsewhere never gets the token.
             params = [p for p in params if p[0] != "continuationToken"] + [("continuationToken", token)]
 
-    # -- changing a flow ------------------------------------------------------------------------
+    # -- changing an entity -------------------------------------------------------------------------
 
-    def update_flow(
+    def update_entity(
         self,
-        flow_id: str,
+        kind: EntityKind,
+        entity_id: str,
         compute: Callable[[JsonDict], Sequence[Mapping[str, Any]]],
         *,
-        flow: JsonDict | None = None,
+        current: JsonDict | None = None,
         etag: str | None = None,
         attempts: int = 3,
     ) -> JsonDict:
-        """Patch a flow with what ``compute(flow)`` says it still lacks, never with a stale patch.
+        """Patch an entity with what ``compute(entity)`` says it still lacks, never with a stale patch.
 
-        ``compute`` gets the flow as it is now and returns the JSON Patch operations still needed
-        (none: nothing is sent). The PATCH carries ``If-Match``: ``etag`` on the first try (e.g.
-        the ``etag`` XCom of ``create_flow``), else the etag of ``flow`` (the caller's own read)
-        or of a read made here. A 412 (someone changed the flow) or a PATCH whose answer was lost
-        (dropped connection, read timeout, 500/502/504) re-reads the flow and computes again, so
-        what landed is not sent twice; if something is still missing it goes with the fresh etag.
-        Both copies of a patch carry the same etag, so AEP applies at most one of them. At most
-        ``attempts`` patches are sent; then an error names the flow and what it still lacks.
+        ``compute`` gets the entity as it is now and returns the JSON Patch operations still
+        needed (none: nothing is sent). The PATCH carries ``If-Match``: ``etag`` on the first try
+        (e.g. the ``etag`` XCom of ``create_flow``), else the etag of ``current`` (the caller's
+        own read) or of a read made here. A 412 (someone changed the entity) or a PATCH whose
+        answer was lost (dropped connection, read timeout, 500/502/504) re-reads the entity and
+        computes again, so what landed is not sent twice; if something is still missing it goes
+        with the fresh etag. Both copies of a patch carry the same etag, so AEP applies at most
+        one of them. At most ``attempts`` patches are sent; then an error names the entity and
+        the paths it still lacks (never their values: they may be credentials).
 
-        Returns ``{"id", "etag", "flow", "operations", "patched"}``: ``flow`` as last read (before
-        the patch), ``operations`` the patch that landed, ``patched`` whether one of ours did.
+        :param kind: ``flows``, ``connections``, ``sourceConnections`` or ``targetConnections``.
+        :param entity_id: the entity's id.
+        :param compute: the operations the entity, as read, still needs.
+        :param current: the entity as the caller just read it (saves a read).
+        :param etag: the etag to send with the first PATCH.
+        :param attempts: how many PATCHes at most.
+        :return: ``{"id", "etag", "entity", "operations", "patched"}``: ``entity`` as last read
+            (before the patch), ``operations`` the patch that landed, ``patched`` whether one of
+            ours did.
         """
-        if flow is None or not (etag or flow.get("etag")):
-            flow = self.get_flow(flow_id)
-        if_match = etag or flow.get("etag")
+        name = ENTITY_NAMES[kind]
+        if current is None or not (etag or current.get("etag")):
+            current = self._get_existing(kind, entity_id)
+        if_match = etag or current.get("etag")
         maybe_landed = False  # a patch whose answer was lost: the next read tells
         failure: AEPError | None = None
         operations: list[dict[str, Any]] = []
         for attempt in range(attempts + 1):
-            operations = [dict(op) for op in compute(flow)]
+            operations = [dict(op) for op in compute(current)]
             if not operations:
                 return {
-                    "id": flow_id,
-                    "etag": flow.get("etag"),
-                    "flow": flow,
+                    "id": entity_id,
+                    "etag": current.get("etag"),
+                    "entity": current,
                     "operations": [],
                     "patched": maybe_landed,
                 }
             if attempt == attempts:
                 break
             if not if_match:
-                raise AEPError(f"flow {flow_id} has no etag to send with If-Match")
+                raise AEPError(f"{name} {entity_id} has no etag to send with If-Match")
             try:
-                answer = self._patch(flow_id, operations, if_match)
-                return {**answer, "flow": flow, "operations": operations, "patched": True}
+                answer = self._patch(kind, entity_id, operations, if_match)
+                return {**answer, "entity": current, "operations": operations, "patched": True}
             except AEPApiError as err:
                 if err.status != 412:
                     raise
                 failure = err
                 self.log.warning(
-                    "Dataflow %s changed since it was read (HTTP 412); reading it again to recompute the patch",
-                    flow_id,
+                    "%s %s changed since it was read (HTTP 412); reading it again to recompute the patch",
+                    name.capitalize(),
+                    entity_id,
                 )
             except AEPAmbiguousWriteError as err:
                 failure, maybe_landed = err, True
-                self.log.warning("%s; reading dataflow %s again to see what landed", err, flow_id)
-            flow = self.get_flow(flow_id)
-            if_match = flow.get("etag")
-        raise self._gave_up(flow_id, attempts, failure, operations)
+                self.log.warning("%s; reading %s %s again to see what landed", err, name, entity_id)
+            current = self._get_existing(kind, entity_id)
+            if_match = current.get("etag")
+        raise self._gave_up(name, entity_id, attempts, failure, operations)
+
+    def _get_existing(self, kind: EntityKind, entity_id: str) -> JsonDict:
+        return single_entity(self.request("GET", entity_path(kind, entity_id))[1])
 
     @staticmethod
     def _gave_up(
-        flow_id: str, attempts: int, failure: AEPError | None, operations: Sequence[Mapping[str, Any]]
+        name: str,
+        entity_id: str,
+        attempts: int,
+        failure: AEPError | None,
+        operations: Sequence[Mapping[str, Any]],
     ) -> AEPError:
-        """The error after the last try: which flow, how often, what it still lacks (paths, no values)."""
+        """The error after the last try: which entity, how often, what it still lacks (paths, no values)."""
         lacking = ", ".join(f"{op.get('op')} {op.get('path')}" for op in operations)
         if isinstance(failure, AEPApiError):
             return AEPApiError(
@@ -434,54 +550,76 @@ class AEPHook(BaseHook):
                 path=failure.path,
                 code=failure.code,
                 title=failure.title,
-                detail=f"dataflow {flow_id} changed before each of {attempts} patches; it still lacks: {lacking}",
+                detail=f"{name} {entity_id} changed before each of {attempts} patches; it still lacks: {lacking}",
                 request_id=failure.request_id,
             )
         return AEPError(
-            f"Dataflow {flow_id}: {attempts} patches got no answer ({failure}) and the flow still lacks: "
-            f"{lacking}. Running the task again is safe: it patches only what is missing."
+            f"{name.capitalize()} {entity_id}: {attempts} patches got no answer ({failure}) and it still "
+            f"lacks: {lacking}. Running the task again is safe: it patches only what is missing."
         )
 
-    def patch_flow(
-        self, flow_id: str, operations: Sequence[Mapping[str, Any]], etag: str | None = None
+    def patch_entity(
+        self,
+        kind: EntityKind,
+        entity_id: str,
+        operations: Sequence[Mapping[str, Any]],
+        etag: str | None = None,
     ) -> JsonDict:
-        """JSON Patch with If-Match; ``{id, etag}``. Prefer :meth:`update_flow`, which computes the patch.
+        """JSON Patch with If-Match. Prefer :meth:`update_entity`, which computes the patch.
 
-        The operations go as given on the first try (against ``etag``, or the flow read now). After
-        a 412 or a lost answer only those the fresh flow does not show yet are sent (see
+        The operations go as given on the first try (against ``etag``, or the entity read now).
+        After a 412 or a lost answer only those the fresh entity does not show yet are sent (see
         ``unapplied_operations``): the stale patch is never re-applied blindly.
+
+        :param kind: the collection, as for :meth:`update_entity`.
+        :param entity_id: the entity's id.
+        :param operations: JSON Patch operations.
+        :param etag: the etag to send with the first PATCH (else the entity's, read now).
+        :return: ``{"id", "etag"}`` of the patched entity.
         """
         from airflow_provider_aep.payloads.patch import unapplied_operations
 
         wanted = [dict(op) for op in operations]
         tries = 0
 
-        def still_needed(flow: JsonDict) -> list[dict[str, Any]]:
+        def still_needed(entity: JsonDict) -> list[dict[str, Any]]:
             nonlocal tries
             tries += 1
-            return wanted if tries == 1 else unapplied_operations(flow, wanted)
+            return wanted if tries == 1 else unapplied_operations(entity, wanted)
 
-        flow = {"id": flow_id, "etag": etag} if etag else None
-        done = self.update_flow(flow_id, still_needed, flow=flow)
+        current = {"id": entity_id, "etag": etag} if etag else None
+        done = self.update_entity(kind, entity_id, still_needed, current=current)
         return {"id": done["id"], "etag": done["etag"]}
 
-    def _patch(self, flow_id: str, operations: Sequence[Mapping[str, Any]], etag: str) -> JsonDict:
-        """One PATCH, not retried when its outcome is unknown: :meth:`update_flow` looks first."""
+    def _patch(
+        self, kind: EntityKind, entity_id: str, operations: Sequence[Mapping[str, Any]], etag: str
+    ) -> JsonDict:
+        """One PATCH, not retried when its outcome is unknown: :meth:`update_entity` looks first."""
         _, body = self.request(
             "PATCH",
-            entity_path("flows", flow_id),
+            entity_path(kind, entity_id),
             json=[dict(op) for op in operations],
             headers={"If-Match": quote_etag(etag)},
             idempotent=False,
         )
         answer = single_entity(body)
         # The tutorial shows 202 with no body, the spec 200 with {id, etag}: accept both.
-        return {"id": answer.get("id", flow_id), "etag": answer.get("etag")}
+        return {"id": answer.get("id", entity_id), "etag": answer.get("etag")}
 
     def enable_flow(self, flow_id: str) -> JsonDict:
+        """``POST /flows/{id}/action?op=ENABLE``: the flow runs on its schedule again.
+
+        :param flow_id: the dataflow.
+        :return: ``{"id", "etag"}``.
+        """
         return self._flow_action(flow_id, "enable")
 
     def disable_flow(self, flow_id: str) -> JsonDict:
+        """``POST /flows/{id}/action?op=DISABLE``: no scheduled run starts until it is enabled.
+
+        :param flow_id: the dataflow.
+        :return: ``{"id", "etag"}``.
+        """
         return self._flow_action(flow_id, "disable")
 
     def _flow_action(self, flow_id: str, op: str) -> JsonDict:
@@ -489,10 +627,68 @@ class AEPHook(BaseHook):
         answer = single_entity(body)
         return {"id": answer.get("id", flow_id), "etag": answer.get("etag")}
 
+    # -- runs on demand ---------------------------------------------------------------------------
+
+    def start_run(self, flow_id: str, start_time_ms: int | None = None) -> JsonDict:
+        """``POST /runs``: start a run of a one-time flow now; ``{"id", "etag"}`` of the run.
+
+        Sent once: when the answer is lost, the runs of the flow that started since the request
+        are read, and the one found is adopted instead of starting a second export.
+
+        :param flow_id: the dataflow; AEP takes runs only for flows scheduled for one-time runs.
+        :param start_time_ms: when the run starts, epoch milliseconds (AEP's default: now).
+        :return: ``{"id", "etag"}`` of the new run.
+        """
+        body: dict[str, Any] = {"flowId": check_id("flow_id", flow_id)}
+        if start_time_ms is not None:
+            body["params"] = {"startTime": int(start_time_ms)}
+        asked_at_ms = int(time.time() * 1000) - RUN_CLOCK_SKEW_MS
+        try:
+            _, answer = self.request("POST", "/runs", json=body, idempotent=False)
+        except AEPAmbiguousWriteError as err:
+            started = [r for r in self.iter_runs(flow_id) if started_at_ms(r) >= asked_at_ms]
+            if len(started) == 1:
+                self.log.warning("%s; the run it started was found: %s", err, started[0].get("id"))
+                return {"id": started[0]["id"], "etag": started[0].get("etag")}
+            raise AEPError(
+                f"{err}. Runs of dataflow {flow_id} started since: {len(started)}; look before starting "
+                "another, or the data is exported twice."
+            ) from err
+        run = single_entity(answer)
+        if not run.get("id"):
+            raise AEPError("AEP POST /runs answered without an id")
+        return {"id": run["id"], "etag": run.get("etag")}
+
+    def retrigger_run(self, run_id: str) -> JsonDict:
+        """``POST /runs/{id}/action?op=RE_TRIGGER``: run a failed run again; the run as AEP answers it.
+
+        Sent once: when the answer is lost, the run is read, and a run no longer in a failure
+        status counts as re-triggered (a second RE_TRIGGER would be refused anyway).
+
+        :param run_id: the failed run.
+        :return: the run (same id, running again).
+        """
+        path = entity_path("runs", run_id) + "/action"
+        try:
+            _, answer = self.request("POST", path, params={"op": "RE_TRIGGER"}, idempotent=False)
+        except AEPAmbiguousWriteError as err:
+            run = self.get_run(run_id)
+            if run_status(run).lower() in DEFAULT_FAILURE_STATUSES:
+                raise
+            self.log.warning("%s; run %s is %s now, so it was re-triggered", err, run_id, run.get("status"))
+            return run
+        return single_entity(answer) if answer else self.get_run(run_id)
+
     # -- deleting ---------------------------------------------------------------------------------
 
     def delete_entity(self, kind: EntityKind, entity_id: str, missing_ok: bool = False) -> bool:
-        """True when deleted now, False when it was already gone (and ``missing_ok``)."""
+        """Delete one entity; AEP refuses to delete a connection a dataflow still uses.
+
+        :param kind: the collection, as for :meth:`iter_entities`.
+        :param entity_id: the entity's id.
+        :param missing_ok: an entity already gone is no error.
+        :return: True when deleted now, False when it was already gone (and ``missing_ok``).
+        """
         return self._delete(entity_path(kind, entity_id), missing_ok)
 
     def _delete(self, path: str, missing_ok: bool) -> bool:
@@ -503,11 +699,30 @@ class AEPHook(BaseHook):
     # -- UI test button ---------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """Get a token from IMS, then list connection specs on Platform; say which side failed."""
+        """The connection form's Test button: a token from IMS, then the Platform's connection specs.
+
+        A person waits for the answer, so each side gets one try (no retry, 5 s to connect); a
+        refused field is named by its label in the form, not by the throwaway connection id the
+        api-server tests under.
+
+        :return: (whether both worked, a message that says which side failed and why, or how
+            many connection specs the sandbox sees).
+        """
         try:
             settings = self.settings
+        except AEPValidationError as err:
+            return False, form_message(err)
         except AEPError as err:
             return False, f"Connection settings: {err}"
+        saved = self.retry_policy, self._timeout
+        self.retry_policy = TEST_RETRY_POLICY
+        self._timeout = self._timeout or (TEST_CONNECT_TIMEOUT, min(settings.read_timeout, TEST_READ_TIMEOUT))
+        try:
+            return self._test_connection(settings)
+        finally:
+            self.retry_policy, self._timeout = saved
+
+    def _test_connection(self, settings: AEPConnectionSettings) -> tuple[bool, str]:
         try:
             # Never a cached token: Test must prove the credentials in the form, now.
             self.access_token(renew=True)

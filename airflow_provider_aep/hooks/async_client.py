@@ -19,7 +19,12 @@ from airflow_provider_aep import __version__
 from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError
 from airflow_provider_aep.hooks import ims
 from airflow_provider_aep.hooks.connection import AEPConnectionSettings, proxies_for
-from airflow_provider_aep.hooks.responses import continuation_token, decode_json, raise_if_transient
+from airflow_provider_aep.hooks.responses import (
+    continuation_token,
+    decode_json,
+    raise_if_transient,
+    single_entity,
+)
 from airflow_provider_aep.hooks.retry import (
     RetryableResponse,
     RetryPolicy,
@@ -38,6 +43,19 @@ def _tls_context() -> ssl.SSLContext:
 
 
 class AsyncAEPClient:
+    """The run reads of the Flow Service over httpx, for code that runs in an event loop.
+
+    Use it as ``async with AsyncAEPClient(settings) as client:``; leaving the block closes the
+    HTTP connections.
+
+    :param settings: the ``aep`` connection, read and checked
+        (``AEPConnectionSettings.from_connection``).
+    :param sandbox_name: the sandbox instead of the connection's.
+    :param timeout: (connect, read) seconds per request; default: the connection's.
+    :param retry_policy: attempts and total wait for transient failures; default: as AEPHook.
+    :param logger: where retries are logged (the trigger passes its own log).
+    """
+
     def __init__(
         self,
         settings: AEPConnectionSettings,
@@ -67,6 +85,12 @@ class AsyncAEPClient:
         await self.http.aclose()
 
     async def access_token(self, stale: str | None = None) -> str:
+        """An IMS token from the process-wide cache that AEPHook shares.
+
+        :param stale: a token the Platform just refused (401): fetch a new one unless another
+            caller already did.
+        :return: the bearer token.
+        """
         return await ims.TOKENS.aget(ims.cache_key(self.settings), self._fetch_token, stale=stale)
 
     async def _fetch_token(self) -> ims.AccessToken:
@@ -87,6 +111,14 @@ class AsyncAEPClient:
     async def request(
         self, method: str, path: str, params: Sequence[tuple[str, Any]] | Mapping[str, Any] | None = None
     ) -> Any:
+        """Send one Flow Service call with auth and retries; a 401 gets one new token.
+
+        :param method: the HTTP method.
+        :param path: the path under the Flow Service, e.g. ``/runs``.
+        :param params: query parameters (pairs, so ``property`` can repeat).
+        :return: the JSON body.
+        :raises AEPApiError: for an error answer, once retries are exhausted.
+        """
         url = self.settings.flow_service_url + check_path(path)
         what = f"AEP {method} {path}"
         refreshed = False
@@ -122,7 +154,13 @@ class AsyncAEPClient:
     async def list_runs(
         self, properties: Sequence[str], orderby: str | None = None, max_pages: int = 10
     ) -> list[dict[str, Any]]:
-        """Runs matching the filters, following continuation tokens (bounded, for polling)."""
+        """Runs matching the filters, following continuation tokens (bounded, for polling).
+
+        :param properties: ``property`` filters, e.g. ``flowId==<id>``.
+        :param orderby: e.g. ``-createdAt``.
+        :param max_pages: stop after this many pages: a poll must not read the history.
+        :return: the runs of the pages read.
+        """
         params: list[tuple[str, Any]] = [("property", p) for p in properties]
         if orderby:
             params.append(("orderby", orderby))
@@ -136,7 +174,18 @@ class AsyncAEPClient:
             params = [p for p in params if p[0] != "continuationToken"] + [("continuationToken", token)]
         return runs
 
+    async def get_flow(self, flow_id: str) -> dict[str, Any]:
+        """One dataflow, for its ``state``.
+
+        :param flow_id: the dataflow.
+        :return: the flow.
+        """
+        return single_entity(await self.request("GET", entity_path("flows", flow_id)))
+
     async def get_run(self, run_id: str) -> dict[str, Any]:
-        body = await self.request("GET", entity_path("runs", run_id)) or {}
-        items = body.get("items") if isinstance(body, dict) else None
-        return dict(items[0]) if items else dict(body)
+        """One run, wrapped in ``items`` or not.
+
+        :param run_id: the run.
+        :return: the run.
+        """
+        return single_entity(await self.request("GET", entity_path("runs", run_id)))

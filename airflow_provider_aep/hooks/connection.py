@@ -11,7 +11,7 @@ import json
 import string
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from urllib3.util import parse_url
 
@@ -29,10 +29,32 @@ CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
 #: What ``ui_url`` may name; anything else would fail only after a dataflow was created.
 UI_URL_PLACEHOLDERS = ("org_id", "sandbox", "flow_id")
+#: Each connection field as Airflow's connection form labels it (``get_provider_info``): a
+#: message shown in the UI names what the person sees there.
+FORM_LABELS = {
+    "login": "Client ID",
+    "password": "Client secret",
+    "host": "Platform URL",
+    "port": "Platform port",
+    "extra.org_id": "Org ID",
+    "extra.sandbox_name": "Sandbox",
+    "extra.scopes": "Scopes",
+    "extra.timeout": "Read timeout (seconds)",
+    "extra.ims_url": "IMS token URL",
+    "extra.ui_url": "Dataflow page URL",
+}
+#: Fields without which there is no connection: an empty one is "required", not "not valid".
+REQUIRED_FIELDS = ("login", "password", "extra.org_id")
 
 
 @dataclass(frozen=True)
 class AEPConnectionSettings:
+    """An ``aep`` connection, read once and checked: build it with :meth:`from_connection`.
+
+    The client secret never appears in its ``repr``; URLs are https (plain http only to a
+    loopback host) by the time it exists.
+    """
+
     client_id: str
     client_secret: str = field(repr=False)
     org_id: str
@@ -102,10 +124,25 @@ class AEPConnectionSettings:
             ),
             scopes=str(scopes),
             ims_url=require_tls(f"{where} extra.ims_url", str(extra.get("ims_url") or DEFAULT_IMS_URL)),
-            platform_url=require_tls(f"{where} host", _platform_url(conn)),
+            platform_url=require_tls(f"{where} host", _platform_url(conn, where)),
             ui_url=_ui_url(f"{where} extra.ui_url", extra.get("ui_url")),
             read_timeout=_read_timeout(conn.conn_id, extra.get("timeout")),
         )
+
+
+def form_message(err: AEPValidationError) -> str:
+    """A refused connection field as the connection form shows it: its label, not a connection id.
+
+    The Test button checks a copy of the connection under a throwaway id, which means nothing to
+    the person at the form; the label and the key (``Org ID (extra.org_id)``) do.
+    """
+    where, _, key = err.field.rpartition(" ")
+    label = FORM_LABELS.get(key)
+    if not where.startswith("connection ") or label is None:
+        return f"Connection settings: {err}"
+    if key in REQUIRED_FIELDS and (key == "password" or err.value in (None, "")):
+        return f"{label} ({key}) is required: {err.allowed}"
+    return f"{label} ({key}){str(err).removeprefix(err.field)}"
 
 
 def dataflow_page_url(settings: AEPConnectionSettings, flow_id: str, sandbox_name: str | None = None) -> str:
@@ -204,13 +241,31 @@ def _extra(conn: Any) -> dict[str, Any]:
     return {k.removeprefix("extra__aep__"): v for k, v in dict(extra).items()}
 
 
-def _platform_url(conn: Any) -> str:
-    host = (conn.host or "").strip().rstrip("/")
-    if not host:
-        return DEFAULT_PLATFORM_URL
+def _platform_url(conn: Any, where: str) -> str:
+    """``host`` as a URL, with ``port`` when one is set. A port of 0 is no port: Airflow's
+    connection list sends 0 for an empty port, so it must not change the URL."""
+    host = (conn.host or "").strip().rstrip("/") or DEFAULT_PLATFORM_URL
     if "://" not in host:
         scheme = conn.schema or "https"
         host = f"{scheme}://{host}"
-    if conn.port and host.count(":") < 2:
-        host = f"{host}:{conn.port}"
-    return host
+    port = conn.port
+    if port in (None, "", 0, "0"):
+        return host
+    try:
+        parts = urlsplit(host)
+        own = parts.port
+    except ValueError:
+        return host  # require_tls refuses it, naming the host field
+    try:
+        number = int(port)
+    except (TypeError, ValueError):
+        number = -1
+    if not 0 < number < 65536:
+        raise AEPValidationError(f"{where} port", port, "a TCP port, 1 to 65535, or empty")
+    if own is not None:
+        if own != number:
+            raise AEPValidationError(
+                f"{where} port", port, f"empty, 0, or the port of the Platform URL {host} ({own})"
+            )
+        return host
+    return urlunsplit(parts._replace(netloc=f"{parts.netloc}:{number}"))

@@ -40,3 +40,13 @@ def continuation_token(body: Any) -> str | None:
         return None
     values = parse_qs(urlsplit(href).query).get("continuationToken")
     return values[0] if values else None
+
+
+def single_entity(body: Any) -> dict[str, Any]:
+    """Single GETs come wrapped in ``items``; accept both wrapped and bare."""
+    if isinstance(body, dict) and isinstance(body.get("items"), list):
+        if not body["items"]:
+            return {}
+        item = body["items"][0]
+        return item if isinstance(item, dict) else {}
+    return body if isinstance(body, dict) else {}

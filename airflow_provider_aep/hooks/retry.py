@@ -24,6 +24,15 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How long a transient failure is retried: bounded by attempts and by the total wait.
+
+    :param max_attempts: tries in all, the first included.
+    :param max_total_wait: seconds spent retrying at most; no wait, not even a ``Retry-After``,
+        goes past it.
+    :param base_wait: the first backoff, in seconds; it doubles with each retry, with jitter.
+    :param max_wait: the longest single backoff, in seconds.
+    """
+
     max_attempts: int = 6
     max_total_wait: float = 300.0
     base_wait: float = 1.0

@@ -62,6 +62,11 @@ class AEPHookMixin:
     sandbox_name: str | None
 
     def init_connection(self, aep_conn_id: str, sandbox_name: str | None) -> None:
+        """Keep the connection settings; a literal sandbox name is checked now, at DAG parse.
+
+        :param aep_conn_id: the ``aep`` Airflow connection.
+        :param sandbox_name: the sandbox to use instead of the connection's, or None.
+        """
         self.aep_conn_id = aep_conn_id
         self.sandbox_name = sandbox_name
         check_when_literal({"sandbox_name": sandbox_name}, lambda: check_sandbox_override(sandbox_name))
@@ -77,8 +82,14 @@ class AEPHookMixin:
 class AEPBaseOperator(AEPHookMixin, BaseOperator):
     """Base of the AEP operators: ``aep_conn_id``, an optional sandbox override, and the hook.
 
-    Subclasses implement ``execute_step``; ``execute`` adds to any :class:`AEPError` what the
-    DAG run's earlier creation tasks left in AEP, so a failure mid-pipeline says what exists.
+    Subclasses implement ``execute_step``; ``execute`` adds to any
+    :class:`~airflow_provider_aep.exceptions.AEPError` what the DAG run's earlier creation tasks
+    left in AEP, so a failure mid-pipeline says what exists. Other keyword arguments
+    (``task_id``, ``retries``, ...) go to Airflow's ``BaseOperator``.
+
+    :param aep_conn_id: the ``aep`` Airflow connection (default ``aep_default``).
+    :param sandbox_name: the sandbox this task works in instead of the connection's; one
+        connection then serves several sandboxes. Checked at DAG parse when literal.
     """
 
     def __init__(
@@ -103,7 +114,12 @@ class AEPBaseOperator(AEPHookMixin, BaseOperator):
         raise NotImplementedError
 
     def created_upstream(self, context: Context) -> list[str]:
-        """``base connection <id> (task <task_id>)`` for each upstream creation task that returned an id."""
+        """What upstream creation tasks of this DAG run created, for an error to name.
+
+        :param context: the task's Airflow context.
+        :return: ``base connection <id> (task <task_id>)`` for each upstream creation task that
+            returned an id.
+        """
         if not self.has_dag():
             return []
         upstream = {task.task_id for task in self.get_flat_relatives(upstream=True)}
@@ -116,12 +132,19 @@ class AEPBaseOperator(AEPHookMixin, BaseOperator):
         return found
 
     def push_etag(self, context: Context, etag: str | None) -> None:
+        """Push the entity's etag under the ``etag`` XCom key, for a later If-Match.
+
+        :param context: the task's Airflow context.
+        :param etag: the etag AEP answered; nothing is pushed when it sent none.
+        """
         if etag:
             context["ti"].xcom_push(key=ETAG_XCOM_KEY, value=etag)
 
 
 class AEPCreateOperator(AEPBaseOperator):
     """Base of the creation operators: each entity is created once (see ``if_exists``).
+
+    Takes the parameters of :class:`AEPBaseOperator` too.
 
     :param if_exists: what to do when an entity with the same name (and spec) exists:
         ``"reuse"`` (default) returns its id when its configuration matches, and fails with the
@@ -140,6 +163,13 @@ class AEPCreateOperator(AEPBaseOperator):
         self.if_exists = if_exists
 
     def create(self, context: Context, kind: EntityKind, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the entity once, as ``if_exists`` says: reuse, fail or create.
+
+        :param context: the task's Airflow context (its ``task_state_store`` keeps the id for a retry).
+        :param kind: the Flow Service collection, e.g. ``flows``.
+        :param body: the request body.
+        :return: ``{"id", "etag"}`` of the entity created or reused.
+        """
         from airflow_provider_aep.utils.idempotency import create_once
 
         return create_once(

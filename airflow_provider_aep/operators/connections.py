@@ -50,11 +50,63 @@ def resolve_destination(destination: str) -> tuple[str, Destination | None]:
     )
 
 
-class AEPCreateBaseConnectionOperator(AEPCreateOperator):
+def auth_params_for(
+    destination: str,
+    auth_params: Mapping[str, Any] | None,
+    credentials_conn_id: str | None,
+    auth_spec_name: str | None,
+) -> tuple[str | None, dict[str, Any]]:
+    """The auth spec name and params: the given ones, completed from ``credentials_conn_id``.
+
+    Several auth specs (SFTP, email marketing): the first the connection fills is used, those
+    matching the connection's type (sftp, aws, wasb, ...) tried first.
+    """
+    params = dict(auth_params or {})
+    if not credentials_conn_id:
+        return auth_spec_name, params
+    from airflow.sdk import BaseHook
+
+    from airflow_provider_aep.utils.credentials import auth_params_from_connection, rank_auth_specs
+
+    conn = BaseHook.get_connection(credentials_conn_id)
+    _, found = resolve_destination(destination)
+    if found is None or not found.auth_specs:
+        return auth_spec_name, {**auth_params_from_connection(conn, auth_spec_name), **params}
+    specs = (
+        [found.auth_spec(auth_spec_name)]
+        if auth_spec_name
+        else rank_auth_specs(found.auth_specs, conn.conn_type)
+    )
+    for spec in specs:
+        filled = {**auth_params_from_connection(conn, spec.name, spec.params), **params}
+        if set(spec.required) <= set(filled):
+            return spec.name, filled
+    return auth_spec_name, {**auth_params_from_connection(conn, specs[0].name, specs[0].params), **params}
+
+
+class MasksRenderedAuthParams:
+    """Registers rendered ``auth_params`` with the secrets masker before Airflow stores them."""
+
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]
+    ) -> None:
+        # Both a task and a mapped task's expansion render through here.
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)  # type: ignore[misc]
+        from airflow_provider_aep.utils.secrets import mask
+
+        for value in (getattr(parent, "auth_params", None) or {}).values():
+            mask(value)
+
+
+class AEPCreateBaseConnectionOperator(MasksRenderedAuthParams, AEPCreateOperator):
     """Create a base connection: the credentials AEP keeps for a destination (``POST /connections``).
 
+    Returns the base connection's id. Takes the parameters of :class:`.AEPCreateOperator` too.
+
     :param destination: a catalog key (``amazon_s3``, ``sftp``, ...) or a raw connection spec id.
-    :param name: the base connection's name.
+    :param name: the base connection's name; with ``if_exists="reuse"`` it is what finds the
+        one a previous run created.
+    :param description: shown in the AEP UI.
     :param auth_params: the auth spec's params; prefer ``credentials_conn_id`` for secrets.
     :param credentials_conn_id: an Airflow connection holding the credentials (its ``extra`` by
         AEP param name, or login/password/host mapped per auth spec).
@@ -105,17 +157,6 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
                 lambda: self._check_arguments(dict(auth_params or {})),
             )
 
-    def _do_render_template_fields(
-        self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]
-    ) -> None:
-        # Both a task and a mapped task's expansion render through here: register the rendered
-        # credentials with the masker before Airflow stores the rendered fields.
-        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
-        from airflow_provider_aep.utils.secrets import mask
-
-        for value in (getattr(parent, "auth_params", None) or {}).values():
-            mask(value)
-
     def _check_arguments(self, params: dict[str, Any]) -> None:
         spec_id, _ = resolve_destination(self.destination)
         check_base_connection(
@@ -137,29 +178,10 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
 
     def _params(self) -> dict[str, Any]:
         """Auth params: the given ones, completed from ``credentials_conn_id``."""
-        params = dict(self.auth_params or {})
-        if not self.credentials_conn_id:
-            return params
-        from airflow.sdk import BaseHook
-
-        from airflow_provider_aep.utils.credentials import auth_params_from_connection, rank_auth_specs
-
-        conn = BaseHook.get_connection(self.credentials_conn_id)
-        _, destination = resolve_destination(self.destination)
-        if destination is None or not destination.auth_specs:
-            return {**auth_params_from_connection(conn, self.auth_spec_name), **params}
-        if self.auth_spec_name:
-            specs = [destination.auth_spec(self.auth_spec_name)]
-        else:
-            specs = rank_auth_specs(destination.auth_specs, conn.conn_type)
-        # Several auth specs (SFTP, email marketing): the first the connection fills is used,
-        # those matching the connection's type (sftp, aws, wasb, ...) tried first.
-        for spec in specs:
-            found = {**auth_params_from_connection(conn, spec.name, spec.params), **params}
-            if set(spec.required) <= set(found):
-                self.auth_spec_name = spec.name
-                return found
-        return {**auth_params_from_connection(conn, specs[0].name, specs[0].params), **params}
+        self.auth_spec_name, params = auth_params_for(
+            self.destination, self.auth_params, self.credentials_conn_id, self.auth_spec_name
+        )
+        return params
 
     def execute_step(self, context: Context) -> str:
         body = self._body(self._params())
@@ -177,10 +199,15 @@ class AEPCreateBaseConnectionOperator(AEPCreateOperator):
 class AEPCreateSourceConnectionOperator(AEPCreateOperator):
     """Create a source connection: the Data Lake datasets to export, or the Profile Store for audiences.
 
+    Returns the source connection's id. Takes the parameters of :class:`.AEPCreateOperator` too.
+
+    :param name: the source connection's name (what ``if_exists`` matches on).
     :param datasets: dataset ids, dataset names (resolved through the eligible-datasets list), or
         ``{"id", "name"}`` dicts such as AEPListDatasetsOperator returns. For the Data Lake.
     :param source: ``data_lake`` (default) or ``profile_store``.
-    :param base_connection_id: the Profile Store base connection (for ``profile_store`` only).
+    :param base_connection_id: the Profile Store base connection (for ``profile_store`` only);
+        when not given, one is created (or reused) for it.
+    :param description: shown in the AEP UI.
     """
 
     entity_name = "source connection"
@@ -289,11 +316,15 @@ def _as_entry(dataset: str | Mapping[str, Any]) -> dict[str, Any]:
 class AEPCreateTargetConnectionOperator(AEPCreateOperator):
     """Create a target connection: where files land and in which format (``POST /targetConnections``).
 
+    Returns the target connection's id. Takes the parameters of :class:`.AEPCreateOperator` too.
+
     :param destination: a catalog key or a raw connection spec id.
+    :param name: the target connection's name (what ``if_exists`` matches on).
     :param base_connection_id: the base connection (``create_base.output``).
     :param location: the destination's location keys, e.g. ``{"bucketName": ..., "path": ...}``.
     :param dataset_file_type: ``JSON`` (NDJSON, always gzip-compressed) or ``PARQUET``.
     :param compression: ``GZIP`` or ``NONE`` (Parquet only).
+    :param description: shown in the AEP UI.
     :param extra_params: more target params, sent as they are (e.g. ``mode`` for email-marketing
         destinations). Not ``params``: that name is Airflow's, for DAG params.
     """

@@ -32,11 +32,24 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
 
     Dataset exports take a schedule (``export_mode``, ``time_unit``, ``interval``, ``start_time``,
     ``end_time``, ``folder_name_template``, checked against AEP's rules table); segment destinations
-    get the empty GeneralTransform that activation fills in.
+    get the empty GeneralTransform that activation fills in. Returns the dataflow's id and sets
+    the "AEP dataflow" extra link. Takes the parameters of :class:`.AEPCreateOperator` too.
 
     :param destination: a catalog key (its flow spec is used) or, with ``flow_spec_id``, anything.
+    :param name: the dataflow's name (what ``if_exists`` matches on, with source, target and
+        schedule).
+    :param source_connection_id: the source connection (``create_source.output``).
+    :param target_connection_id: the target connection (``create_target.output``).
+    :param description: shown in the AEP UI.
+    :param flow_spec_id: the flow spec, for a destination given as a raw connection spec id.
+    :param export_mode: ``FIRST_FULL_THEN_INCREMENTAL`` (default) or ``DAILY_FULL_EXPORT``.
+    :param time_unit: ``day`` (default) or ``hour`` (incremental exports only).
+    :param interval: time units between exports; default: the first the mode and unit allow
+        (``0`` with ``DAILY_FULL_EXPORT``: one full export).
     :param start_time: Unix seconds or a datetime; default: when the task runs.
     :param end_time: Unix seconds or a datetime; without it AEP stops the flow after six months.
+    :param folder_name_template: the export folder's name, from AEP's macros such as
+        ``%DATASET_ID%`` and ``%EXPORT_TIME%``; an unknown macro is refused.
     """
 
     entity_name = "dataflow"
@@ -138,7 +151,10 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         created = self.create(context, "flows", body)
         flow_id = str(created["id"])
         self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
-        self.log.info("Created dataflow %r: %s (%s)", self.name, flow_id, self.aep_dataflow_url)
+        self.log.info("Created dataflow %r: %s", self.name, flow_id)
+        # A line of its own, the URL last: Airflow's log view links everything up to a blank, and
+        # cuts long lines at the window's edge.
+        self.log.info("Dataflow page: %s", self.aep_dataflow_url)
         schedule = body.get("scheduleParams")
         if schedule:
             self.log.info("Schedule: %s", schedule)
@@ -158,9 +174,11 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
     a segment or attribute already on the flow is not added again (so running the task twice
     changes nothing), and ``mandatoryFields`` / ``primaryFields`` become the union of what is there
     and what is asked. When nothing is missing no PATCH is sent. A 412 or a lost answer re-reads
-    the flow and recomputes (see ``AEPHook.update_flow``). Then it reads the flow back and fails
-    unless every selector is there. Returns the segment ids asked for, all active now.
+    the flow and recomputes (see ``AEPHook.update_entity``). Then it reads the flow back and fails
+    unless every selector is there. Returns the segment ids asked for, all active now. Takes
+    the parameters of :class:`.AEPBaseOperator` too.
 
+    :param flow_id: the segment dataflow (``create_flow.output``).
     :param segments: segment ids, or selector values as in the tutorial
         (``{"id", "name", "description", "filenameTemplate", "exportMode", "schedule": {...}}``).
         Defaults: ``DAILY_FULL_EXPORT``, frequency ``ONCE`` from the run's date at ``00:00``.
@@ -247,8 +265,8 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
         )
         wanted = self._operations(logical.date() if isinstance(logical, datetime) else date.today())
         self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
-        update = self.hook.update_flow(
-            flow_id, lambda flow: activation_still_needed(flow, wanted), etag=self.etag or None
+        update = self.hook.update_entity(
+            "flows", flow_id, lambda flow: activation_still_needed(flow, wanted), etag=self.etag or None
         )
         if update["operations"]:
             self.log.info("Dataflow %s: sent %s", flow_id, _describe(update["operations"]))
@@ -258,7 +276,7 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
             self.log.info(
                 "Dataflow %s already shows every segment and attribute asked for: no PATCH sent", flow_id
             )
-            flow = update["flow"]
+            flow = update["entity"]
         missing = missing_after_activation(flow, wanted)
         if missing:
             raise AEPError(f"Dataflow {flow_id} was patched but does not show: {', '.join(missing)}")
@@ -303,11 +321,21 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
     as read and checked against AEP's rules first; nothing is sent when the flow is already as
     asked. A 412 or a lost answer re-reads the flow and recomputes from it: the new end is fixed
     at the first read, so a lost answer never extends twice (the re-read shows the end already
-    there), and an end someone else moved further is kept.
+    there), and an end someone else moved further is kept. Returns the dataflow's id. Takes the
+    parameters of :class:`.AEPBaseOperator` too; every other parameter is optional, and only
+    what is given changes.
 
+    :param flow_id: the dataflow to change.
     :param end_time: the new end (Unix seconds or a datetime).
     :param extend_by_days: or: move the end this many days past the later of today and the current end.
+    :param export_mode: a new export mode; checked with the schedule as it will be.
+    :param time_unit: a new time unit (``day`` or ``hour``).
+    :param interval: a new interval, allowed for the mode and unit.
+    :param name: a new name.
+    :param description: a new description.
     :param state: ``"enabled"`` or ``"disabled"``.
+    :param etag: the flow's etag (an ``etag`` XCom), sent with the first PATCH; default: the
+        etag of the flow as read.
     """
 
     template_fields: Sequence[str] = (
@@ -449,16 +477,16 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         flow_id = check_id("flow_id", self.flow_id)
         flow = self.hook.get_flow(flow_id)
         plan = self._planner(flow, int(time.time()), context.get("task_state_store"))
-        update = self.hook.update_flow(flow_id, plan, flow=flow, etag=self.etag or None)
+        update = self.hook.update_entity("flows", flow_id, plan, current=flow, etag=self.etag or None)
         for op in update["operations"]:
             if op["path"] == "/scheduleParams":
-                before = update["flow"].get("scheduleParams")
+                before = update["entity"].get("scheduleParams")
                 self.log.info("Dataflow %s schedule: %s -> %s", flow_id, before, op["value"])
             else:
                 self.log.info("Dataflow %s %s: %r", flow_id, op["path"].lstrip("/"), op["value"])
         if not update["patched"]:
             self.log.info("Dataflow %s is already as asked: no PATCH sent", flow_id)
-        flow = update["flow"]
+        flow = update["entity"]
         etag = update["etag"] or flow.get("etag")
         if self.state and self.state != flow.get("state"):
             action = self.hook.enable_flow if self.state == "enabled" else self.hook.disable_flow
@@ -475,6 +503,10 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
     Order: the flow; then its target and source connections; then their base connections. A base
     connection another dataflow still uses is reported and kept, not forced. Anything already gone
     counts as deleted. Returns ``{"deleted": [...], "already_gone": [...], "kept": [...]}``.
+    Takes the parameters of :class:`.AEPBaseOperator` too.
+
+    :param flow_id: the dataflow; None (an upstream create that failed) deletes nothing.
+    :param delete_connections: delete its target, source and base connections too.
     """
 
     template_fields: Sequence[str] = ("flow_id", "sandbox_name", "aep_conn_id")
@@ -542,7 +574,15 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
     """Extend every destination dataflow whose end date falls within the next ``within_days``.
 
     AEP stops a dataset dataflow at its ``endTime`` (six months after creation unless set); run
-    this daily so none ends by surprise. Returns what it extended (or would, with ``report_only``).
+    this daily so none ends by surprise. Returns what it extended (or would, with ``report_only``):
+    ``[{"flow_id", "name", "end_time_before", "end_time_after"}]``. Takes the parameters of
+    :class:`.AEPBaseOperator` too.
+
+    :param within_days: extend the flows that end within this many days.
+    :param extend_by_days: move each end this many days past the later of today and its end
+        (182: about six months, what AEP gives a new flow).
+    :param name_prefix: only flows whose name starts with this.
+    :param report_only: list what would be extended, change nothing.
     """
 
     template_fields: Sequence[str] = (
@@ -590,7 +630,7 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
             before = int(flow["scheduleParams"]["endTime"])
             target = max(before, now) + int(int_if_digits(self.extend_by_days)) * DAY
             if not self.report_only:
-                self.hook.update_flow(flow["id"], _end_at_least(target), flow=dict(flow))
+                self.hook.update_entity("flows", flow["id"], _end_at_least(target), current=dict(flow))
             extended.append(
                 {
                     "flow_id": flow["id"],

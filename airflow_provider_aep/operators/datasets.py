@@ -17,7 +17,12 @@ class AEPListDatasetsOperator(AEPBaseOperator):
     """List eligible datasets (all pages), optionally only those with the given names or ids.
 
     A name or id that matches nothing is an error that lists the closest names, so a typo
-    fails here rather than as an empty export later.
+    fails here rather than as an empty export later. Returns ``[{"id", "name"}]``, which
+    ``AEPCreateSourceConnectionOperator(datasets=...)`` takes as it is. Takes the parameters of
+    :class:`.AEPBaseOperator` too.
+
+    :param names: keep only the datasets with these names.
+    :param ids: keep only the datasets with these ids (with ``names``: either matches).
     """
 
     template_fields: Sequence[str] = ("names", "ids", "sandbox_name", "aep_conn_id")

@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_aep.exceptions import AEPDataflowRunFailed, AEPError, AEPValidationError
+from airflow_provider_aep.exceptions import (
+    AEPDataflowDisabled,
+    AEPDataflowRunFailed,
+    AEPError,
+    AEPValidationError,
+)
 from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.operators._base import (
     AEPHookMixin,
@@ -23,6 +28,7 @@ from airflow_provider_aep.utils.ids import check_id
 from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
+    flow_is_disabled,
     outcome_of,
     run_filters,
     select_run,
@@ -55,7 +61,12 @@ EVENT_KEYS = {
     "failed": ("summary",),
     "timeout": ("message",),
     "error": ("message",),
+    "disabled": ("message",),
 }
+#: The ``task_state_store`` key that keeps which run was re-triggered and how often.
+RETRIGGERED_KEY = "aep_retriggered"
+#: Re-triggering more often than this hides a broken export instead of healing a flaky one.
+MAX_RETRIGGERS = 10
 SUMMARY_KEYS = ("run_id", "status", "errors")
 
 
@@ -90,14 +101,27 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
 
     Which run: ``run_id`` when given; else the newest run when ``latest``; else the first run
     started since ``since`` (default: the start of the DAG run, so a flow created upstream in the
-    same DAG run is watched from its first run).
+    same DAG run is watched from its first run). Other keyword arguments go to Airflow's
+    ``BaseSensorOperator`` (``poke_interval``, ``timeout``, ``mode``, ...).
 
     :param flow_id: the dataflow (``create_flow.output``).
-    :param since: a datetime or epoch milliseconds; runs started before it are ignored.
+    :param aep_conn_id: the ``aep`` Airflow connection (default ``aep_default``).
+    :param sandbox_name: the sandbox to look in instead of the connection's.
+    :param run_id: wait for this run.
+    :param latest: wait for the newest run of the flow, whenever it started.
+    :param since: a datetime, epoch milliseconds or an ISO 8601 string; runs started before it
+        are ignored.
     :param success_statuses: statuses that end the wait well (case-insensitive).
     :param failure_statuses: statuses that fail the task with AEP's error codes (case-insensitive).
     :param deferrable: wait in the triggerer instead of a worker slot
         (default: ``[operators] default_deferrable``).
+    :param retrigger_failed: re-trigger a failed run (``RE_TRIGGER``) up to this many times
+        before failing the task, each attempt logged with AEP's error codes; the summary's
+        ``attempts`` says how many runs it took. Counted per task instance, across its tries,
+        so a retried task does not re-trigger again; at most 10.
+
+    A flow that is disabled while the sensor waits for its next run fails the task at once
+    (:class:`~airflow_provider_aep.exceptions.AEPFlowDisabledError`): no run would come.
     """
 
     template_fields: Sequence[str] = ("flow_id", "run_id", "since", "sandbox_name", "aep_conn_id")
@@ -116,10 +140,14 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         success_statuses: Sequence[str] = DEFAULT_SUCCESS_STATUSES,
         failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
         deferrable: bool | None = None,
+        retrigger_failed: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.init_connection(aep_conn_id, sandbox_name)
+        self.retrigger_failed = retrigger_failed
+        #: ``{"run_id", "count"}`` of the run this sensor re-triggered (see ``RETRIGGERED_KEY``).
+        self.retriggered: dict[str, Any] = {}
         self.flow_id = flow_id
         self.run_id = run_id
         self.latest = latest
@@ -147,6 +175,15 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         check_sandbox_override(self.sandbox_name)
         if self.run_id and self.latest:
             raise AEPValidationError("latest", self.latest, "False when run_id names the run")
+        retriggers = self.retrigger_failed
+        if (
+            isinstance(retriggers, bool)
+            or not isinstance(retriggers, int)
+            or not 0 <= retriggers <= MAX_RETRIGGERS
+        ):
+            raise AEPValidationError(
+                "retrigger_failed", retriggers, f"a whole number of re-triggers from 0 to {MAX_RETRIGGERS}"
+            )
         if not _is_since(self.since):
             raise AEPValidationError(
                 "since", self.since, "epoch milliseconds (13 digits), a datetime or an ISO 8601 string"
@@ -164,7 +201,11 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             )
 
     def since_ms(self, context: Context) -> int | None:
-        """Epoch ms from which runs count: ``since``, else the DAG run's start (None with run_id/latest)."""
+        """From when runs count: ``since``, else the DAG run's start.
+
+        :param context: the task's Airflow context (its DAG run's start).
+        :return: epoch milliseconds, or None with ``run_id`` or ``latest`` (any start counts).
+        """
         if self.run_id or self.latest:
             return None
         since = int_if_digits(self.since)
@@ -182,44 +223,90 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         self.aep_dataflow_url = self.hook.flow_page_url(self.flow_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
-        if self.run_id:
-            runs = [self.hook.get_run(self.run_id)]
+        run_id = self.run_id or self._retriggered(context).get("run_id")
+        if run_id:
+            runs = [self.hook.get_run(run_id)]
         else:
             runs = list(self.hook.iter_runs(properties=run_filters(self.flow_id, self.since_ms(context))))
         outcome = outcome_of(
-            select_run(runs, run_id=self.run_id, latest=self.latest),
+            select_run(runs, run_id=run_id, latest=self.latest),
             self.success_statuses,
             self.failure_statuses,
         )
         self.log.info("Dataflow %s: %s", self.flow_id, outcome.reason)
-        # An outcome other than "waiting" always carries its run.
-        if outcome.state == "failed" and outcome.run is not None:
-            raise AEPDataflowRunFailed(
-                outcome.run["id"], str(summarize_run(outcome.run)["status"]), outcome.errors
-            )
-        if outcome.state == "success" and outcome.run is not None:
-            return PokeReturnValue(is_done=True, xcom_value=self._report(summarize_run(outcome.run)))
+        if outcome.run is None:
+            if flow_is_disabled(self.hook.get_flow(self.flow_id)):
+                raise AEPDataflowDisabled(self.flow_id)
+            return PokeReturnValue(is_done=False)
+        summary = summarize_run(outcome.run)
+        if outcome.state == "failed":
+            if self._retrigger(context, summary):
+                return PokeReturnValue(is_done=False)
+            raise AEPDataflowRunFailed(summary["run_id"], str(summary["status"]), outcome.errors)
+        if outcome.state == "success":
+            return PokeReturnValue(is_done=True, xcom_value=self._report(context, summary))
         return PokeReturnValue(is_done=False)
+
+    def _retriggered(self, context: Context) -> dict[str, Any]:
+        """Which run this task instance re-triggered and how often: kept across pokes and tries."""
+        store = context.get("task_state_store")
+        kept = store.get(RETRIGGERED_KEY) if store is not None else None
+        return dict(kept) if isinstance(kept, dict) else dict(self.retriggered)
+
+    def _retrigger(self, context: Context, summary: dict[str, Any]) -> bool:
+        """Re-trigger the failed run if attempts are left; False when the task must fail."""
+        run_id = str(summary["run_id"])
+        kept = self._retriggered(context)
+        done = int(kept.get("count", 0)) if kept.get("run_id") == run_id else 0
+        codes = (
+            "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in summary["errors"])
+            or "no errors given"
+        )
+        if done >= self.retrigger_failed:
+            if done:
+                self.log.error("Dataflow run %s failed again after %d re-trigger(s): %s", run_id, done, codes)
+            return False
+        self.log.warning(
+            "Dataflow run %s %s (%s); re-triggering it, %d of at most %d",
+            run_id, summary["status"], codes, done + 1, self.retrigger_failed,
+        )  # fmt: skip
+        self.hook.retrigger_run(run_id)
+        self.retriggered = {"run_id": run_id, "count": done + 1}
+        store = context.get("task_state_store")
+        if store is not None:
+            store.set(RETRIGGERED_KEY, self.retriggered)
+        return True
 
     def execute(self, context: Context) -> Any:
         self.check_inputs()
         self._set_link()
+        if self.retrigger_failed and self.mode == "reschedule" and context.get("task_state_store") is None:
+            raise AEPValidationError(
+                "retrigger_failed",
+                self.retrigger_failed,
+                "0 in reschedule mode on this Airflow (no task state store to count re-triggers "
+                "between pokes): use poke or deferrable mode",
+            )
         if not self.deferrable:
             return super().execute(context)
         # One look first: a run that is already over needs no trip through the triggerer.
         first = self.poke(context)
         if first.is_done:
             return first.xcom_value
+        self._defer(context)
+
+    def _defer(self, context: Context) -> None:
         from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 
+        pinned = self.run_id or self._retriggered(context).get("run_id")
         self.defer(
             trigger=AEPDataflowRunTrigger(
                 flow_id=self.flow_id,
                 aep_conn_id=self.aep_conn_id,
                 sandbox_name=self.sandbox_name or None,
                 since_ms=self.since_ms(context),
-                run_id=self.run_id or None,
-                latest=self.latest,
+                run_id=pinned or None,
+                latest=self.latest and not pinned,
                 poll_interval=float(self.poke_interval),
                 deadline=time.time() + float(self.timeout),
                 success_statuses=list(self.success_statuses),
@@ -228,28 +315,48 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
                 timeout=list(self.hook.timeout),
             ),
             method_name="execute_complete",
+            # Without a task state store (Airflow before 3.3) the count rides along.
+            kwargs={"retriggered": self.retriggered} if self.retriggered else None,
             timeout=timedelta(seconds=float(self.timeout) + 60),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Back from the triggerer: the summary, or the failure it reported."""
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], retriggered: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Back from the triggerer: the summary, or the failure it reported.
+
+        :param context: the task's Airflow context.
+        :param event: the trigger's event (checked before it is read).
+        :param retriggered: which run was re-triggered and how often, carried through deferral.
+        :return: the run's summary, as :meth:`poke` returns it.
+        """
         self._set_link()
+        self.retriggered = dict(retriggered or self.retriggered)
         status = check_event(event)
         if status == "success":
-            return self._report(event["summary"])
+            return self._report(context, event["summary"])
         if status == "failed":
             summary = event["summary"]
+            if self._retrigger(context, summary):
+                self._defer(context)
             raise AEPDataflowRunFailed(summary["run_id"], summary["status"], summary["errors"])
+        if status == "disabled":
+            raise AEPDataflowDisabled(self.flow_id)
         if status == "timeout":
             raise AirflowSensorTimeout(
                 f"Dataflow {self.flow_id}: sensor timed out after {self.timeout}s; {event.get('message', '')}"
             )
         raise AEPError(f"Dataflow {self.flow_id}: {event.get('message', 'the trigger failed')}")
 
-    def _report(self, summary: dict[str, Any]) -> dict[str, Any]:
+    def _report(self, context: Context, summary: dict[str, Any]) -> dict[str, Any]:
+        kept = self._retriggered(context)
+        retriggers = int(kept.get("count", 0)) if kept.get("run_id") == summary["run_id"] else 0
+        summary = {**summary, "attempts": 1 + retriggers}
         self.log.info(
-            "Dataflow run %s %s: %s records in, %s out, %s skipped, %s failed; %s file(s), %s bytes out",
+            "Dataflow run %s %s: %s records in, %s out, %s skipped, %s failed; %s file(s), %s bytes out; "
+            "attempt %s",
             summary["run_id"], summary["status"], summary["input_records"], summary["output_records"],
             summary["skipped_records"], summary["failed_records"], summary["files_out"], summary["output_bytes"],
+            summary["attempts"],
         )  # fmt: skip
         return summary

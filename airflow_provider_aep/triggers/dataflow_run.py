@@ -13,21 +13,38 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
+    flow_is_disabled,
     outcome_of,
     run_filters,
     select_run,
     summarize_run,
 )
 
+#: While no run is there, the flow's state is read on the first poll and then every this many:
+#: a disabled flow ends the wait without one extra request per poll of every deferred sensor.
+FLOW_STATE_EVERY = 5
+
 
 class AEPDataflowRunTrigger(BaseTrigger):
-    """Polls Flow Service runs asynchronously and fires one event: success, failed, timeout or error.
+    """Polls Flow Service runs asynchronously and fires one event: success, failed, disabled, timeout or error.
+
+    :class:`~airflow_provider_aep.sensors.dataflow_run.AEPDataflowRunSensor` builds it when it
+    defers, passing on its own settings, so a deferred sensor waits as a poking one does.
 
     :param flow_id: the dataflow whose run is awaited.
+    :param aep_conn_id: the ``aep`` Airflow connection.
+    :param sandbox_name: the sandbox instead of the connection's.
     :param since_ms: only runs started at or after this epoch-millisecond moment count.
     :param run_id: watch this run instead.
     :param latest: watch the newest run instead of the first since ``since_ms``.
+    :param poll_interval: seconds between polls, give or take 10%, so triggers started together
+        do not poll in lockstep.
     :param deadline: epoch seconds; past it the trigger reports ``timeout`` (the sensor's timeout).
+    :param success_statuses: run statuses that fire ``success`` (case-insensitive).
+    :param failure_statuses: run statuses that fire ``failed`` (case-insensitive).
+    :param retry_policy: the sensor's hook's retry policy, as a dict of
+        ``RetryPolicy`` fields (default: the standard policy).
+    :param timeout: (connect, read) seconds per request (default: the connection's).
     """
 
     def __init__(
@@ -94,6 +111,7 @@ class AEPDataflowRunTrigger(BaseTrigger):
                 retry_policy=RetryPolicy(**self.retry_policy) if self.retry_policy else None,
                 logger=self.log,
             ) as client:
+                polls = 0
                 while True:
                     if self.run_id:
                         runs = [await client.get_run(self.run_id)]
@@ -104,6 +122,18 @@ class AEPDataflowRunTrigger(BaseTrigger):
                         self.success_statuses,
                         self.failure_statuses,
                     )
+                    polls += 1
+                    if outcome.run is None and polls % FLOW_STATE_EVERY == 1:
+                        flow = await client.get_flow(self.flow_id)
+                        if flow_is_disabled(flow):
+                            yield TriggerEvent(
+                                {
+                                    "status": "disabled",
+                                    "flow_id": self.flow_id,
+                                    "message": f"dataflow {self.flow_id} is disabled",
+                                }
+                            )
+                            return
                     if outcome.state != "waiting" and outcome.run is not None:
                         yield TriggerEvent(
                             {

@@ -66,6 +66,15 @@ ID_FIELDS = {
     "runs": "run_id",
 }
 
+#: What each collection's entities are called in messages.
+ENTITY_NAMES = {
+    "connections": "base connection",
+    "sourceConnections": "source connection",
+    "targetConnections": "target connection",
+    "flows": "dataflow",
+    "runs": "dataflow run",
+}
+
 
 def collection(kind: str) -> str:
     """A Flow Service collection name, or ValueError: it is a path segment too."""

@@ -36,6 +36,23 @@ def run_filters(flow_id: str, since_ms: int | None) -> list[str]:
     return filters
 
 
+def takes_on_demand_runs(flow: Mapping[str, Any]) -> bool:
+    """AEP starts a run on request only for a flow scheduled for one-time runs.
+
+    That is a ``frequency`` of ``once`` (sources), or a dataset export's ``DAILY_FULL_EXPORT``
+    with interval 0: one full export, once.
+    """
+    schedule = flow.get("scheduleParams") or {}
+    if str(schedule.get("frequency", "")).lower() == "once":
+        return True
+    return schedule.get("exportMode") == "DAILY_FULL_EXPORT" and int(schedule.get("interval") or 0) == 0
+
+
+def flow_is_disabled(flow: Mapping[str, Any]) -> bool:
+    """A disabled flow starts no scheduled run: waiting for one would wait forever."""
+    return str(flow.get("state", "")).lower() == "disabled"
+
+
 def select_run(
     runs: Iterable[Mapping[str, Any]], *, run_id: str | None = None, latest: bool = False
 ) -> dict[str, Any] | None:

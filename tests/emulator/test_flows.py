@@ -125,9 +125,8 @@ def test_listings_filter_order_and_page(api):
         )
     first = api.ok("GET", "/connections", params={"orderby": "name"})
     assert [c["name"] for c in first["items"]] == [f"dlz-{i}" for i in range(5)]  # page size 5
-    second = api.call(
-        "GET", first["_links"]["next"]["href"].removeprefix("/data/foundation/flowservice")
-    ).json()
+    assert first["_links"]["next"]["href"].startswith("/connections?")  # relative to Flow Service, as AEP
+    second = api.call("GET", first["_links"]["next"]["href"]).json()
     assert [c["name"] for c in second["items"]] == ["dlz-5", "dlz-6"]
     assert "next" not in second["_links"]
     filtered = api.ok("GET", "/connections", params={"property": "name==dlz-2,dlz-4"})

@@ -10,6 +10,8 @@ Random ids only ever meet a 404, so each example may also graft live references 
 generated: a real flow, run or connection id in the path, the flow's current etag, real spec
 and connection ids in a create body, JSON Patch operations on the fields that matter. That is
 how the generated garbage reaches schedule, selector and patch validation, and the run clock.
+The world also holds a one-time flow whose runs fail their first attempt (a run fault rule, not a
+request fault), so ``POST /runs`` and ``RE_TRIGGER`` meet flows and runs they can act on.
 
 Waivers of the response-schema check, per operation, each where this spec (flow-service.yaml
 documents the *sources* side of Flow Service) disagrees with destinations.yaml, AEP_API.md and
@@ -59,6 +61,9 @@ BUSY = (
     ("GET", "/runs"),
     ("POST", "/sourceConnections"),
     ("POST", "/targetConnections"),
+    ("PATCH", "/connections/{BASE_CONNECTION_ID}/"),
+    ("PATCH", "/sourceConnections/{SOURCE_CONNECTION_ID}"),
+    ("PATCH", "/targetConnections/{TARGET_CONNECTION_ID}"),
 )
 SEED = 20240611
 SANDBOX = "fuzz"
@@ -70,6 +75,7 @@ SERVED = {
     ("POST", "/connections"),
     ("GET", "/connections/{BASE_CONNECTION_ID}"),
     ("DELETE", "/connections/{BASE_CONNECTION_ID}/"),
+    ("PATCH", "/connections/{BASE_CONNECTION_ID}/"),
     ("GET", "/connectionSpecs"),
     ("GET", "/connectionSpecs/{CONNECTION_SPEC_ID}"),
     ("GET", "/connectionSpecs/{CONNECTION_SPEC_ID}/configs"),
@@ -82,25 +88,28 @@ SERVED = {
     ("DELETE", "/flows/{FLOW_ID}"),
     ("POST", "/flows/{FLOW_ID}/action"),
     ("GET", "/runs"),
+    ("POST", "/runs"),
     ("GET", "/runs/{RUN_ID}"),
+    ("POST", "/runs/{RUN_ID}/action"),
     ("GET", "/sourceConnections"),
     ("POST", "/sourceConnections"),
     ("GET", "/sourceConnections/{SOURCE_CONNECTION_ID}"),
+    ("PATCH", "/sourceConnections/{SOURCE_CONNECTION_ID}"),
     ("DELETE", "/sourceConnections/{SOURCE_CONNECTION_ID}"),
     ("GET", "/targetConnections"),
     ("POST", "/targetConnections"),
     ("GET", "/targetConnections/{TARGET_CONNECTION_ID}"),
+    ("PATCH", "/targetConnections/{TARGET_CONNECTION_ID}"),
     ("DELETE", "/targetConnections/{TARGET_CONNECTION_ID}"),
 }
 #: Not served (a gateway-shaped 404/405), so not fuzzed: connection test/explore/configs/action,
-#: PATCH of connections, source and target connections, every ``/search``, creating or updating
-#: connection and flow specs, creating, updating or acting on runs, and source/target actions.
+#: every ``/search``, creating or updating connection and flow specs, updating runs (PUT), and
+#: source/target actions.
 NOT_SERVED = {
     ("GET", "/connections/{BASE_CONNECTION_ID}/test"),
     ("GET", "/connections/{BASE_CONNECTION_ID}/explore"),
     ("GET", "/connections/{BASE_CONNECTION_ID}/configs"),
     ("POST", "/connections/{BASE_CONNECTION_ID}/action"),
-    ("PATCH", "/connections/{BASE_CONNECTION_ID}/"),
     ("POST", "/connections/search"),
     ("POST", "/connectionSpecs"),
     ("PUT", "/connectionSpecs/{CONNECTION_SPEC_ID}"),
@@ -109,13 +118,9 @@ NOT_SERVED = {
     ("POST", "/flowSpecs"),
     ("PUT", "/flowSpecs/{FLOW_SPEC_ID}"),
     ("POST", "/flowSpecs/search"),
-    ("POST", "/runs"),
     ("PUT", "/runs/{RUN_ID}"),
-    ("POST", "/runs/{RUN_ID}/action"),
-    ("PATCH", "/sourceConnections/{SOURCE_CONNECTION_ID}"),
     ("POST", "/sourceConnections/{SOURCE_CONNECTION_ID}/action"),
     ("POST", "/targetConnections/{TARGET_CONNECTION_ID}/action"),
-    ("PATCH", "/targetConnections/{TARGET_CONNECTION_ID}"),
 }
 #: Operations whose answers the spec describes wrongly (see the module docstring).
 SCHEMA_WAIVED = {
@@ -173,6 +178,39 @@ PATCH_TARGETS: dict[str, Any] = {
     "/transformations/0/params/profileSelectors/mandatoryFields": ["a.b"],
     "/sourceConnectionIds": ["id"],
     "/targetConnectionIds/0": "id",
+}
+OTHER_DATASET = {"dataSetId": "5ef3e328582424191b1beb44", "name": "AAM Realtime"}
+#: The same for base, source and target connections (secrets and datasets, locations and formats).
+CONNECTION_PATCH_TARGETS: dict[str, dict[str, Any]] = {
+    "connections": {
+        "/name": "renamed",
+        "/description": "text",
+        "/auth/params": seed.BASE_CONNECTIONS["amazon_s3"]["auth"]["params"],
+        "/auth/params/s3SecretKey": seed.S3_SECRET_KEY,
+        "/auth/params/s3AccessKey": seed.S3_ACCESS_KEY,
+        "/auth/specName": "Access Key",
+        "/connectionSpec/id": seed.S3_SPEC,
+        "/etag": "x",
+    },
+    "sourceConnections": {
+        "/name": "renamed",
+        "/description": "text",
+        "/params/datasets": [OTHER_DATASET],
+        "/params/datasets/-": OTHER_DATASET,
+        "/params/datasets/0": OTHER_DATASET,
+        "/params/datasets/0/dataSetId": OTHER_DATASET["dataSetId"],
+        "/baseConnectionId": "x",
+    },
+    "targetConnections": {
+        "/name": "renamed",
+        "/description": "text",
+        "/params/path": "moved/here",
+        "/params/bucketName": "another-bucket",
+        "/params/datasetFileType": "PARQUET",
+        "/params/compression": "NONE",
+        "/params/mode": "Server-to-server",
+        "/params": {"path": "x"},
+    },
 }
 
 
@@ -278,6 +316,8 @@ class World:
         ids = self.ids
         return [
             f"/flows/{ids['flow']}",
+            f"/flows/{ids['once_flow']}",
+            f"/runs/{ids['failed_run']}",
             f"/flows/{ids['segment_flow']}",
             f"/runs/{ids['run']}",
             f"/connections/{ids['base']}",
@@ -294,6 +334,13 @@ class World:
         ids["segment_source"] = flow["sourceConnectionIds"][0]
         ids["segment_target"] = segment["target"]
         ids["run"] = self.api.wait_for_run(ids["flow"])["id"]
+        # A one-time flow takes POST /runs; its runs fail their first attempt, for RE_TRIGGER.
+        once = seed.dataflow("amazon_s3", ids["source"], ids["target"])
+        once["scheduleParams"] = {"exportMode": "DAILY_FULL_EXPORT", "timeUnit": "day", "interval": 0,
+                                  "startTime": 1675901210}  # fmt: skip
+        ids["once_flow"] = self.api.ok("POST", "/flows", 201, json=once)["id"]
+        self.api.emulator.add_fault(flow=ids["once_flow"], fail_run_attempts=1)
+        ids["failed_run"] = self.api.wait_for_run(ids["once_flow"], status="failed")["id"]
         return ids
 
     def rearm(self, flow_id: str) -> None:
@@ -323,8 +370,8 @@ class World:
             ]
         return flows + runs
 
-    def etag(self, flow_id: str) -> str:
-        response = self.api.call("GET", f"/flows/{flow_id}")
+    def etag(self, kind: str, entity_id: str) -> str:
+        response = self.api.call("GET", f"/{kind}/{entity_id}")
         return str(response.json()["items"][0]["etag"]) if response.status_code == 200 else '"gone"'
 
 
@@ -336,8 +383,8 @@ def world(_emulator: RunningEmulator) -> Iterator[World]:
 
 
 PATH_IDS = {
-    "FLOW_ID": ("flow", "segment_flow"),
-    "RUN_ID": ("run",),
+    "FLOW_ID": ("flow", "segment_flow", "once_flow"),
+    "RUN_ID": ("run", "failed_run"),
     "BASE_CONNECTION_ID": ("base",),
     "SOURCE_CONNECTION_ID": ("source",),
     "TARGET_CONNECTION_ID": ("target",),
@@ -375,6 +422,11 @@ def _graft_body(case: Any, data: Any, live: dict[str, str]) -> None:
         "/sourceConnections": [seed.SOURCE_CONNECTION],
         "/targetConnections": [seed.target_connection(k, live["base"]) for k in ("amazon_s3",)],
         "/flows": [seed.dataflow("amazon_s3", live["source"], live["target"]), live_segment_flow(live)],
+        "/runs": [
+            {"flowId": live["once_flow"], "params": {"startTime": 1675901210}},
+            {"flowId": live["flow"]},
+            {"flowId": live["once_flow"]},
+        ],
     }.get(case.operation.path)
     if bodies:
         case.body = data.draw(mutated(data.draw(st.sampled_from(bodies))))
@@ -394,12 +446,24 @@ def _graft_patch(case: Any, data: Any) -> None:
     """JSON Patch operations on the fields that matter, with valid or mutated values."""
     if case.method.upper() != "PATCH" or not data.draw(OFTEN, label="graft patch"):
         return
+    kind = _kind(case)
+    targets = PATCH_TARGETS if kind == "flows" else CONNECTION_PATCH_TARGETS[kind]
     ops = []
     for _ in range(data.draw(st.integers(1, 2))):
-        path = data.draw(st.sampled_from(sorted(PATCH_TARGETS)))
-        op = data.draw(st.sampled_from(["add", "replace", "replace", "remove", "ADD", "move"]))
-        ops.append({"op": op, "path": path, "value": data.draw(mutated(PATCH_TARGETS[path]))})
-    case.body = ops
+        path = data.draw(st.sampled_from(sorted(targets)))
+        op = data.draw(st.sampled_from(["add", "replace", "replace", "remove", "ADD", "Replace", "move"]))
+        ops.append({"op": op, "path": path, "value": data.draw(mutated(targets[path]))})
+    # Adobe's spec documents one operation, not an array, as the body of PATCH /connections/{id}/.
+    case.body = ops[0] if kind == "connections" and data.draw(st.booleans(), label="one op") else ops
+
+
+def _kind(case: Any) -> str:
+    """The entity collection of an operation's path: ``connections``, ``flows``, ``runs`` ..."""
+    return str(case.operation.path.strip("/").split("/")[0])
+
+
+def _entity_id(case: Any) -> str:
+    return str(next(iter((case.path_parameters or {}).values()), ""))
 
 
 #: Requests sent per operation, printed by the last test (``pytest -rP``).
@@ -413,8 +477,8 @@ def _call(case: Any, world: World, headers: dict[str, str]) -> None:
         checks.append(response_schema_conformance)
     response = case.call_and_validate(base_url=world.api.emulator.url + FS, headers=headers, checks=checks)
     world.dirty |= case.method.upper() == "DELETE" and response.status_code < 300
-    if case.method.upper() == "PATCH" and response.status_code < 300:
-        world.rearm(str(case.path_parameters["FLOW_ID"]))
+    if case.method.upper() == "PATCH" and response.status_code < 300 and _kind(case) == "flows":
+        world.rearm(_entity_id(case))
 
 
 @spec_schema.parametrize()
@@ -433,7 +497,7 @@ def test_requests_on_live_entities_never_get_a_5xx(case, data, world):
     _graft_patch(case, data)
     headers = world.headers
     if case.method.upper() == "PATCH" and data.draw(OFTEN, label="current etag"):
-        headers["If-Match"] = world.etag(str((case.path_parameters or {}).get("FLOW_ID")))
+        headers["If-Match"] = world.etag(_kind(case), _entity_id(case))
     if not data.draw(OFTEN, label="the fuzz sandbox"):
         headers.pop("x-sandbox-name")
     _call(case, world, headers)

@@ -128,3 +128,52 @@ def test_run_responses_in_progress_and_done(api):
 def test_error_responses_are_objects(api):
     assert_valid(api.call("GET", "/flows/nope").json(), "ErrorResponse")
     assert_valid(api.call("GET", "/flows", headers={"x-api-key": ""}).json(), "ErrorResponse")
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "ops", "schema"),
+    [
+        (
+            "connections",
+            "base",
+            {"op": "REPLACE", "path": "/auth/params/s3AccessKey", "value": "AKIAIOSFODNN7ROTATED"},
+            "CreateConnectionResponse",  # the spec gives only an example: {"id", "etag"}
+        ),
+        (
+            "sourceConnections",
+            "source",
+            [{"op": "replace", "path": "/name", "value": "renamed"}],
+            "SourceConnectionsListResponse",
+        ),
+        (
+            "targetConnections",
+            "target",
+            [{"op": "replace", "path": "/params/path", "value": "moved"}],
+            "TargetConnectionsListResponse",
+        ),
+    ],
+)
+def test_connection_patch_responses(api, kind, key, ops, schema):
+    ids = make_pipeline(api)
+    etag = api.ok("GET", f"/{kind}/{ids[key]}")["items"][0]["etag"]
+    suffix = "/" if kind == "connections" else ""  # the spec's path for this one ends with a slash
+    answer = api.ok("PATCH", f"/{kind}/{ids[key]}{suffix}", 200, json=ops, headers={"If-Match": etag})
+    assert set(answer) == {"id", "etag"}
+    assert_valid(answer, schema, spec="flow-service.yaml")
+
+
+def test_run_create_re_trigger_and_count_responses(api, emu):
+    ids = make_pipeline(api)
+    flow_body = seed.dataflow("amazon_s3", ids["source"], ids["target"])
+    flow_body["scheduleParams"] = {"exportMode": "DAILY_FULL_EXPORT", "timeUnit": "day", "interval": 0,
+                                   "startTime": 1675901210}  # fmt: skip
+    flow = api.ok("POST", "/flows", 201, json=flow_body)["id"]
+    emu.add_fault(flow=flow, fail_run_attempts=1)
+    created = api.ok("POST", "/runs", 201, json={"flowId": flow, "params": {"startTime": 1675901210}})
+    assert_valid(created, "CreateFlowRunResponse", spec="flow-service.yaml")
+    failed = api.wait_for_run(flow, status="failed")
+    again = api.ok("POST", f"/runs/{failed['id']}/action", 200, params={"op": "RE_TRIGGER"})
+    assert_valid(again, "FlowRunItemDTO", spec="flow-service.yaml")
+    counted = api.ok("GET", "/runs", params={"count": "true", "property": f"flowId=={flow}"})
+    assert counted["count"] >= 1
+    assert_valid(counted, "FlowRunsListResponse", spec="flow-service.yaml")

@@ -117,7 +117,7 @@ def test_a_412_from_a_concurrent_update_leads_to_a_recomputed_patch(api, emu, co
 
     emu.add_fault(method="PATCH", path="*/flows/*", concurrent_update=True)
     hook = AEPHook(retry_policy=RetryPolicy(max_attempts=3, base_wait=0.05, max_wait=0.1))
-    result = hook.update_flow(flow, still_needed)
+    result = hook.update_entity("flows", flow, still_needed)
     stale, fresh = patches(emu)
     assert (stale["status"], fresh["status"]) == (412, 202)
     assert len(seen) == 2

@@ -33,6 +33,11 @@ from airflow_provider_aep.operators.dataflows import AEPDeleteDataflowOperator a
 from airflow_provider_aep.operators.dataflows import AEPExtendDataflowEndTimesOperator as Extend
 from airflow_provider_aep.operators.dataflows import AEPUpdateDataflowOperator as Update
 from airflow_provider_aep.operators.datasets import AEPListDatasetsOperator as ListDatasets
+from airflow_provider_aep.operators.runs import AEPRetriggerDataflowRunOperator as Retrigger
+from airflow_provider_aep.operators.runs import AEPStartDataflowRunOperator as StartRun
+from airflow_provider_aep.operators.updates import AEPUpdateBaseConnectionOperator as Rotate
+from airflow_provider_aep.operators.updates import AEPUpdateSourceConnectionOperator as Datasets
+from airflow_provider_aep.operators.updates import AEPUpdateTargetConnectionOperator as Move
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor as Sensor
 from tests import seed_bodies as seed
 
@@ -55,6 +60,11 @@ DEFAULTS: dict[type, dict[str, Any]] = {
     Extend: {},
     ListDatasets: {"names": ["AAM Devices Data"]},
     Sensor: {"flow_id": "f"},
+    Rotate: {"base_connection_id": "b", "destination": "amazon_s3", "auth_params": S3_KEYS},
+    Move: {"target_connection_id": "t", "location": {"path": "v2"}},
+    Datasets: {"source_connection_id": "s", "add_datasets": ["a" * 24]},
+    StartRun: {"flow_id": "f"},
+    Retrigger: {"run_id": "r"},
 }  # fmt: skip
 
 
@@ -233,6 +243,26 @@ CASES = [
     Case(Sensor, "no success status", "success_statuses", {"success_statuses": []}),
     Case(Sensor, "a status that is both success and failure", "failure_statuses",
          {"success_statuses": ["success", "failed"]}),
+    Case(Sensor, "more re-triggers than make sense", "retrigger_failed", {"retrigger_failed": 50}),
+    Case(Sensor, "re-triggers that are not a number", "retrigger_failed", {"retrigger_failed": "twice"}),
+    # -- changing connections in place, and runs on demand
+    Case(Rotate, "no new credentials", "auth_params", {"auth_params": {}}),
+    Case(Rotate, "a credential the auth spec does not take", "auth_params",
+         {"auth_params": {**S3_KEYS, "password": "hunter22"}}),
+    Case(Rotate, "a rotated S3 access key of the wrong shape", "auth_params.s3AccessKey",
+         rendered={"auth_params": {**S3_KEYS, "s3AccessKey": "AKIA-short"}}),
+    Case(Rotate, "a base connection id that climbs to a flow", "base_connection_id",
+         rendered={"base_connection_id": "../flows/f"}),
+    Case(Move, "nothing to change", "location", {"location": {}}),
+    Case(Move, "a location that is a URL, not location keys", "location",
+         rendered={"location": "s3://acme-bucket/v2"}),
+    Case(Datasets, "nothing to add or remove", "add_datasets", {"add_datasets": []}),
+    Case(Datasets, "a dataset name where an id belongs", "add_datasets", {"add_datasets": ["Web Events"]}),
+    Case(Datasets, "the same dataset added and removed", "remove_datasets",
+         {"add_datasets": ["a" * 24], "remove_datasets": ["a" * 24]}),
+    Case(StartRun, "a start time in seconds, not milliseconds", "start_time", {"start_time": 1767225600}),
+    Case(StartRun, "a dataflow id with a path in it", "flow_id", rendered={"flow_id": "../runs"}),
+    Case(Retrigger, "a run id with a query in it", "run_id", rendered={"run_id": "r?op=RE_TRIGGER"}),
 ]  # fmt: skip
 
 

@@ -170,7 +170,8 @@ def test_missing_after_activation():
 def flow_api(mocker, aep_conn):
     state = {"selectors": [], "paths": []}
 
-    def patch(self, flow_id, operations, etag=None):
+    def patch(self, kind, flow_id, operations, etag=None):
+        assert kind == "flows"
         state["etag_sent"] = etag
         for op in operations:
             if op["path"].endswith("segmentSelectors/selectors/-"):
@@ -179,15 +180,16 @@ def flow_api(mocker, aep_conn):
                 state["paths"].append(op["value"])
         return {"id": flow_id, "etag": '"e-2"'}
 
-    def get(self, flow_id):
+    def get(self, kind, flow_id):
+        assert kind == "flows"
         return {"id": flow_id, "etag": '"e-2"', "transformations": [{"params": {
             "segmentSelectors": {"selectors": state["selectors"]},
             "profileSelectors": {"selectors": state["paths"]},
         }}]}  # fmt: skip
 
-    # The one PATCH request: the operator computes what to send through AEPHook.update_flow.
+    # The one PATCH request: the operator computes what to send through AEPHook.update_entity.
     state["patch"] = mocker.patch.object(AEPHook, "_patch", autospec=True, side_effect=patch)
-    mocker.patch.object(AEPHook, "get_flow", autospec=True, side_effect=get)
+    mocker.patch.object(AEPHook, "_get_existing", autospec=True, side_effect=get)
     return state
 
 
@@ -204,7 +206,7 @@ def test_operator_patches_checks_and_returns_ids(flow_api, mocker):
 
 
 def test_operator_fails_when_the_flow_does_not_show_the_selectors(flow_api, mocker):
-    flow_api["patch"].side_effect = lambda self, flow_id, operations, etag=None: {"id": flow_id, "etag": None}
+    flow_api["patch"].side_effect = lambda self, kind, flow_id, operations, etag=None: {"id": flow_id, "etag": None}
     with pytest.raises(AEPError, match="does not show: segment seg-1"):
         AEPActivateSegmentsOperator(task_id="a", flow_id="f-1", segments=["seg-1"]).execute(
             {"ti": mocker.MagicMock()}

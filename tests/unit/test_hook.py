@@ -344,7 +344,7 @@ def test_runs_follow_continuation_tokens_on_our_own_host(hook, fake):
 def test_patch_sends_json_patch_with_quoted_if_match(hook, fake):
     fake.queue = [response(200, {"id": "f-1", "etag": '"e-2"'})]
     ops = [{"op": "replace", "path": "/scheduleParams/endTime", "value": 1975901210}]
-    assert hook.patch_flow("f-1", ops, etag="e-1") == {"id": "f-1", "etag": '"e-2"'}
+    assert hook.patch_entity("flows", "f-1", ops, etag="e-1") == {"id": "f-1", "etag": '"e-2"'}
     call = fake.api_calls[0]
     assert (call.method, call.url, call.json) == ("PATCH", f"{FS}/flows/f-1", ops)
     assert call.headers["If-Match"] == '"e-1"'
@@ -352,7 +352,10 @@ def test_patch_sends_json_patch_with_quoted_if_match(hook, fake):
 
 def test_patch_reads_the_etag_when_not_given_and_accepts_202_without_body(hook, fake):
     fake.queue = [response(200, {"items": [{"id": "f-1", "etag": '"e-1"'}]}), response(202)]
-    assert hook.patch_flow("f-1", [{"op": "add", "path": "/x", "value": 1}]) == {"id": "f-1", "etag": None}
+    assert hook.patch_entity("flows", "f-1", [{"op": "add", "path": "/x", "value": 1}]) == {
+        "id": "f-1",
+        "etag": None,
+    }
     assert fake.api_calls[1].headers["If-Match"] == '"e-1"'
 
 
@@ -365,7 +368,10 @@ def test_patch_412_rereads_and_reapplies_once(hook, fake):
         response(200, {"items": [{"id": "f-1", "etag": '"e-9"'}]}),
         response(200, {"id": "f-1", "etag": '"e-10"'}),
     ]
-    assert hook.patch_flow("f-1", [{"op": "add", "path": "/x", "value": 1}], etag='"e-1"')["etag"] == '"e-10"'
+    assert (
+        hook.patch_entity("flows", "f-1", [{"op": "add", "path": "/x", "value": 1}], etag='"e-1"')["etag"]
+        == '"e-10"'
+    )
     assert [c.headers.get("If-Match") for c in fake.api_calls if c.method == "PATCH"] == ['"e-1"', '"e-9"']
 
 
@@ -377,7 +383,7 @@ def test_patch_second_412_is_raised(hook, fake):
     fresh = [response(200, {"items": [{"id": "f-1", "etag": f'"e-{n}"'}]}) for n in (9, 11)]
     fake.queue = [stale, fresh[0], stale, fresh[1], stale, fresh[1]]
     with pytest.raises(AEPApiError) as err:
-        hook.patch_flow("f-1", [{"op": "add", "path": "/x", "value": 1}], etag='"e-1"')
+        hook.patch_entity("flows", "f-1", [{"op": "add", "path": "/x", "value": 1}], etag='"e-1"')
     assert err.value.code == "FLOW-1404-412"
     assert "dataflow f-1 changed before each of 3 patches" in str(err.value)
 

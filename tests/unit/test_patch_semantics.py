@@ -226,7 +226,7 @@ def test_any_patch_can_be_checked_against_a_document():
     assert unapplied_operations(doc, ops) == [ops[1], ops[3], ops[5]]
 
 
-# -- AEPHook.update_flow: reads, computes, sends, looks again ---------------------------------------
+# -- AEPHook.update_entity: reads, computes, sends, looks again ---------------------------------------
 
 
 def still_needed(wanted):
@@ -235,7 +235,7 @@ def still_needed(wanted):
 
 def test_nothing_missing_sends_no_patch(hook, fake, store):
     store.flow = segment_flow(segments=("seg-1",))
-    result = hook.update_flow("f-1", still_needed(activation("seg-1")))
+    result = hook.update_entity("flows", "f-1", still_needed(activation("seg-1")))
     assert result["patched"] is False
     assert result["etag"] == '"e-1"'
     assert patches(fake) == []
@@ -248,7 +248,7 @@ def test_a_412_recomputes_the_patch_from_the_fresh_flow(hook, fake, store):
         flow.update(apply_patch(flow, activation("seg-1")))
 
     store.trouble = [other_writer]
-    result = hook.update_flow("f-1", still_needed(activation("seg-1", "seg-2")))
+    result = hook.update_entity("flows", "f-1", still_needed(activation("seg-1", "seg-2")))
     first, second = patches(fake)
     assert [op["value"]["value"]["id"] for op in first.json] == ["seg-1", "seg-2"]
     assert [op["value"]["value"]["id"] for op in second.json] == ["seg-2"]
@@ -260,7 +260,7 @@ def test_a_412_recomputes_the_patch_from_the_fresh_flow(hook, fake, store):
 @pytest.mark.parametrize("trouble", ["lost", "applied-502"])
 def test_a_patch_whose_answer_was_lost_is_not_sent_again_when_it_landed(hook, fake, store, trouble):
     store.trouble = [trouble]
-    result = hook.update_flow("f-1", still_needed(activation("seg-1", profile_attributes=["a.b"])))
+    result = hook.update_entity("flows", "f-1", still_needed(activation("seg-1", profile_attributes=["a.b"])))
     assert len(patches(fake)) == 1
     assert fake.api_calls[-1].method == "GET"  # looked instead of re-sending
     assert (segment_ids(store.flow), attribute_paths(store.flow)) == (["seg-1"], ["a.b"])
@@ -270,7 +270,7 @@ def test_a_patch_whose_answer_was_lost_is_not_sent_again_when_it_landed(hook, fa
 @pytest.mark.parametrize("trouble", [500, 502, 504, "timeout"])
 def test_a_patch_whose_outcome_is_unknown_is_resent_only_after_a_fresh_read(hook, fake, store, trouble):
     store.trouble = [trouble]
-    hook.update_flow("f-1", still_needed(activation("seg-1")))
+    hook.update_entity("flows", "f-1", still_needed(activation("seg-1")))
     assert [c.method for c in fake.api_calls] == ["GET", "PATCH", "GET", "PATCH"]
     assert segment_ids(store.flow) == ["seg-1"]
 
@@ -278,7 +278,7 @@ def test_a_patch_whose_outcome_is_unknown_is_resent_only_after_a_fresh_read(hook
 @pytest.mark.parametrize("status", [429, 503])
 def test_a_patch_refused_at_the_gateway_is_retried_as_is(hook, fake, store, status):
     store.trouble = [status]
-    hook.update_flow("f-1", still_needed(activation("seg-1")))
+    hook.update_entity("flows", "f-1", still_needed(activation("seg-1")))
     assert [c.method for c in fake.api_calls] == ["GET", "PATCH", "PATCH"]
     assert segment_ids(store.flow) == ["seg-1"]
 
@@ -286,7 +286,7 @@ def test_a_patch_refused_at_the_gateway_is_retried_as_is(hook, fake, store, stat
 def test_412s_are_bounded_and_the_error_names_the_flow(hook, fake, store):
     store.trouble = ["moved", "moved", "moved"]
     with pytest.raises(AEPApiError) as err:
-        hook.update_flow("f-1", still_needed(activation("seg-1")))
+        hook.update_entity("flows", "f-1", still_needed(activation("seg-1")))
     assert err.value.status == 412
     assert "dataflow f-1 changed before each of 3 patches" in str(err.value)
     assert f"add {SEGMENT_SELECTORS}" in str(err.value)
@@ -297,14 +297,14 @@ def test_412s_are_bounded_and_the_error_names_the_flow(hook, fake, store):
 def test_patches_without_an_answer_are_bounded_too(hook, fake, store):
     store.trouble = [500, 500, 500]
     with pytest.raises(AEPError, match="Dataflow f-1: 3 patches got no answer") as err:
-        hook.update_flow("f-1", still_needed(activation("seg-1")))
+        hook.update_entity("flows", "f-1", still_needed(activation("seg-1")))
     assert "Running the task again is safe" in str(err.value)
     assert [c.method for c in fake.api_calls] == ["GET", "PATCH", "GET", "PATCH", "GET", "PATCH", "GET"]
 
 
 def test_patch_flow_rechecks_after_a_lost_answer_instead_of_reapplying(hook, fake, store):
     store.trouble = ["lost"]
-    answer = hook.patch_flow("f-1", activation("seg-1"), etag='"e-1"')
+    answer = hook.patch_entity("flows", "f-1", activation("seg-1"), etag='"e-1"')
     assert len(patches(fake)) == 1
     assert segment_ids(store.flow) == ["seg-1"]
     assert answer == {"id": "f-1", "etag": store.flow["etag"]}

@@ -59,10 +59,16 @@ def test_everything_listed_exists():
 def test_connection_form_fields():
     conn_type = get_provider_info()["connection-types"][0]
     assert conn_type["connection-type"] == "aep"
-    assert set(conn_type["conn-fields"]) == {"org_id", "sandbox_name", "scopes", "ims_url", "timeout"}
+    fields = {"org_id", "sandbox_name", "scopes", "ims_url", "timeout", "ui_url"}
+    assert set(conn_type["conn-fields"]) == fields
     assert conn_type["conn-fields"]["sandbox_name"]["schema"]["default"] == "prod"
     relabel = conn_type["ui-field-behaviour"]["relabeling"]
-    assert relabel == {"login": "Client ID", "password": "Client secret", "host": "Platform URL"}
+    assert relabel == {
+        "login": "Client ID",
+        "password": "Client secret",
+        "host": "Platform URL",
+        "port": "Platform port",
+    }
 
 
 @pytest.mark.parametrize(("command", "expected"), [("list", "airflow-provider-aep"), ("hooks", "aep")])

@@ -38,12 +38,15 @@ class Runs(list):
     """The runs AEP lists; ``listing`` is the mock, to read the filters the sensor sent."""
 
     listing = None
+    flow: dict = {}
 
 
 @pytest.fixture
 def runs(mocker, aep_conn):
     answer = Runs()
     answer.listing = mocker.patch.object(AEPHook, "iter_runs", side_effect=lambda *a, **k: iter(list(answer)))
+    answer.flow = {"id": "f-1", "state": "enabled"}
+    mocker.patch.object(AEPHook, "get_flow", side_effect=lambda flow_id: dict(answer.flow))
     return answer
 
 
@@ -83,7 +86,7 @@ def test_success_in_any_case_returns_the_summary(runs, status):
         "started_at": "2023-11-14T22:13:20+00:00", "completed_at": "2023-11-14T22:13:24.500000+00:00",
         "duration_seconds": 4.5, "input_records": 10, "output_records": 9, "skipped_records": 1,
         "failed_records": 0, "input_bytes": 900, "output_bytes": 300, "files_out": 2, "errors": [],
-        "sources": [{"id": "ds-1", "input_records": 10, "output_records": 9}], "segments": [],
+        "sources": [{"id": "ds-1", "input_records": 10, "output_records": 9}], "segments": [], "attempts": 1,
     }  # fmt: skip
 
 
@@ -184,7 +187,7 @@ def test_default_deferrable_follows_airflow_config(monkeypatch):
 def test_execute_complete_for_each_event(aep_conn):
     s = AEPDataflowRunSensor(task_id="wait", flow_id="f-1", deferrable=True)
     summary = summarize_run(run())
-    assert s.execute_complete(CONTEXT, {"status": "success", "summary": summary}) == summary
+    assert s.execute_complete(CONTEXT, {"status": "success", "summary": summary}) == {**summary, "attempts": 1}
     failed = summarize_run(run(status="failed", errors=[{"code": "E1", "message": "m"}]))
     with pytest.raises(AEPDataflowRunFailed, match="E1: m"):
         s.execute_complete(CONTEXT, {"status": "failed", "summary": failed})
@@ -192,6 +195,8 @@ def test_execute_complete_for_each_event(aep_conn):
         s.execute_complete(CONTEXT, {"status": "timeout", "message": "still waiting"})
     with pytest.raises(Exception, match="flow gone"):
         s.execute_complete(CONTEXT, {"status": "error", "message": "flow gone"})
+    with pytest.raises(AirflowFailException, match="Dataflow f-1 is disabled, so no run will start"):
+        s.execute_complete(CONTEXT, {"status": "disabled", "message": "dataflow f-1 is disabled"})
 
 
 # -- trigger ----------------------------------------------------------------------------------------
@@ -210,9 +215,15 @@ def test_trigger_serializes_to_json_and_back():
 
 
 class FakeClient:
-    def __init__(self, answers):
+    def __init__(self, answers, flow_state="enabled"):
         self.answers = list(answers)
         self.calls = []
+        self.flow_reads = 0
+        self.flow_state = flow_state
+
+    async def get_flow(self, flow_id):
+        self.flow_reads += 1
+        return {"id": flow_id, "state": self.flow_state}
 
     async def __aenter__(self):
         return self

@@ -1,0 +1,130 @@
+"""Operators that start dataflow runs: one on demand, or a failed one again.
+
+Each returns the run's id, so :class:`~airflow_provider_aep.sensors.dataflow_run.AEPDataflowRunSensor`
+(``run_id=task.output``) waits for exactly that run. Neither request is repeated blindly: a
+second POST would export the data twice, so a lost answer is settled by reading AEP first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_aep.exceptions import AEPError, AEPValidationError
+from airflow_provider_aep.links import AEPDataflowLink
+from airflow_provider_aep.operators._base import AEPBaseOperator, check_when_literal, int_if_digits
+from airflow_provider_aep.utils.ids import check_id
+from airflow_provider_aep.utils.runs import (
+    DEFAULT_FAILURE_STATUSES,
+    flow_is_disabled,
+    run_status,
+    takes_on_demand_runs,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def start_time_ms(value: Any) -> int | None:
+    """None, a datetime or epoch milliseconds (13 digits): AEP's run ``startTime``."""
+    value = int_if_digits(value)
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, int) and not isinstance(value, bool) and 10**12 <= value < 10**14:
+        return value
+    raise AEPValidationError("start_time", value, "epoch milliseconds (13 digits) or a datetime")
+
+
+class AEPStartDataflowRunOperator(AEPBaseOperator):
+    """Start a run of a dataflow now (``POST /runs``) and return the run's id.
+
+    AEP takes on-demand runs only for flows scheduled for one-time runs (a dataset export with
+    ``DAILY_FULL_EXPORT``, a source flow with frequency ``once``): the flow is read first, and a
+    flow that cannot take one, or is disabled, is refused with a message saying why before
+    anything is started. Takes the parameters of :class:`.AEPBaseOperator` too.
+
+    :param flow_id: the dataflow (``create_flow.output``).
+    :param start_time: when the run starts: a datetime or epoch milliseconds (default: now).
+    """
+
+    template_fields: Sequence[str] = ("flow_id", "start_time", "sandbox_name", "aep_conn_id")
+    operator_extra_links = (AEPDataflowLink(),)
+    ui_color = "#fad1b8"
+
+    def __init__(
+        self, *, flow_id: str, start_time: datetime | int | str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.flow_id = flow_id
+        self.start_time = start_time
+        self.aep_dataflow_url: str | None = None
+        check_when_literal({"flow_id": flow_id, "start_time": start_time}, self._check)
+
+    def _check(self) -> None:
+        check_id("flow_id", self.flow_id)
+        start_time_ms(self.start_time)
+
+    def execute_step(self, context: Context) -> str:
+        self._check()
+        flow = self.hook.get_flow(self.flow_id)
+        self.aep_dataflow_url = self.hook.flow_page_url(self.flow_id)
+        if flow_is_disabled(flow):
+            raise AEPError(
+                f"Dataflow {self.flow_id} is disabled: enable it first "
+                "(AEPUpdateDataflowOperator(state='enabled')); no run was started"
+            )
+        if not takes_on_demand_runs(flow):
+            raise AEPError(
+                f"Dataflow {self.flow_id} runs on a schedule ({flow.get('scheduleParams')}): AEP starts "
+                "runs on request only for flows scheduled for one-time runs (DAILY_FULL_EXPORT, or "
+                "frequency 'once'); no run was started"
+            )
+        run = self.hook.start_run(self.flow_id, start_time_ms(self.start_time))
+        self.log.info("Started run %s of dataflow %s (%s)", run["id"], self.flow_id, self.aep_dataflow_url)
+        return str(run["id"])
+
+
+class AEPRetriggerDataflowRunOperator(AEPBaseOperator):
+    """Run a failed dataflow run again (``POST /runs/{id}/action?op=RE_TRIGGER``); return its id.
+
+    The run is read first: only a run that failed can be re-triggered, and any other is refused
+    with its status before anything is sent. The run keeps its id, so a sensor with
+    ``run_id=`` this task's output waits for the new attempt.
+    Takes the parameters of :class:`.AEPBaseOperator` too.
+
+    :param run_id: the failed run.
+    :param failure_statuses: the statuses that count as failed (case-insensitive).
+    """
+
+    template_fields: Sequence[str] = ("run_id", "sandbox_name", "aep_conn_id")
+    ui_color = "#fad1b8"
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.run_id = run_id
+        if isinstance(failure_statuses, str) or not failure_statuses:
+            raise AEPValidationError(
+                "failure_statuses", failure_statuses, "a list of run statuses, e.g. ['failed']"
+            )
+        self.failure_statuses = tuple(failure_statuses)
+        check_when_literal({"run_id": run_id}, lambda: check_id("run_id", run_id))
+
+    def execute_step(self, context: Context) -> str:
+        run_id = check_id("run_id", self.run_id)
+        status = run_status(self.hook.get_run(run_id))
+        if status.lower() not in {s.lower() for s in self.failure_statuses}:
+            raise AEPError(
+                f"Dataflow run {run_id} is {status!r}: only a failed run can be re-triggered; nothing was sent"
+            )
+        again = self.hook.retrigger_run(run_id)
+        self.log.info("Re-triggered dataflow run %s (was %s, now %s)", run_id, status, run_status(again))
+        return run_id
