@@ -206,7 +206,10 @@ def test_operator_patches_checks_and_returns_ids(flow_api, mocker):
 
 
 def test_operator_fails_when_the_flow_does_not_show_the_selectors(flow_api, mocker):
-    flow_api["patch"].side_effect = lambda self, kind, flow_id, operations, etag=None: {"id": flow_id, "etag": None}
+    flow_api["patch"].side_effect = lambda self, kind, flow_id, operations, etag=None: {
+        "id": flow_id,
+        "etag": None,
+    }
     with pytest.raises(AEPError, match="does not show: segment seg-1"):
         AEPActivateSegmentsOperator(task_id="a", flow_id="f-1", segments=["seg-1"]).execute(
             {"ti": mocker.MagicMock()}

@@ -102,7 +102,11 @@ def test_rotation_patches_the_new_keys_with_if_match_and_logs_no_secret(hook, fa
             '"c-1"',
             [
                 {"op": "replace", "path": "/auth/params/s3AccessKey", "value": "AKIANEWNEWNEWNEWNEW3"},
-                {"op": "replace", "path": "/auth/params/s3SecretKey", "value": "n3wS3cretValue0123456789abcdefghijklmnop"},
+                {
+                    "op": "replace",
+                    "path": "/auth/params/s3SecretKey",
+                    "value": "n3wS3cretValue0123456789abcdefghijklmnop",
+                },
             ],
         )
     ]
@@ -150,7 +154,10 @@ def test_rotation_refuses_bad_input_when_the_dag_is_parsed(kwargs, field):
     arguments = {
         "base_connection_id": "conn-1",
         "destination": "amazon_s3",
-        "auth_params": {"s3AccessKey": "AKIANEWNEWNEWNEWNEW3", "s3SecretKey": "n3wS3cretValue0123456789abcdefghijklmnop"},
+        "auth_params": {
+            "s3AccessKey": "AKIANEWNEWNEWNEWNEW3",
+            "s3SecretKey": "n3wS3cretValue0123456789abcdefghijklmnop",
+        },
     } | kwargs
     with pytest.raises(AEPValidationError) as err:
         AEPUpdateBaseConnectionOperator(task_id="rotate", **arguments)

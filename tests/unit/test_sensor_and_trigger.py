@@ -187,7 +187,10 @@ def test_default_deferrable_follows_airflow_config(monkeypatch):
 def test_execute_complete_for_each_event(aep_conn):
     s = AEPDataflowRunSensor(task_id="wait", flow_id="f-1", deferrable=True)
     summary = summarize_run(run())
-    assert s.execute_complete(CONTEXT, {"status": "success", "summary": summary}) == {**summary, "attempts": 1}
+    assert s.execute_complete(CONTEXT, {"status": "success", "summary": summary}) == {
+        **summary,
+        "attempts": 1,
+    }
     failed = summarize_run(run(status="failed", errors=[{"code": "E1", "message": "m"}]))
     with pytest.raises(AEPDataflowRunFailed, match="E1: m"):
         s.execute_complete(CONTEXT, {"status": "failed", "summary": failed})
