@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DESTINATION ?= amazon_s3
+# The Airflow release line the venv is built on: constraints/airflow-$(AIRFLOW_LINE).txt.
+AIRFLOW_LINE ?= 3.3
+CONSTRAINTS := constraints/airflow-$(AIRFLOW_LINE).txt
 
 .PHONY: install system-deps test unit lint demo emulator bench docs docs-check clean
 
@@ -13,8 +16,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,emulator,docs]'
+$(STAMP): $(BIN)/python pyproject.toml $(CONSTRAINTS)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c $(CONSTRAINTS) -e '.[dev,emulator,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -48,7 +51,7 @@ emulator: $(STAMP)
 	$(BIN)/aep-emulator --host 127.0.0.1 --port 8765
 
 bench: $(STAMP)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,emulator,bench]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c $(CONSTRAINTS) -e '.[dev,emulator,docs,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 # docs/bad-input.md from the bad-input catalogue, then the HTML site in docs/_build/html.
