@@ -52,7 +52,12 @@ from airflow_provider_aep.utils.ids import (
     entity_path,
     path_segment,
 )
-from airflow_provider_aep.utils.runs import DEFAULT_FAILURE_STATUSES, run_filters, run_status, started_at_ms
+from airflow_provider_aep.utils.runs import (
+    DEFAULT_FAILURE_STATUSES,
+    RUN_CLOCK_SKEW_MS,
+    run_filters,
+    run_status,
+)
 
 USER_AGENT = f"airflow-provider-aep/{__version__}"
 JsonDict = dict[str, Any]
@@ -62,8 +67,6 @@ TEST_RETRY_POLICY = RetryPolicy(max_attempts=1)
 TEST_CONNECT_TIMEOUT = 5.0
 TEST_READ_TIMEOUT = 20.0
 #: The Flow Service collections a pipeline creates, reads and deletes.
-#: How far AEP's clock may run behind ours when looking for a run a lost request started.
-RUN_CLOCK_SKEW_MS = 5_000
 EntityKind = Literal["connections", "sourceConnections", "targetConnections", "flows"]
 
 
@@ -646,7 +649,7 @@ class AEPHook(BaseHook):
         try:
             _, answer = self.request("POST", "/runs", json=body, idempotent=False)
         except AEPAmbiguousWriteError as err:
-            started = [r for r in self.iter_runs(flow_id) if started_at_ms(r) >= asked_at_ms]
+            started = [r for r in self.iter_runs(flow_id) if int(r.get("createdAt") or 0) >= asked_at_ms]
             if len(started) == 1:
                 self.log.warning("%s; the run it started was found: %s", err, started[0].get("id"))
                 return {"id": started[0]["id"], "etag": started[0].get("etag")}
@@ -659,23 +662,29 @@ class AEPHook(BaseHook):
             raise AEPError("AEP POST /runs answered without an id")
         return {"id": run["id"], "etag": run.get("etag")}
 
-    def retrigger_run(self, run_id: str) -> JsonDict:
+    def retrigger_run(
+        self, run_id: str, failure_statuses: Iterable[str] = DEFAULT_FAILURE_STATUSES
+    ) -> JsonDict:
         """``POST /runs/{id}/action?op=RE_TRIGGER``: run a failed run again; the run as AEP answers it.
 
-        Sent once: when the answer is lost, the run is read, and a run no longer in a failure
-        status counts as re-triggered (a second RE_TRIGGER would be refused anyway).
+        Sent once. When the answer is lost, or AEP refuses because someone else re-triggered the
+        run first, the run is read: one no longer in a failure status counts as re-triggered.
 
         :param run_id: the failed run.
+        :param failure_statuses: the statuses that count as failed (case-insensitive).
         :return: the run (same id, running again).
         """
+        failed = {s.lower() for s in failure_statuses}
         path = entity_path("runs", run_id) + "/action"
         try:
             _, answer = self.request("POST", path, params={"op": "RE_TRIGGER"}, idempotent=False)
-        except AEPAmbiguousWriteError as err:
-            run = self.get_run(run_id)
-            if run_status(run).lower() in DEFAULT_FAILURE_STATUSES:
+        except (AEPAmbiguousWriteError, AEPApiError) as err:
+            if isinstance(err, AEPApiError) and err.status not in (400, 409):
                 raise
-            self.log.warning("%s; run %s is %s now, so it was re-triggered", err, run_id, run.get("status"))
+            run = self.get_run(run_id)
+            if run_status(run).lower() in failed:
+                raise
+            self.log.warning("%s; run %s is %s now, so it was re-triggered", err, run_id, run_status(run))
             return run
         return single_entity(answer) if answer else self.get_run(run_id)
 

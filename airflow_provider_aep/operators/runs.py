@@ -7,6 +7,7 @@ second POST would export the data twice, so a lost answer is settled by reading 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from airflow_provider_aep.operators._base import AEPBaseOperator, check_when_lit
 from airflow_provider_aep.utils.ids import check_id
 from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
+    RUN_CLOCK_SKEW_MS,
     flow_is_disabled,
     run_status,
     takes_on_demand_runs,
@@ -24,6 +26,34 @@ from airflow_provider_aep.utils.runs import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+#: The ``task_state_store`` key of a request that was sent but whose task did not finish.
+ASKED_KEY = "aep_run_requested"
+
+
+def asked_by_earlier_try(context: Context, what: str) -> dict[str, Any] | None:
+    """What an earlier try of this task sent (``what``) and did not see through, if anything.
+
+    The record is written before the request and removed once the task has its answer, so it
+    is there only when a worker died in between: then AEP may have acted, and doing it again
+    could export the data twice. A cleared task starts without it (Airflow 3.3+ keeps it).
+    """
+    store = context.get("task_state_store")
+    kept = store.get(ASKED_KEY) if store is not None else None
+    return dict(kept) if isinstance(kept, dict) and kept.get("what") == what else None
+
+
+def note_asking(context: Context, record: dict[str, Any]) -> None:
+    store = context.get("task_state_store")
+    if store is not None:
+        store.set(ASKED_KEY, record)
+
+
+def done_asking(context: Context) -> None:
+    store = context.get("task_state_store")
+    if store is not None:
+        store.delete(ASKED_KEY)
 
 
 def start_time_ms(value: Any) -> int | None:
@@ -44,7 +74,9 @@ class AEPStartDataflowRunOperator(AEPBaseOperator):
     AEP takes on-demand runs only for flows scheduled for one-time runs (a dataset export with
     ``DAILY_FULL_EXPORT``, a source flow with frequency ``once``): the flow is read first, and a
     flow that cannot take one, or is disabled, is refused with a message saying why before
-    anything is started. Takes the parameters of :class:`.AEPBaseOperator` too.
+    anything is started. A task retried because its worker died after asking looks for the run
+    that request started before asking again (Airflow 3.3+), so it never exports twice. Takes the parameters of
+    :class:`.AEPBaseOperator` too.
 
     :param flow_id: the dataflow (``create_flow.output``).
     :param start_time: when the run starts: a datetime or epoch milliseconds (default: now).
@@ -69,8 +101,20 @@ class AEPStartDataflowRunOperator(AEPBaseOperator):
 
     def execute_step(self, context: Context) -> str:
         self._check()
-        flow = self.hook.get_flow(self.flow_id)
         self.aep_dataflow_url = self.hook.flow_page_url(self.flow_id)
+        what = f"start {self.flow_id}"
+        earlier = asked_by_earlier_try(context, what)
+        if earlier:
+            found = self._started_since(int(earlier.get("asked_at_ms") or 0))
+            if found:
+                done_asking(context)
+                self.log.info(
+                    "Run %s of dataflow %s was started by an earlier try: not starting another",
+                    found,
+                    self.flow_id,
+                )
+                return found
+        flow = self.hook.get_flow(self.flow_id)
         if flow_is_disabled(flow):
             raise AEPError(
                 f"Dataflow {self.flow_id} is disabled: enable it first "
@@ -82,9 +126,17 @@ class AEPStartDataflowRunOperator(AEPBaseOperator):
                 "runs on request only for flows scheduled for one-time runs (DAILY_FULL_EXPORT, or "
                 "frequency 'once'); no run was started"
             )
+        note_asking(context, {"what": what, "asked_at_ms": int(time.time() * 1000) - RUN_CLOCK_SKEW_MS})
         run = self.hook.start_run(self.flow_id, start_time_ms(self.start_time))
+        done_asking(context)
         self.log.info("Started run %s of dataflow %s (%s)", run["id"], self.flow_id, self.aep_dataflow_url)
         return str(run["id"])
+
+    def _started_since(self, asked_at_ms: int) -> str | None:
+        """The first run of the flow created since an earlier try asked for one, if any."""
+        runs = [r for r in self.hook.iter_runs(self.flow_id) if int(r.get("createdAt") or 0) >= asked_at_ms]
+        runs.sort(key=lambda r: (int(r.get("createdAt") or 0), str(r.get("id"))))
+        return str(runs[0]["id"]) if runs else None
 
 
 class AEPRetriggerDataflowRunOperator(AEPBaseOperator):
@@ -121,10 +173,19 @@ class AEPRetriggerDataflowRunOperator(AEPBaseOperator):
     def execute_step(self, context: Context) -> str:
         run_id = check_id("run_id", self.run_id)
         status = run_status(self.hook.get_run(run_id))
+        what = f"retrigger {run_id}"
         if status.lower() not in {s.lower() for s in self.failure_statuses}:
+            if asked_by_earlier_try(context, what):
+                done_asking(context)
+                self.log.info(
+                    "Dataflow run %s was re-triggered by an earlier try (now %s): not again", run_id, status
+                )
+                return run_id
             raise AEPError(
                 f"Dataflow run {run_id} is {status!r}: only a failed run can be re-triggered; nothing was sent"
             )
-        again = self.hook.retrigger_run(run_id)
+        note_asking(context, {"what": what})
+        again = self.hook.retrigger_run(run_id, self.failure_statuses)
+        done_asking(context)
         self.log.info("Re-triggered dataflow run %s (was %s, now %s)", run_id, status, run_status(again))
         return run_id

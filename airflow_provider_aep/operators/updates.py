@@ -34,7 +34,7 @@ HIDDEN_VALUES = frozenset({"***", "<encrypted>", "", None})
 
 def pointer(*keys: str) -> str:
     """A JSON Pointer (RFC 6901) to a nested key: ``~`` and ``/`` in a key are escaped."""
-    return "".join("/" + key.replace("~", "~0").replace("/", "~1") for key in keys)
+    return "".join("/" + str(key).replace("~", "~0").replace("/", "~1") for key in keys)
 
 
 def changed_params(
@@ -44,8 +44,13 @@ def changed_params(
     return [
         {"op": "replace" if key in current else "add", "path": pointer(*prefix, key), "value": value}
         for key, value in wanted.items()
-        if key not in current or current[key] in HIDDEN_VALUES or current[key] != value
+        if key not in current or _hidden(current[key]) or current[key] != value
     ]
+
+
+def _hidden(value: Any) -> bool:
+    """A value AEP shows in place of a secret (a nested object is a real value)."""
+    return value is None or (isinstance(value, str) and value in HIDDEN_VALUES)
 
 
 def _paths(operations: Sequence[Mapping[str, Any]]) -> str:
@@ -165,9 +170,8 @@ class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParams, AEPConnectionUpda
                 )
             auth = connection.get("auth") or {}
             if spec_name and auth.get("specName") != spec_name:
-                return [
-                    {"op": "replace", "path": "/auth", "value": {"specName": spec_name, "params": params}}
-                ]
+                op = "replace" if "auth" in connection else "add"
+                return [{"op": op, "path": "/auth", "value": {"specName": spec_name, "params": params}}]
             return changed_params(auth.get("params") or {}, params, "auth", "params")
 
         update = self.hook.update_entity("connections", connection_id, still_needed)
@@ -344,7 +348,7 @@ class AEPUpdateSourceConnectionOperator(AEPConnectionUpdateOperator):
 
         def still_needed(connection: Mapping[str, Any]) -> list[dict[str, Any]]:
             current = list((connection.get("params") or {}).get("datasets") or [])
-            entries = [d for d in current if d.get("dataSetId") not in remove]
+            entries = [d for d in current if not isinstance(d, Mapping) or d.get("dataSetId") not in remove]
             have = {d.get("dataSetId") for d in entries}
             entries += [{"dataSetId": d} for d in add if d not in have]
             if not entries:

@@ -6,7 +6,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout
@@ -28,6 +28,7 @@ from airflow_provider_aep.utils.ids import check_id
 from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
+    FLOW_STATE_EVERY,
     flow_is_disabled,
     outcome_of,
     run_filters,
@@ -121,7 +122,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         so a retried task does not re-trigger again; at most 10.
 
     A flow that is disabled while the sensor waits for its next run fails the task at once
-    (:class:`~airflow_provider_aep.exceptions.AEPFlowDisabledError`): no run would come.
+    (``AEPDataflowDisabled``, an :class:`~airflow_provider_aep.exceptions.AEPFlowDisabledError`): no run would come.
     """
 
     template_fields: Sequence[str] = ("flow_id", "run_id", "since", "sandbox_name", "aep_conn_id")
@@ -148,6 +149,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         self.retrigger_failed = retrigger_failed
         #: ``{"run_id", "count"}`` of the run this sensor re-triggered (see ``RETRIGGERED_KEY``).
         self.retriggered: dict[str, Any] = {}
+        self.polls_without_run = 0
         self.flow_id = flow_id
         self.run_id = run_id
         self.latest = latest
@@ -223,7 +225,8 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         self.aep_dataflow_url = self.hook.flow_page_url(self.flow_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
-        run_id = self.run_id or self._retriggered(context).get("run_id")
+        kept = self._retriggered(context)
+        run_id = self.run_id or kept.get("run_id")
         if run_id:
             runs = [self.hook.get_run(run_id)]
         else:
@@ -235,26 +238,57 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         )
         self.log.info("Dataflow %s: %s", self.flow_id, outcome.reason)
         if outcome.run is None:
-            if flow_is_disabled(self.hook.get_flow(self.flow_id)):
+            self.polls_without_run += 1
+            if self.polls_without_run % FLOW_STATE_EVERY == 1 and flow_is_disabled(
+                self.hook.get_flow(self.flow_id)
+            ):
+                self._forget_retriggers(context)
                 raise AEPDataflowDisabled(self.flow_id)
             return PokeReturnValue(is_done=False)
         summary = summarize_run(outcome.run)
         if outcome.state == "failed":
+            if self._is_stale_failure(kept, summary):
+                return PokeReturnValue(is_done=False)
             if self._retrigger(context, summary):
                 return PokeReturnValue(is_done=False)
+            self._forget_retriggers(context)
             raise AEPDataflowRunFailed(summary["run_id"], str(summary["status"]), outcome.errors)
         if outcome.state == "success":
             return PokeReturnValue(is_done=True, xcom_value=self._report(context, summary))
         return PokeReturnValue(is_done=False)
 
     def _retriggered(self, context: Context) -> dict[str, Any]:
-        """Which run this task instance re-triggered and how often: kept across pokes and tries."""
+        """Which run this task re-triggered, how often, and which failure it answered.
+
+        Kept in ``task_state_store`` across pokes and tries (and carried through deferral), and
+        removed when the wait ends, so a cleared task starts afresh. A record made for another
+        ``since`` or ``run_id`` (the task was cleared mid-wait) is not this wait's.
+        """
         store = context.get("task_state_store")
         kept = store.get(RETRIGGERED_KEY) if store is not None else None
-        return dict(kept) if isinstance(kept, dict) else dict(self.retriggered)
+        record = dict(kept) if isinstance(kept, dict) else dict(self.retriggered)
+        if record and (
+            record.get("since_ms") != self.since_ms(context)
+            or (self.run_id and record.get("run_id") != self.run_id)
+        ):
+            return {}
+        return record
+
+    @staticmethod
+    def _is_stale_failure(kept: dict[str, Any], summary: dict[str, Any]) -> bool:
+        """AEP may still show the failure a re-trigger answered: that is not a new one."""
+        return bool(
+            kept.get("run_id") == summary["run_id"]
+            and kept.get("failed_at")
+            and kept.get("failed_at") == summary.get("completed_at")
+        )
 
     def _retrigger(self, context: Context, summary: dict[str, Any]) -> bool:
-        """Re-trigger the failed run if attempts are left; False when the task must fail."""
+        """Re-trigger the failed run if attempts are left; False when the task must fail.
+
+        The attempt is counted before the request goes, so a worker lost while asking never
+        makes a retried task re-trigger more often than asked.
+        """
         run_id = str(summary["run_id"])
         kept = self._retriggered(context)
         done = int(kept.get("count", 0)) if kept.get("run_id") == run_id else 0
@@ -270,12 +304,22 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             "Dataflow run %s %s (%s); re-triggering it, %d of at most %d",
             run_id, summary["status"], codes, done + 1, self.retrigger_failed,
         )  # fmt: skip
-        self.hook.retrigger_run(run_id)
-        self.retriggered = {"run_id": run_id, "count": done + 1}
+        self.retriggered = {
+            "run_id": run_id,
+            "count": done + 1,
+            "failed_at": summary.get("completed_at"),
+            "since_ms": self.since_ms(context),
+        }
         store = context.get("task_state_store")
         if store is not None:
             store.set(RETRIGGERED_KEY, self.retriggered)
+        self.hook.retrigger_run(run_id, self.failure_statuses)
         return True
+
+    def _forget_retriggers(self, context: Context) -> None:
+        store = context.get("task_state_store")
+        if store is not None and store.get(RETRIGGERED_KEY) is not None:
+            store.delete(RETRIGGERED_KEY)
 
     def execute(self, context: Context) -> Any:
         self.check_inputs()
@@ -293,12 +337,13 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         first = self.poke(context)
         if first.is_done:
             return first.xcom_value
-        self._defer(context)
+        self._defer(context, deadline=time.time() + float(self.timeout))
 
-    def _defer(self, context: Context) -> None:
+    def _defer(self, context: Context, deadline: float) -> NoReturn:
         from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 
-        pinned = self.run_id or self._retriggered(context).get("run_id")
+        kept = self._retriggered(context)
+        pinned = self.run_id or kept.get("run_id")
         self.defer(
             trigger=AEPDataflowRunTrigger(
                 flow_id=self.flow_id,
@@ -308,26 +353,33 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
                 run_id=pinned or None,
                 latest=self.latest and not pinned,
                 poll_interval=float(self.poke_interval),
-                deadline=time.time() + float(self.timeout),
+                deadline=deadline,
                 success_statuses=list(self.success_statuses),
                 failure_statuses=list(self.failure_statuses),
                 retry_policy=dataclasses.asdict(self.hook.retry_policy),
                 timeout=list(self.hook.timeout),
+                stale_failed_at=kept.get("failed_at") if kept.get("run_id") == pinned else None,
             ),
             method_name="execute_complete",
-            # Without a task state store (Airflow before 3.3) the count rides along.
-            kwargs={"retriggered": self.retriggered} if self.retriggered else None,
-            timeout=timedelta(seconds=float(self.timeout) + 60),
+            # One deadline for the whole wait, however often it re-triggers; without a task
+            # state store (Airflow before 3.3) the re-trigger count rides along too.
+            kwargs={"retriggered": self.retriggered or None, "deadline": deadline},
+            timeout=timedelta(seconds=max(deadline - time.time(), 0) + 60),
         )
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any], retriggered: dict[str, Any] | None = None
+        self,
+        context: Context,
+        event: dict[str, Any],
+        retriggered: dict[str, Any] | None = None,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         """Back from the triggerer: the summary, or the failure it reported.
 
         :param context: the task's Airflow context.
         :param event: the trigger's event (checked before it is read).
         :param retriggered: which run was re-triggered and how often, carried through deferral.
+        :param deadline: when the whole wait times out (epoch seconds), carried through deferral.
         :return: the run's summary, as :meth:`poke` returns it.
         """
         self._set_link()
@@ -338,8 +390,10 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         if status == "failed":
             summary = event["summary"]
             if self._retrigger(context, summary):
-                self._defer(context)
+                self._defer(context, deadline or time.time() + float(self.timeout))
+            self._forget_retriggers(context)
             raise AEPDataflowRunFailed(summary["run_id"], summary["status"], summary["errors"])
+        self._forget_retriggers(context)
         if status == "disabled":
             raise AEPDataflowDisabled(self.flow_id)
         if status == "timeout":
@@ -352,6 +406,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         kept = self._retriggered(context)
         retriggers = int(kept.get("count", 0)) if kept.get("run_id") == summary["run_id"] else 0
         summary = {**summary, "attempts": 1 + retriggers}
+        self._forget_retriggers(context)
         self.log.info(
             "Dataflow run %s %s: %s records in, %s out, %s skipped, %s failed; %s file(s), %s bytes out; "
             "attempt %s",

@@ -13,16 +13,13 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
+    FLOW_STATE_EVERY,
     flow_is_disabled,
     outcome_of,
     run_filters,
     select_run,
     summarize_run,
 )
-
-#: While no run is there, the flow's state is read on the first poll and then every this many:
-#: a disabled flow ends the wait without one extra request per poll of every deferred sensor.
-FLOW_STATE_EVERY = 5
 
 
 class AEPDataflowRunTrigger(BaseTrigger):
@@ -45,6 +42,8 @@ class AEPDataflowRunTrigger(BaseTrigger):
     :param retry_policy: the sensor's hook's retry policy, as a dict of
         ``RetryPolicy`` fields (default: the standard policy).
     :param timeout: (connect, read) seconds per request (default: the connection's).
+    :param stale_failed_at: the end of the failure a re-trigger answered (``completed_at``): a
+        failed run that still shows it is running again, so the wait goes on.
     """
 
     def __init__(
@@ -62,6 +61,7 @@ class AEPDataflowRunTrigger(BaseTrigger):
         failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
         retry_policy: dict[str, Any] | None = None,
         timeout: Sequence[float] | None = None,
+        stale_failed_at: str | None = None,
     ) -> None:
         super().__init__()
         self.flow_id = flow_id
@@ -77,6 +77,8 @@ class AEPDataflowRunTrigger(BaseTrigger):
         #: The sensor's hook settings, so a deferred sensor retries and times out as a poking one.
         self.retry_policy = dict(retry_policy) if retry_policy else None
         self.timeout = list(timeout) if timeout else None
+        #: When the failure a re-trigger answered ended: AEP may show it a little longer.
+        self.stale_failed_at = stale_failed_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -94,6 +96,7 @@ class AEPDataflowRunTrigger(BaseTrigger):
                 "failure_statuses": self.failure_statuses,
                 "retry_policy": self.retry_policy,
                 "timeout": self.timeout,
+                "stale_failed_at": self.stale_failed_at,
             },
         )
 
@@ -134,7 +137,13 @@ class AEPDataflowRunTrigger(BaseTrigger):
                                 }
                             )
                             return
-                    if outcome.state != "waiting" and outcome.run is not None:
+                    stale = (
+                        outcome.state == "failed"
+                        and outcome.run is not None
+                        and self.stale_failed_at is not None
+                        and summarize_run(outcome.run)["completed_at"] == self.stale_failed_at
+                    )
+                    if outcome.state != "waiting" and outcome.run is not None and not stale:
                         yield TriggerEvent(
                             {
                                 "status": outcome.state,

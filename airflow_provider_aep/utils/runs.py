@@ -48,6 +48,13 @@ def takes_on_demand_runs(flow: Mapping[str, Any]) -> bool:
     return schedule.get("exportMode") == "DAILY_FULL_EXPORT" and int(schedule.get("interval") or 0) == 0
 
 
+#: How far AEP's clock may run behind ours when looking for a run a lost request started.
+RUN_CLOCK_SKEW_MS = 5_000
+#: While no run is there, a waiter reads the flow's state on its first poll and then every this
+#: many: a disabled flow ends the wait without one extra request on every poll.
+FLOW_STATE_EVERY = 5
+
+
 def flow_is_disabled(flow: Mapping[str, Any]) -> bool:
     """A disabled flow starts no scheduled run: waiting for one would wait forever."""
     return str(flow.get("state", "")).lower() == "disabled"

@@ -22,6 +22,7 @@ from airflow_provider_aep.operators.updates import (
 )
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
+from airflow_provider_aep.utils.runs import summarize_run
 from tests.unit.fake_http import response
 
 S3 = get_destination("amazon_s3").connection_spec_id
@@ -39,6 +40,9 @@ class StateStore:
 
     def set(self, key, value):
         self.kept[key] = json.loads(json.dumps(value))
+
+    def delete(self, key):
+        self.kept.pop(key, None)
 
 
 class FakeTI:
@@ -309,12 +313,15 @@ def test_the_start_time_is_checked_when_the_dag_is_parsed(start_time):
 # -- re-triggering a failed run ----------------------------------------------------------------------------
 
 
-def aep_run(status, errors=(), run_id="run-1"):
+def aep_run(status, errors=(), run_id="run-1", completed=None):
+    duration = {"startedAtUTC": 1_700_000_000_000}
+    if completed:
+        duration["completedAtUTC"] = completed
     return {
         "id": run_id,
         "flowId": "f-1",
         "metrics": {
-            "durationSummary": {"startedAtUTC": 1_700_000_000_000},
+            "durationSummary": duration,
             "statusSummary": {"status": status, "errors": list(errors)},
             "recordSummary": {"inputRecordCount": 5, "outputRecordCount": 5},
         },
@@ -348,7 +355,9 @@ def aep_runs(mocker, aep_conn):
     mocker.patch.object(AEPHook, "iter_runs", side_effect=lambda *a, **k: iter([state["runs"].pop(0)]))
     mocker.patch.object(AEPHook, "get_flow", side_effect=lambda flow_id: state["flow"])
     mocker.patch.object(
-        AEPHook, "retrigger_run", side_effect=lambda run_id: state["retriggered"].append(run_id) or {}
+        AEPHook,
+        "retrigger_run",
+        side_effect=lambda run_id, *statuses: state["retriggered"].append(run_id) or {},
     )
     return state
 
@@ -389,19 +398,29 @@ def test_without_retriggers_a_failed_run_fails_at_once(aep_runs):
     assert aep_runs["retriggered"] == []
 
 
-def test_deferred_sensor_retriggers_then_waits_again_for_the_same_run(aep_runs):
-    sensor = AEPDataflowRunSensor(task_id="wait", flow_id="f-1", retrigger_failed=1, deferrable=True)
-    failed = {"status": "failed", "summary": {"run_id": "run-1", "status": "failed", "errors": []}}
-    with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute_complete(ctx(), failed)
-    assert aep_runs["retriggered"] == ["run-1"]
-    assert deferred.value.trigger.run_id == "run-1"
-    assert deferred.value.kwargs == {"retriggered": {"run_id": "run-1", "count": 1}}
-    # Back from the triggerer with the count it carried: no attempt left.
-    again = AEPDataflowRunSensor(task_id="wait", flow_id="f-1", retrigger_failed=1, deferrable=True)
+def test_deferred_sensor_retriggers_then_waits_again_for_the_same_run_within_one_deadline(aep_runs):
+    def failed(completed):
+        summary = {"run_id": "run-1", "status": "failed", "errors": [], "completed_at": completed}
+        return {"status": "failed", "summary": summary}
+
+    deadline = time.time() + 600
+    kwargs = {"deadline": deadline}
+    for attempt, completed in enumerate(["2026-01-01T00:00:00+00:00", "2026-01-01T01:00:00+00:00"], 1):
+        # Each time back from the triggerer on a fresh sensor, with what the deferral carried.
+        sensor = AEPDataflowRunSensor(task_id="wait", flow_id="f-1", retrigger_failed=2, deferrable=True)
+        with pytest.raises(TaskDeferred) as deferred:
+            sensor.execute_complete(ctx(), failed(completed), **kwargs)
+        kwargs = deferred.value.kwargs
+        trigger = deferred.value.trigger
+        assert (trigger.run_id, trigger.deadline, trigger.stale_failed_at) == ("run-1", deadline, completed)
+        assert kwargs["deadline"] == deadline
+        assert kwargs["retriggered"]["count"] == attempt
+    assert aep_runs["retriggered"] == ["run-1", "run-1"]
+    # No attempt left: the third failure fails the task.
+    last = AEPDataflowRunSensor(task_id="wait", flow_id="f-1", retrigger_failed=2, deferrable=True)
     with pytest.raises(AirflowFailException):
-        again.execute_complete(ctx(), failed, **deferred.value.kwargs)
-    assert aep_runs["retriggered"] == ["run-1"]
+        last.execute_complete(ctx(), failed("2026-01-01T02:00:00+00:00"), **kwargs)
+    assert aep_runs["retriggered"] == ["run-1", "run-1"]
 
 
 def test_reschedule_mode_without_a_state_store_refuses_retriggers(aep_runs):
@@ -441,3 +460,100 @@ def test_the_trigger_reads_the_flow_only_every_few_polls_while_no_run_is_there(m
     [event] = events(AEPDataflowRunTrigger(flow_id="f-1", poll_interval=0.01), client, mocker)
     assert event.payload["status"] == "success"
     assert client.flow_reads == 2  # polls 1 and 6 of the six without a run
+
+
+def test_a_finished_start_leaves_no_record_so_a_cleared_task_starts_a_new_run(hook, fake):
+    store = StateStore()
+    fake.queue = [response(200, flow()), response(201, {"id": "run-9", "etag": '"r-1"'})]
+    assert AEPStartDataflowRunOperator(task_id="run", flow_id="f-1").execute(ctx(store)) == "run-9"
+    assert store.kept == {}
+
+
+def test_a_retried_retrigger_does_not_fail_on_the_run_it_already_restarted(hook, fake):
+    store = StateStore()
+    store.set("aep_run_requested", {"what": "retrigger run-1"})  # the worker died after asking
+    fake.queue = [response(200, aep_run("inProgress"))]
+    assert AEPRetriggerDataflowRunOperator(task_id="again", run_id="run-1").execute(ctx(store)) == "run-1"
+    assert [c.method for c in fake.api_calls] == ["GET"]
+    assert store.kept == {}
+
+
+def test_a_poking_sensor_reads_the_flow_only_every_few_pokes_while_no_run_is_there(aep_runs, mocker):
+    mocker.patch.object(AEPHook, "iter_runs", side_effect=lambda *a, **k: iter([]))
+    flow_reads = mocker.patch.object(AEPHook, "get_flow", return_value={"id": "f-1", "state": "enabled"})
+    sensor = AEPDataflowRunSensor(task_id="wait", flow_id="f-1")
+    for _ in range(6):
+        assert sensor.poke(ctx()).is_done is False
+    assert flow_reads.call_count == 2  # pokes 1 and 6
+
+
+def test_the_failure_a_retrigger_answered_is_not_taken_for_a_new_one(aep_runs):
+    # AEP may show the old failure for a moment after RE_TRIGGER: that is no reason to fail or
+    # to re-trigger again; a new failure (a later end) is.
+    first = aep_run("failed", completed=1_700_000_100_000)
+    second = aep_run("failed", completed=1_700_000_200_000)
+    aep_runs["runs"] = [first, first, second, aep_run("success")]
+    store = StateStore()
+    sensor = AEPDataflowRunSensor(task_id="wait", flow_id="f-1", run_id="run-1", retrigger_failed=2)
+    assert [sensor.poke(ctx(store)).is_done for _ in range(4)] == [False, False, False, True]
+    assert aep_runs["retriggered"] == ["run-1", "run-1"]
+
+
+def test_the_retrigger_record_is_removed_when_the_wait_ends_so_a_cleared_task_starts_afresh(aep_runs):
+    store = StateStore()
+    aep_runs["runs"] = [FAILED, aep_run("success")]
+    sensor = AEPDataflowRunSensor(task_id="wait", flow_id="f-1", run_id="run-1", retrigger_failed=1)
+    sensor.poke(ctx(store))
+    assert store.kept["aep_retriggered"]["count"] == 1
+    assert sensor.poke(ctx(store)).xcom_value["attempts"] == 2
+    assert store.kept == {}
+
+
+def test_a_record_made_for_another_since_is_not_this_waits(aep_runs):
+    store = StateStore()
+    store.set("aep_retriggered", {"run_id": "run-1", "count": 1, "since_ms": 1, "failed_at": None})
+    aep_runs["runs"] = [FAILED]
+    sensor = AEPDataflowRunSensor(task_id="wait", flow_id="f-1", since=1_700_000_000_000, retrigger_failed=1)
+    assert sensor.poke(ctx(store)).is_done is False  # re-triggered: the old record is not counted
+    assert aep_runs["retriggered"] == ["run-1"]
+
+
+def test_nested_values_are_compared_not_hashed():
+    current = {"keyFile": {"type": "service_account"}, "secret": "***"}
+    wanted = {"keyFile": {"type": "service_account"}, "secret": "new"}
+    assert changed_params(current, wanted, "auth", "params") == [
+        {"op": "replace", "path": "/auth/params/secret", "value": "new"}
+    ]
+
+
+def test_a_retrigger_refused_because_a_rival_was_first_counts_as_done(hook, fake):
+    fake.queue = [response(400, {"title": "Run is not failed"}), response(200, aep_run("inProgress"))]
+    assert hook.retrigger_run("run-1")["id"] == "run-1"
+    fake.queue = [response(400, {"title": "Run is not failed"}), response(200, aep_run("failed"))]
+    with pytest.raises(AEPError):
+        hook.retrigger_run("run-1")
+
+
+def test_a_start_whose_worker_died_after_asking_adopts_the_run_instead_of_asking_again(hook, fake):
+    store = StateStore()
+    store.set("aep_run_requested", {"what": "start f-1", "asked_at_ms": 1_700_000_000_000})
+    fake.queue = [
+        response(200, {"items": [{"id": "run-7", "flowId": "f-1", "createdAt": 1_700_000_000_500}]})
+    ]
+    assert AEPStartDataflowRunOperator(task_id="run", flow_id="f-1").execute(ctx(store)) == "run-7"
+    assert [c.method for c in fake.api_calls] == ["GET"]
+    assert store.kept == {}
+
+
+def test_the_trigger_waits_past_the_failure_a_retrigger_answered(mocker):
+    from tests.unit.test_sensor_and_trigger import FakeClient, events, run
+
+    old_failure = run(status="failed")
+    client = FakeClient([[old_failure], [run()]])
+    trigger = AEPDataflowRunTrigger(
+        flow_id="f-1", poll_interval=0.01,
+        stale_failed_at=summarize_run(old_failure)["completed_at"],
+    )  # fmt: skip
+    [event] = events(trigger, client, mocker)
+    assert event.payload["status"] == "success"
+    assert trigger.serialize()[1]["stale_failed_at"] == summarize_run(old_failure)["completed_at"]
