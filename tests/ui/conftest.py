@@ -51,7 +51,7 @@ def _no_browser() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_emulator(tmp_path_factory) -> Iterator[RunningEmulator]:
     if reason := _no_browser():
         pytest.skip(reason)
@@ -63,7 +63,7 @@ def ui_emulator(tmp_path_factory) -> Iterator[RunningEmulator]:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory, ui_emulator) -> Iterator[AirflowStack]:
     """Airflow's api-server, scheduler, dag-processor and triggerer, with both DAGs triggered."""
     airflow = AirflowStack(tmp_path_factory.mktemp("ui-airflow"), ui_emulator)
@@ -76,7 +76,7 @@ def stack(tmp_path_factory, ui_emulator) -> Iterator[AirflowStack]:
         airflow.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def deferred_export(stack) -> str:
     """The export run while its sensor waits in the triggerer (tests that need this come first)."""
 
@@ -90,7 +90,7 @@ def deferred_export(stack) -> str:
     return EXPORT_RUN
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def finished_export(stack, deferred_export, ui_emulator) -> str:
     """The export run after its AEP run was let finish."""
     state = ui_emulator.emulator.state
@@ -101,7 +101,7 @@ def finished_export(stack, deferred_export, ui_emulator) -> str:
     return EXPORT_RUN
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def finished_templated(stack) -> str:
     assert stack.wait_for_run(TEMPLATED_DAG, TEMPLATED_RUN) == "success", stack.task_states(
         TEMPLATED_DAG, TEMPLATED_RUN
@@ -109,7 +109,7 @@ def finished_templated(stack) -> str:
     return TEMPLATED_RUN
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(stack) -> Iterator[Any]:
     """Debian's chromium (never a downloaded browser) with a fresh profile."""
     from playwright.sync_api import sync_playwright
