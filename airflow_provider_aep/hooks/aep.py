@@ -649,7 +649,7 @@ class AEPHook(BaseHook):
         try:
             _, answer = self.request("POST", "/runs", json=body, idempotent=False)
         except AEPAmbiguousWriteError as err:
-            started = [r for r in self.iter_runs(flow_id) if int(r.get("createdAt") or 0) >= asked_at_ms]
+            started = self.runs_created_since(flow_id, asked_at_ms)
             if len(started) == 1:
                 self.log.warning("%s; the run it started was found: %s", err, started[0].get("id"))
                 return {"id": started[0]["id"], "etag": started[0].get("etag")}
@@ -661,6 +661,16 @@ class AEPHook(BaseHook):
         if not run.get("id"):
             raise AEPError("AEP POST /runs answered without an id")
         return {"id": run["id"], "etag": run.get("etag")}
+
+    def runs_created_since(self, flow_id: str, since_ms: int) -> list[JsonDict]:
+        """The runs of a flow created at or after a moment, oldest first: what a lost start began.
+
+        :param flow_id: the dataflow.
+        :param since_ms: epoch milliseconds.
+        :return: the runs, by ``createdAt`` then id.
+        """
+        runs = [r for r in self.iter_runs(flow_id) if int(r.get("createdAt") or 0) >= since_ms]
+        return sorted(runs, key=lambda r: (int(r.get("createdAt") or 0), str(r.get("id"))))
 
     def retrigger_run(
         self, run_id: str, failure_statuses: Iterable[str] = DEFAULT_FAILURE_STATUSES

@@ -159,8 +159,8 @@ class AEPCreateBaseConnectionOperator(MasksRenderedAuthParams, AEPCreateOperator
 
     def _check_arguments(self, params: dict[str, Any]) -> None:
         spec_id, _ = resolve_destination(self.destination)
+        require_text("name", self.name)
         check_base_connection(
-            name=self.name,
             connection_spec_id=spec_id,
             auth_spec_name=self.auth_spec_name or None,
             auth_params=params,

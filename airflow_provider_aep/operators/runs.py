@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aep.exceptions import AEPError, AEPValidationError
+from airflow_provider_aep.exceptions import AEPApiError, AEPError, AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.operators._base import AEPBaseOperator, check_when_literal, int_if_digits
 from airflow_provider_aep.utils.ids import check_id
@@ -23,37 +23,23 @@ from airflow_provider_aep.utils.runs import (
     run_status,
     takes_on_demand_runs,
 )
+from airflow_provider_aep.utils.task_state import forget, recall, remember
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-#: The ``task_state_store`` key of a request that was sent but whose task did not finish.
+#: The ``task_state_store`` key of a request that was sent but whose task did not finish: it is
+#: written before the request and dropped once the task has its answer, so it is there only when
+#: a worker died in between (AEP may have acted; asking again could export the data twice). A
+#: cleared task starts without it.
 ASKED_KEY = "aep_run_requested"
 
 
 def asked_by_earlier_try(context: Context, what: str) -> dict[str, Any] | None:
-    """What an earlier try of this task sent (``what``) and did not see through, if anything.
-
-    The record is written before the request and removed once the task has its answer, so it
-    is there only when a worker died in between: then AEP may have acted, and doing it again
-    could export the data twice. A cleared task starts without it (Airflow 3.3+ keeps it).
-    """
-    store = context.get("task_state_store")
-    kept = store.get(ASKED_KEY) if store is not None else None
+    """What an earlier try of this task sent (``what``) and did not see through, if anything."""
+    kept = recall(context, ASKED_KEY)
     return dict(kept) if isinstance(kept, dict) and kept.get("what") == what else None
-
-
-def note_asking(context: Context, record: dict[str, Any]) -> None:
-    store = context.get("task_state_store")
-    if store is not None:
-        store.set(ASKED_KEY, record)
-
-
-def done_asking(context: Context) -> None:
-    store = context.get("task_state_store")
-    if store is not None:
-        store.delete(ASKED_KEY)
 
 
 def start_time_ms(value: Any) -> int | None:
@@ -105,9 +91,10 @@ class AEPStartDataflowRunOperator(AEPBaseOperator):
         what = f"start {self.flow_id}"
         earlier = asked_by_earlier_try(context, what)
         if earlier:
-            found = self._started_since(int(earlier.get("asked_at_ms") or 0))
-            if found:
-                done_asking(context)
+            started = self.hook.runs_created_since(self.flow_id, int(earlier.get("asked_at_ms") or 0))
+            if started:
+                found = str(started[0]["id"])
+                forget(context, ASKED_KEY)
                 self.log.info(
                     "Run %s of dataflow %s was started by an earlier try: not starting another",
                     found,
@@ -126,17 +113,17 @@ class AEPStartDataflowRunOperator(AEPBaseOperator):
                 "runs on request only for flows scheduled for one-time runs (DAILY_FULL_EXPORT, or "
                 "frequency 'once'); no run was started"
             )
-        note_asking(context, {"what": what, "asked_at_ms": int(time.time() * 1000) - RUN_CLOCK_SKEW_MS})
-        run = self.hook.start_run(self.flow_id, start_time_ms(self.start_time))
-        done_asking(context)
+        remember(
+            context, ASKED_KEY, {"what": what, "asked_at_ms": int(time.time() * 1000) - RUN_CLOCK_SKEW_MS}
+        )
+        try:
+            run = self.hook.start_run(self.flow_id, start_time_ms(self.start_time))
+        except AEPApiError:
+            forget(context, ASKED_KEY)  # AEP refused: nothing was started
+            raise
+        forget(context, ASKED_KEY)
         self.log.info("Started run %s of dataflow %s (%s)", run["id"], self.flow_id, self.aep_dataflow_url)
         return str(run["id"])
-
-    def _started_since(self, asked_at_ms: int) -> str | None:
-        """The first run of the flow created since an earlier try asked for one, if any."""
-        runs = [r for r in self.hook.iter_runs(self.flow_id) if int(r.get("createdAt") or 0) >= asked_at_ms]
-        runs.sort(key=lambda r: (int(r.get("createdAt") or 0), str(r.get("id"))))
-        return str(runs[0]["id"]) if runs else None
 
 
 class AEPRetriggerDataflowRunOperator(AEPBaseOperator):
@@ -176,7 +163,7 @@ class AEPRetriggerDataflowRunOperator(AEPBaseOperator):
         what = f"retrigger {run_id}"
         if status.lower() not in {s.lower() for s in self.failure_statuses}:
             if asked_by_earlier_try(context, what):
-                done_asking(context)
+                forget(context, ASKED_KEY)
                 self.log.info(
                     "Dataflow run %s was re-triggered by an earlier try (now %s): not again", run_id, status
                 )
@@ -184,8 +171,12 @@ class AEPRetriggerDataflowRunOperator(AEPBaseOperator):
             raise AEPError(
                 f"Dataflow run {run_id} is {status!r}: only a failed run can be re-triggered; nothing was sent"
             )
-        note_asking(context, {"what": what})
-        again = self.hook.retrigger_run(run_id, self.failure_statuses)
-        done_asking(context)
+        remember(context, ASKED_KEY, {"what": what})
+        try:
+            again = self.hook.retrigger_run(run_id, self.failure_statuses)
+        except AEPApiError:
+            forget(context, ASKED_KEY)  # AEP refused: the run was not restarted
+            raise
+        forget(context, ASKED_KEY)
         self.log.info("Re-triggered dataflow run %s (was %s, now %s)", run_id, status, run_status(again))
         return run_id

@@ -22,14 +22,13 @@ from airflow_provider_aep.operators.connections import (
     resolve_destination,
 )
 from airflow_provider_aep.utils.ids import check_id
+from airflow_provider_aep.utils.secrets import HIDDEN_SECRET_VALUES
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 #: The XCom key of the moment an update was in AEP (epoch milliseconds).
 UPDATED_AT_XCOM_KEY = "updated_at"
-#: What AEP shows instead of a secret it keeps: such a value cannot be compared, so it is sent.
-HIDDEN_VALUES = frozenset({"***", "<encrypted>", "", None})
 
 
 def pointer(*keys: str) -> str:
@@ -50,7 +49,7 @@ def changed_params(
 
 def _hidden(value: Any) -> bool:
     """A value AEP shows in place of a secret (a nested object is a real value)."""
-    return value is None or (isinstance(value, str) and value in HIDDEN_VALUES)
+    return value is None or (isinstance(value, str) and value in HIDDEN_SECRET_VALUES)
 
 
 def _paths(operations: Sequence[Mapping[str, Any]]) -> str:
@@ -143,10 +142,8 @@ class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParams, AEPConnectionUpda
             raise AEPValidationError(
                 "auth_params", params, "the new credentials (or credentials_conn_id to take them from)"
             )
-        spec_id = self._spec_id()
         return check_base_connection(
-            name="rotation",
-            connection_spec_id=spec_id,
+            connection_spec_id=self._spec_id(),
             auth_spec_name=auth_spec_name or None,
             auth_params=params,
         )
@@ -159,14 +156,15 @@ class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParams, AEPConnectionUpda
             self.destination, self.auth_params, self.credentials_conn_id, self.auth_spec_name or None
         )
         spec_name = self._checked(params, spec_name)
+        spec_id = self._spec_id()
         connection_id = self.base_connection_id
 
         def still_needed(connection: Mapping[str, Any]) -> list[dict[str, Any]]:
             has_spec = (connection.get("connectionSpec") or {}).get("id")
-            if has_spec and has_spec != self._spec_id():
+            if has_spec and has_spec != spec_id:
                 raise AEPError(
                     f"Base connection {connection_id} has connection spec {has_spec}, not the one of "
-                    f"destination {self.destination!r} ({self._spec_id()}): nothing was changed"
+                    f"destination {self.destination!r} ({spec_id}): nothing was changed"
                 )
             auth = connection.get("auth") or {}
             if spec_name and auth.get("specName") != spec_name:

@@ -48,13 +48,11 @@ def choose_auth_spec(destination: Destination, auth_params: Mapping[str, Any]) -
 
 def check_base_connection(
     *,
-    name: str,
     connection_spec_id: str,
     auth_spec_name: str | None = None,
     auth_params: Mapping[str, Any] | None = None,
 ) -> str | None:
-    """Check a base connection's arguments against its spec; the auth spec they fit, if any."""
-    require_text("name", name)
+    """Check a base connection's credentials against its spec; the auth spec they fit, if any."""
     require_text("connection_spec_id", connection_spec_id)
     params = dict(auth_params or {})
     destination = find_destination(connection_spec_id)
@@ -84,9 +82,10 @@ def build_base_connection(
     description: str | None = None,
 ) -> dict[str, Any]:
     """A base connection: the credentials AEP keeps for a destination."""
+    require_text("name", name)
     params = dict(auth_params or {})
     auth_spec_name = check_base_connection(
-        name=name, connection_spec_id=connection_spec_id, auth_spec_name=auth_spec_name, auth_params=params
+        connection_spec_id=connection_spec_id, auth_spec_name=auth_spec_name, auth_params=params
     )
     body: dict[str, Any] = {"name": name}
     if description:

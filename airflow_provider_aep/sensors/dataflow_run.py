@@ -35,6 +35,7 @@ from airflow_provider_aep.utils.runs import (
     select_run,
     summarize_run,
 )
+from airflow_provider_aep.utils.task_state import forget, recall, remember
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -264,8 +265,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         removed when the wait ends, so a cleared task starts afresh. A record made for another
         ``since`` or ``run_id`` (the task was cleared mid-wait) is not this wait's.
         """
-        store = context.get("task_state_store")
-        kept = store.get(RETRIGGERED_KEY) if store is not None else None
+        kept = recall(context, RETRIGGERED_KEY)
         record = dict(kept) if isinstance(kept, dict) else dict(self.retriggered)
         if record and (
             record.get("since_ms") != self.since_ms(context)
@@ -310,16 +310,12 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             "failed_at": summary.get("completed_at"),
             "since_ms": self.since_ms(context),
         }
-        store = context.get("task_state_store")
-        if store is not None:
-            store.set(RETRIGGERED_KEY, self.retriggered)
+        remember(context, RETRIGGERED_KEY, self.retriggered)
         self.hook.retrigger_run(run_id, self.failure_statuses)
         return True
 
     def _forget_retriggers(self, context: Context) -> None:
-        store = context.get("task_state_store")
-        if store is not None and store.get(RETRIGGERED_KEY) is not None:
-            store.delete(RETRIGGERED_KEY)
+        forget(context, RETRIGGERED_KEY)
 
     def execute(self, context: Context) -> Any:
         self.check_inputs()

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_aep.exceptions import AEPAmbiguousWriteError, AEPError, AEPValidationError
+from airflow_provider_aep.utils.secrets import HIDDEN_SECRET_VALUES
 
 if TYPE_CHECKING:
     from airflow_provider_aep.hooks.aep import AEPHook, EntityKind
@@ -38,7 +39,6 @@ KIND_NAMES = {
     "targetConnections": "target connection",
     "flows": "dataflow",
 }
-SECRET_PLACEHOLDERS = {"***", "<encrypted>", ""}
 #: How long AEP may still finish a create its client stopped waiting for (a gateway's limit).
 CREATE_SETTLE_SECONDS = 60.0
 #: The pause between a create and the second look for a racing twin (see the module docstring).
@@ -82,7 +82,7 @@ def differences(kind: EntityKind, existing: Mapping[str, Any], body: Mapping[str
         compare("auth.specName", auth.get("specName"), body["auth"]["specName"])
         for key, want in body["auth"].get("params", {}).items():
             have = (auth.get("params") or {}).get(key)
-            if have not in SECRET_PLACEHOLDERS and have != want:
+            if have not in HIDDEN_SECRET_VALUES and have != want:
                 found.append(f"auth.params.{key} differs")
     if kind == "sourceConnections" and "datasets" in (body.get("params") or {}):
         have = sorted(d.get("dataSetId") for d in (existing.get("params") or {}).get("datasets", []))

@@ -17,6 +17,8 @@ from urllib.parse import quote, quote_plus
 #: Shorter values would be scrubbed out of ordinary words; AEP's secrets are much longer.
 MIN_SECRET_LENGTH = 5
 REDACTED = "***"
+#: What AEP shows in place of a secret it keeps: such a value cannot be compared with ours.
+HIDDEN_SECRET_VALUES = frozenset({"***", "<encrypted>", ""})
 
 _known: set[str] = set()
 _lock = threading.Lock()
