@@ -106,5 +106,18 @@ def write_dataset_export(
     return WrittenFile(path, len(rows), len(payload), path.stat().st_size)
 
 
+def file_summary(root: Path, folder: Path, path: Path, records: int) -> dict[str, Any]:
+    """A written file as a run's target summary names it.
+
+    ``id`` is the file below the exports directory (where to open it here); ``path`` is the file
+    below the target connection's folder, as it would sit in the bucket or on the server.
+    """
+    return {
+        "id": str(path.relative_to(root)),
+        "path": path.relative_to(folder).as_posix(),
+        "outputRecordCount": records,
+    }
+
+
 def export_time_folder(moment: datetime) -> str:
     return "exportTime=" + moment.astimezone(timezone.utc).strftime("%Y%m%d%H%M")

@@ -22,6 +22,7 @@ from aep_emulator.exports import (
     ExportError,
     expand_folder_template,
     export_time_folder,
+    file_summary,
     inside,
     location_dir,
     write_dataset_export,
@@ -292,9 +293,7 @@ class RunEngine:
             for path in segments.write_csv_files(folder, base, paths, kept, self.config.csv_split_rows):
                 lines = sum(1 for _ in path.open(encoding="utf-8")) - 1
                 totals["bytes"] += path.stat().st_size
-                file_summaries.append(
-                    {"id": str(path.relative_to(self.config.exports_dir)), "outputRecordCount": lines}
-                )
+                file_summaries.append(file_summary(self.config.exports_dir, folder, path, lines))
             totals["input"] += len(rows)
             totals["output"] += len(kept)
             source_summaries.append(
@@ -372,8 +371,7 @@ class RunEngine:
             totals["records"] += written.records
             totals["raw"] += written.raw_bytes
             totals["written"] += written.written_bytes
-            relative = str(written.path.relative_to(self.config.exports_dir))
-            file_summaries.append({"id": relative, "outputRecordCount": written.records})
+            file_summaries.append(file_summary(self.config.exports_dir, folder, written.path, written.records))
             source_summaries.append(
                 {
                     "id": dataset.id,

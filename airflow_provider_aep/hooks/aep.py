@@ -16,7 +16,8 @@ import requests
 from airflow.sdk import BaseHook
 
 from airflow_provider_aep import __version__
-from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID
+from airflow_provider_aep.assets import ExportLocation, export_location
+from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, find_destination
 from airflow_provider_aep.exceptions import (
     AEPAmbiguousWriteError,
     AEPApiError,
@@ -401,6 +402,44 @@ class AEPHook(BaseHook):
         :return: the flow, with its ``etag`` and ``scheduleParams``.
         """
         return self._get_existing("flows", flow_id)
+
+    def export_location(self, flow_id: str, storage_account: str | None = None) -> ExportLocation:
+        """Where a dataflow's files land, from its target connection (and base connection hosts).
+
+        :param flow_id: the dataflow.
+        :param storage_account: the Azure storage account, which AEP keeps secret.
+        :return: the location, named as Airflow's storage providers name it.
+        """
+        flow = self.get_flow(flow_id)
+        [target_id, *_] = flow.get("targetConnectionIds") or [None]
+        if not target_id:
+            raise AEPError(f"Dataflow {flow_id} has no target connection: nothing says where its files are")
+        target = self._get_existing("targetConnections", str(target_id))
+        spec_id = str((target.get("connectionSpec") or {}).get("id") or "")
+        destination = find_destination(spec_id)
+        if destination is None:
+            raise AEPError(
+                f"Dataflow {flow_id} writes to connection spec {spec_id!r}, which is not a known destination"
+            )
+        params = dict(target.get("params") or {})
+        # Hosts and account names live on the base connection (AEP shows them; it hides secrets).
+        needs_base = (
+            destination.key == "adls_gen2"
+            or "remotePath" in params
+            or bool(params.get("container") and not storage_account)
+        )
+        base_params: dict[str, Any] = {}
+        if needs_base and target.get("baseConnectionId"):
+            base = self.get_entity("connections", str(target["baseConnectionId"])) or {}
+            base_params = dict((base.get("auth") or {}).get("params") or {})
+        return export_location(
+            destination,
+            params,
+            base_params,
+            sandbox=self.sandbox_name,
+            org_id=self.settings.org_id,
+            storage_account=storage_account,
+        )
 
     def iter_flows(self, properties: Iterable[str] = (), orderby: str | None = None) -> Iterator[JsonDict]:
         """Dataflows, all pages, lazily.
