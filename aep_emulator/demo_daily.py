@@ -80,6 +80,18 @@ class Airflow:
         if self.process.poll() is not None:
             raise RuntimeError(f"airflow standalone exited with {self.process.returncode}")
 
+    def unpause(self, dag_id: str) -> None:
+        """Let the scheduler run the DAG, once it is parsed (until then the API answers 404)."""
+
+        def unpaused() -> bool:
+            self.alive()
+            answer = self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+            if answer.status_code not in (200, 404):
+                raise RuntimeError(f"unpausing {dag_id}: HTTP {answer.status_code} {answer.text[:300]}")
+            return answer.status_code == 200
+
+        wait_for(f"DAG {dag_id} to be parsed", unpaused, timeout=180)
+
     def trigger(
         self,
         dag_id: str,
@@ -132,6 +144,8 @@ def standalone(env: dict[str, str], home: Path, log: Path) -> Iterator[Airflow]:
         # standalone starts its components as `airflow ...` from PATH: this venv's.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', os.defpath)}",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # Each DAG waits until unpaused: no task may start before the api-server serves it.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__API__HOST": "127.0.0.1",
@@ -179,8 +193,13 @@ def day_windows(first_run_started: datetime, day: timedelta, days: int) -> list[
     return [(origin + k * day, origin + (k + 1) * day) for k in range(1, days + 1)]
 
 
-def run_days(days: int, work: Path) -> list[dict[str, Any]]:
-    """Set up the flow, run ``days`` days of monitoring, and return one report per day."""
+def run_days(days: int, work: Path, failing_day: int | None = None) -> list[dict[str, Any]]:
+    """Set up the flow, run ``days`` days of monitoring, and return one report per day.
+
+    With ``failing_day``, every attempt of that day's AEP run fails (the emulator's
+    ``fail_run_attempts`` fault, set while the day before runs): its monitor fails, and no
+    asset event, so no load, follows.
+    """
     home, exports, log = work / "airflow", work / "exports", work / "airflow.log"
     home.mkdir(parents=True)
     config = EmulatorConfig(exports_dir=exports, first_run_delay=1.0, run_duration=2.0)
@@ -193,6 +212,8 @@ def run_days(days: int, work: Path) -> list[dict[str, Any]]:
             raise RuntimeError(f"airflow db migrate failed; see {log}")
         print("Starting Airflow (scheduler, triggerer, dag-processor, api-server) ...")
         with standalone(env, home, log) as af:
+            for dag_id in (SETUP_DAG, MONITOR_DAG, LOAD_DAG):
+                af.unpause(dag_id)
             af.trigger(SETUP_DAG, "setup", {"destination": DESTINATION})
             if af.finished(SETUP_DAG, "setup") != "success":
                 raise RuntimeError(f"setting the flow up failed; see {log}")
@@ -204,6 +225,13 @@ def run_days(days: int, work: Path) -> list[dict[str, Any]]:
             windows = day_windows(datetime.fromisoformat(first["started_at"]), day, days)
             for n, window in enumerate(windows, start=1):
                 af.trigger(MONITOR_DAG, f"day-{n}", {"flow_id": flow_id}, window)
+            if failing_day:
+
+                def started(count: int) -> bool:
+                    return sum(r["flowId"] == flow_id for r in emulator.entities("runs").values()) >= count
+
+                wait_for(f"day {failing_day - 1}'s run", lambda: started(failing_day), timeout=300, every=0.5)
+                emulator.add_fault(fail_run_attempts=10, flow=flow_id)
             reports: list[dict[str, Any]] = []
             for n, window in enumerate(windows, start=1):
                 state = af.finished(MONITOR_DAG, f"day-{n}", timeout=300)

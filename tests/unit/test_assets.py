@@ -102,7 +102,9 @@ def test_the_event_extra_names_the_run_its_counts_and_its_files_and_caps_the_lis
     }  # fmt: skip
     files = [{"path": f"ds-1/part-{n}.json.gz", "records": 1} for n in range(MAX_FILES_IN_EVENT + 5)]
     extra = event_extra(summary, location, files)
-    assert extra["run_id"] == "r-1" and extra["flow_id"] == "f-1" and extra["output_records"] == 9
+    assert extra["run_id"] == "r-1"
+    assert extra["flow_id"] == "f-1"
+    assert extra["output_records"] == 9
     assert extra["location"] == "s3://b/p"
     assert extra["files"][0] == {
         "uri": "s3://b/p/ds-1/part-0.json.gz",
@@ -165,7 +167,8 @@ def test_an_alias_outlet_receives_an_event_for_the_runs_folder(aep):
         {"uri": "s3://acme/daily/ds-1/part-0.json.gz", "path": "ds-1/part-0.json.gz", "records": 9}
     ]
     assert ("connections", "b-1") not in aep  # an S3 URI needs no base connection
-    assert sensor.run_summary == summary and sensor.location.uri == "s3://acme/daily"
+    assert sensor.run_summary == summary
+    assert sensor.location.uri == "s3://acme/daily"
 
 
 def test_an_asset_outlet_gets_the_extra_filled(aep):
@@ -173,7 +176,8 @@ def test_an_asset_outlet_gets_the_extra_filled(aep):
     context = context_with_outlets()
     AEPDataflowRunSensor(task_id="wait", flow_id="f-1", deferrable=False, outlets=[asset]).poke(context)
     extra = context["outlet_events"][asset].extra
-    assert extra["location"] == "s3://acme/daily" and extra["run_id"] == "r-1"
+    assert extra["location"] == "s3://acme/daily"
+    assert extra["run_id"] == "r-1"
 
 
 def test_without_outlets_nothing_more_is_read(aep):
@@ -265,7 +269,8 @@ def test_the_trigger_bounds_the_window_and_reports_a_missing_run(mocker):
     assert event.payload["status"] == "missing"
     assert client.calls[0][-1] == f"metrics.durationSummary.startedAtUTC<{UNTIL}"
     _, kwargs = trigger.serialize()
-    assert kwargs["until_ms"] == UNTIL and kwargs["until_grace"] == 0
+    assert kwargs["until_ms"] == UNTIL
+    assert kwargs["until_grace"] == 0
 
 
 def test_a_missing_event_fails_the_task(aep_conn):
