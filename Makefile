@@ -29,13 +29,18 @@ lint: $(STAMP)
 	$(BIN)/mypy benchmarks
 	$(MAKE) --no-print-directory docs-check
 
-# Debian's chromium for the browser tests (tests/ui), when missing and apt-get can install it;
-# elsewhere those tests skip, saying why. Playwright never downloads a browser.
+# From Debian, when missing and apt-get can install them: chromium for the browser tests
+# (tests/ui; Playwright never downloads a browser), postgresql and redis-server for the
+# distributed suite (tests/distributed). Elsewhere those tests skip, saying why.
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then \
+	@MISSING=; \
+	[ -x /usr/bin/chromium ] || MISSING="$$MISSING chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || MISSING="$$MISSING postgresql"; \
+	command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || MISSING="$$MISSING redis-server"; \
+	if [ -n "$$MISSING" ] && command -v apt-get >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium \
-			|| echo "chromium could not be installed: the UI tests will be skipped"; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$MISSING \
+			|| echo "$$MISSING could not be installed: the tests that need them will be skipped"; \
 	fi
 
 test: system-deps lint

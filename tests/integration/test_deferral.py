@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from aep_emulator.demo import DEMO_CREDENTIALS
-from aep_emulator.server import free_port
-from tests.integration.conftest import AIRFLOW, ROOT
+from tests.integration.conftest import ROOT
+from tests.stack import AirflowStack
 
 DAG_ID = "aep_export_datasets"
 pytestmark = pytest.mark.integration
@@ -45,82 +43,24 @@ def test_deferrable_path_through_dag_test(airflow_home, emulator):
     assert flow["scheduleParams"]["interval"] == 0
 
 
-class Services:
-    """api-server, scheduler (LocalExecutor), dag-processor and triggerer, each its own process group."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = env
-        self.logs = logs
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *command: str) -> None:
-        log = (self.logs / f"{command[0]}.log").open("wb")
-        self.processes.append(
-            subprocess.Popen(
-                [AIRFLOW, *command],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-
-    def stop(self) -> None:
-        for process in self.processes:
-            with_group = os.getpgid(process.pid) if process.poll() is None else None
-            if with_group:
-                os.killpg(with_group, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(os.getpgid(process.pid), signal.SIGKILL)
-
-
 def test_scheduler_and_triggerer_run_the_deferred_sensor(airflow_home, emulator, tmp_path):
-    port = free_port()
-    env = {
-        **airflow_home.env,
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API_AUTH__JWT_SECRET": "integration-test-jwt-secret",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-    }
-    services = Services(env, tmp_path)
+    stack = AirflowStack(
+        airflow_home, tmp_path, env={"AIRFLOW__API_AUTH__JWT_SECRET": "integration-test-jwt-secret"}
+    )
     # Slow runs, so the run is still going when the sensor starts: it must defer, not finish at once.
     original = emulator.config.run_duration
     emulator.config.run_duration = 12.0
     try:
-        services.start("api-server", "--port", str(port))
-        services.start("scheduler")
-        services.start("dag-processor")
-        services.start("triggerer")
-        deadline = time.monotonic() + 180
-        run_id = f"scheduled-by-test-{port}"
-        while True:  # the dag-processor has to parse the DAG first
-            triggered = subprocess.run(
-                [AIRFLOW, "dags", "trigger", DAG_ID, "--run-id", run_id, "--conf", json.dumps({"destination": "sftp"})],
-                env=env, capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if triggered.returncode == 0:
-                break
-            assert time.monotonic() < deadline, triggered.stderr[-2000:]
-            time.sleep(3)
-        while True:
-            states = airflow_home.task_states(DAG_ID)
-            run_state = _run_state(airflow_home.home, run_id)
-            if run_state in ("success", "failed"):
-                break
-            assert time.monotonic() < deadline + 180, f"still {run_state}: {states}"
-            time.sleep(2)
+        stack.start(migrate=False)
+        run_id = f"scheduled-by-test-{stack.port}"
+        stack.trigger(DAG_ID, run_id, {"destination": "sftp"})
+        run_state = stack.wait_for_run(DAG_ID, run_id, timeout=360)
+        states = airflow_home.task_states(DAG_ID)
         assert run_state == "success", states
+        stack.assert_loopback_only({"emulator (this process)": os.getpid()}, [emulator.config.port])
     finally:
         emulator.config.run_duration = original
-        services.stop()
+        stack.stop()
 
     sensor_logs = sorted(
         (
@@ -153,11 +93,3 @@ def test_scheduler_and_triggerer_run_the_deferred_sensor(airflow_home, emulator,
     for path in logs:
         text = path.read_text(errors="replace")
         assert [s for s in secrets if s in text] == [], path
-
-
-def _run_state(home: Path, run_id: str) -> str | None:
-    import sqlite3
-
-    with sqlite3.connect(home / "airflow.db") as db:
-        row = db.execute("SELECT state FROM dag_run WHERE run_id = ?", (run_id,)).fetchone()
-    return row[0] if row else None

@@ -26,6 +26,7 @@ from tests.ui.stack import (
     EXPORT_DAG,
     TEMPLATED_DAG,
     AirflowStack,
+    ui_stack,
     wait_for,
 )
 
@@ -66,7 +67,7 @@ def ui_emulator(tmp_path_factory) -> Iterator[RunningEmulator]:
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory, ui_emulator) -> Iterator[AirflowStack]:
     """Airflow's api-server, scheduler, dag-processor and triggerer, with both DAGs triggered."""
-    airflow = AirflowStack(tmp_path_factory.mktemp("ui-airflow"), ui_emulator)
+    airflow = ui_stack(tmp_path_factory.mktemp("ui-airflow"), ui_emulator)
     try:
         airflow.start()
         airflow.trigger(EXPORT_DAG, EXPORT_RUN)
