@@ -1,7 +1,7 @@
 """``make demo-daily``: two days of the daily monitoring pattern, in a real Airflow.
 
-Starts the emulator and ``airflow standalone`` (scheduler, triggerer, dag-processor and
-api-server on loopback, SQLite), then:
+Starts the emulator and Airflow's scheduler, triggerer, dag-processor and api-server (SQLite,
+every server on 127.0.0.1: the log servers, which take no host setting, are not started), then:
 
 1. sets a daily export flow up with the ``aep_export_datasets`` DAG;
 2. runs ``aep_monitor_daily_export`` for the next days on the emulator's clock (a day lasts
@@ -59,11 +59,11 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, every: fl
 
 @dataclass
 class Airflow:
-    """A running ``airflow standalone``: its REST API and its SQLite metadata DB."""
+    """Airflow's services, running: their REST API and their SQLite metadata DB."""
 
     url: str
     home: Path
-    process: subprocess.Popen[bytes]
+    processes: dict[str, subprocess.Popen[bytes]]
     token: str | None = None
 
     def api(self, method: str, path: str, body: Any = None) -> httpx.Response:
@@ -77,8 +77,14 @@ class Airflow:
         )  # fmt: skip
 
     def alive(self) -> None:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"airflow standalone exited with {self.process.returncode}")
+        for service, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"airflow {service} exited with {process.returncode}")
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Each service's process id (its process group's too)."""
+        return {service: process.pid for service, process in self.processes.items()}
 
     def unpause(self, dag_id: str) -> None:
         """Let the scheduler run the DAG, once it is parsed (until then the API answers 404)."""
@@ -136,13 +142,11 @@ class Airflow:
 
 
 @contextlib.contextmanager
-def standalone(env: dict[str, str], home: Path, log: Path) -> Iterator[Airflow]:
-    """``airflow standalone`` on a loopback port, stopped (with everything it started) on exit."""
+def services(env: dict[str, str], home: Path, log: Path) -> Iterator[Airflow]:
+    """The four services on loopback, each its own process group, all stopped on exit."""
     port = free_port()
     env = {
         **env,
-        # standalone starts its components as `airflow ...` from PATH: this venv's.
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', os.defpath)}",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         # Each DAG waits until unpaused: no task may start before the api-server serves it.
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
@@ -157,12 +161,20 @@ def standalone(env: dict[str, str], home: Path, log: Path) -> Iterator[Airflow]:
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
     }
+    commands = {
+        "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port)],
+        "scheduler": ["scheduler", "--skip-serve-logs"],
+        "dag-processor": ["dag-processor"],
+        "triggerer": ["triggerer", "--skip-serve-logs"],
+    }
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     with log.open("ab") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("airflow")), "standalone"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    running = Airflow(f"http://127.0.0.1:{port}", home, process)
+        for service, command in commands.items():
+            processes[service] = subprocess.Popen(
+                [str(Path(sys.executable).with_name("airflow")), *command],
+                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+    running = Airflow(f"http://127.0.0.1:{port}", home, processes)
     try:
 
         def healthy() -> bool:
@@ -175,16 +187,15 @@ def standalone(env: dict[str, str], home: Path, log: Path) -> Iterator[Airflow]:
         wait_for("the Airflow api-server", healthy, timeout=240)
         yield running
     finally:
-        for sig, grace in ((signal.SIGINT, 30), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        for process in processes.values():
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
-            try:
-                process.wait(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # children that outlived the leader
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=20)
+            # A child that outlived its leader (a task supervisor) still belongs to the group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def day_windows(first_run_started: datetime, day: timedelta, days: int) -> list[tuple[datetime, datetime]]:
@@ -193,12 +204,18 @@ def day_windows(first_run_started: datetime, day: timedelta, days: int) -> list[
     return [(origin + k * day, origin + (k + 1) * day) for k in range(1, days + 1)]
 
 
-def run_days(days: int, work: Path, failing_day: int | None = None) -> list[dict[str, Any]]:
+def run_days(
+    days: int,
+    work: Path,
+    failing_day: int | None = None,
+    on_running: Callable[[dict[str, int]], None] | None = None,
+) -> list[dict[str, Any]]:
     """Set up the flow, run ``days`` days of monitoring, and return one report per day.
 
     With ``failing_day``, every attempt of that day's AEP run fails (the emulator's
     ``fail_run_attempts`` fault, set while the day before runs): its monitor fails, and no
-    asset event, so no load, follows.
+    asset event, so no load, follows. ``on_running`` is given the services' process ids once
+    they serve.
     """
     home, exports, log = work / "airflow", work / "exports", work / "airflow.log"
     home.mkdir(parents=True)
@@ -211,7 +228,9 @@ def run_days(days: int, work: Path, failing_day: int | None = None) -> list[dict
         if airflow(["db", "migrate"], env, log).returncode:
             raise RuntimeError(f"airflow db migrate failed; see {log}")
         print("Starting Airflow (scheduler, triggerer, dag-processor, api-server) ...")
-        with standalone(env, home, log) as af:
+        with services(env, home, log) as af:
+            if on_running:
+                on_running(af.pids)
             for dag_id in (SETUP_DAG, MONITOR_DAG, LOAD_DAG):
                 af.unpause(dag_id)
             af.trigger(SETUP_DAG, "setup", {"destination": DESTINATION})

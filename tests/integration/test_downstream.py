@@ -13,19 +13,23 @@ from aep_emulator.config import DEMO_CLIENT_SECRET
 from aep_emulator.demo import DEMO_CREDENTIALS
 from aep_emulator.demo_daily import LOAD_DAG, MONITOR_DAG, run_days
 from tests.integration.conftest import ROOT
+from tests.stack import Listener, assert_loopback_only
 
 pytestmark = pytest.mark.integration
 LOCATION = "s3://acme-aep-exports/datasets/daily"
 
 
 @pytest.fixture(scope="module")
-def two_days(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path]:
-    """Day 1's AEP run succeeds; every attempt of day 2's fails."""
+def two_days(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path, list[Listener]]:
+    """Day 1's AEP run succeeds; every attempt of day 2's fails. Also: what the services listened on."""
     work = tmp_path_factory.mktemp("daily") / "work"
+    listening: list[Listener] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(ROOT)
-        reports = run_days(2, work, failing_day=2)
-    return reports, work
+        reports = run_days(
+            2, work, failing_day=2, on_running=lambda pids: listening.extend(assert_loopback_only(pids))
+        )
+    return reports, work, listening
 
 
 def query(work: Path, sql: str, *args: object) -> list[tuple]:
@@ -34,7 +38,7 @@ def query(work: Path, sql: str, *args: object) -> list[tuple]:
 
 
 def test_the_days_asset_event_starts_the_load_with_the_runs_counts(two_days):
-    (day1, _), work = two_days
+    (day1, _), work, _ = two_days
     assert day1["monitor"] == "success"
     summary, load = day1["summary"], day1["load"]
     assert load["state"] == "success"
@@ -48,7 +52,7 @@ def test_the_days_asset_event_starts_the_load_with_the_runs_counts(two_days):
 
 
 def test_the_event_names_the_folder_and_carries_the_summary(two_days):
-    (day1, _), work = two_days
+    (day1, _), work, _ = two_days
     [(uri, source_run, extra)] = query(
         work,
         "SELECT a.uri, e.source_run_id, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id",
@@ -67,7 +71,7 @@ def test_the_event_names_the_folder_and_carries_the_summary(two_days):
 
 
 def test_a_failed_day_fails_its_monitor_and_emits_nothing(two_days):
-    (_, day2), work = two_days
+    (_, day2), work, _ = two_days
     assert day2["monitor"] == "failed"
     assert day2["load"] is None
     states = dict(
@@ -82,17 +86,23 @@ def test_a_failed_day_fails_its_monitor_and_emits_nothing(two_days):
 
 
 def test_the_sensor_waited_in_the_triggerer(two_days):
-    _, work = two_days
+    _, work, _ = two_days
     logs = work / "airflow" / "logs" / f"dag_id={MONITOR_DAG}"
     trigger_logs = list(logs.glob("run_id=day-*/task_id=wait_for_daily_run/*.trigger.*.log"))
     assert {p.parts[-3] for p in trigger_logs} == {"run_id=day-1", "run_id=day-2"}
 
 
 def test_no_secret_reaches_the_metadata_db_or_the_logs(two_days):
-    _, work = two_days
+    _, work, _ = two_days
     secrets = {DEMO_CLIENT_SECRET, *(c["password"] for c in DEMO_CREDENTIALS.values() if c.get("password"))}
     database = (work / "airflow" / "airflow.db").read_bytes()
     texts = [p.read_text(errors="replace") for p in (work / "airflow" / "logs").rglob("*.log")]
     texts.append((work / "airflow.log").read_text(errors="replace"))
     leaked = sorted(s for s in secrets if s.encode() in database or any(s in text for text in texts))
     assert leaked == []
+
+
+def test_every_server_the_demo_starts_listens_on_loopback_only(two_days):
+    *_, listening = two_days
+    assert "api-server" in {listener.owner for listener in listening}
+    assert {listener.ip for listener in listening} == {"127.0.0.1"}
