@@ -132,6 +132,26 @@ class Airflow:
 
         return wait_for(f"DAG run {dag_id}/{run_id}", state, timeout=timeout)
 
+    def failure(self, dag_id: str, run_id: str) -> str:
+        """Which tasks of a DAG run did not succeed, with the last error line of each log."""
+        rows = self.query(
+            "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ? AND state != 'success'",
+            dag_id, run_id,
+        )  # fmt: skip
+        told = []
+        for task_id, state in rows:
+            logs = sorted(
+                (self.home / "logs").glob(f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log")
+            )
+            errors = [
+                line
+                for log in logs
+                for line in log.read_text(errors="replace").splitlines()
+                if "error" in line
+            ]
+            told.append(f"{task_id} {state}" + (f" ({errors[-1][-300:]})" if errors else ""))
+        return "; ".join(told) or "no task failed"
+
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
         rows = self.query(
             "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? AND key = 'return_value'",
@@ -235,7 +255,7 @@ def run_days(
                 af.unpause(dag_id)
             af.trigger(SETUP_DAG, "setup", {"destination": DESTINATION})
             if af.finished(SETUP_DAG, "setup") != "success":
-                raise RuntimeError(f"setting the flow up failed; see {log}")
+                raise RuntimeError(f"setting the flow up failed: {af.failure(SETUP_DAG, 'setup')}; see {log}")
             flow_id = af.xcom(SETUP_DAG, "setup", "create_dataflow")
             first = af.xcom(SETUP_DAG, "setup", "wait_for_export_run")
             print(
