@@ -10,7 +10,7 @@ DESTINATION ?= amazon_s3
 AIRFLOW_LINE ?= 3.3
 CONSTRAINTS := constraints/airflow-$(AIRFLOW_LINE).txt
 
-.PHONY: install system-deps test unit lint demo emulator bench docs docs-check clean
+.PHONY: install system-deps test unit lint demo demo-daily emulator bench docs docs-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ unit: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m aep_emulator.demo --destination $(DESTINATION)
+
+# Two days of the daily pattern in a real Airflow: monitor the flow, assets start the loads.
+demo-daily: $(STAMP)
+	$(BIN)/python -m aep_emulator.demo_daily
 
 emulator: $(STAMP)
 	$(BIN)/aep-emulator --host 127.0.0.1 --port 8765

@@ -371,7 +371,9 @@ class RunEngine:
             totals["records"] += written.records
             totals["raw"] += written.raw_bytes
             totals["written"] += written.written_bytes
-            file_summaries.append(file_summary(self.config.exports_dir, folder, written.path, written.records))
+            file_summaries.append(
+                file_summary(self.config.exports_dir, folder, written.path, written.records)
+            )
             source_summaries.append(
                 {
                     "id": dataset.id,

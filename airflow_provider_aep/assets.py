@@ -67,7 +67,7 @@ class ExportLocation:
 
 
 def _quoted(path: str) -> str:
-    return quote(path, safe="/=-_.~%")
+    return quote(path, safe="/=-_.~")
 
 
 def _clean(path: Any) -> str:

@@ -163,6 +163,18 @@ class AEPFlowDisabledError(AEPError):
         )
 
 
+class AEPRunMissingError(AEPError):
+    """No run of the dataflow started in the window the sensor watches, and none can any more."""
+
+    def __init__(self, flow_id: str, since: str | None, until: str) -> None:
+        self.flow_id = flow_id
+        super().__init__(
+            f"No run of dataflow {flow_id} started between {since or 'the beginning'} and {until}: "
+            "AEP starts runs on the flow's own schedule (scheduleParams.startTime and interval); "
+            "widen since/until, or check that the flow is enabled and its end time not past"
+        )
+
+
 if TYPE_CHECKING:
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -171,6 +183,9 @@ if TYPE_CHECKING:
 
     class AEPDataflowDisabled(AEPFlowDisabledError, AirflowFailException):
         """The awaited flow is disabled: retrying the sensor would wait for nothing again."""
+
+    class AEPDataflowRunMissing(AEPRunMissingError, AirflowFailException):
+        """No run started in the watched window: retrying the sensor would find none again."""
 
 else:
 
@@ -191,6 +206,10 @@ _FAIL_FAST = {
     "AEPDataflowDisabled": (
         AEPFlowDisabledError,
         "The awaited flow is disabled: retrying the sensor would wait for nothing again.",
+    ),
+    "AEPDataflowRunMissing": (
+        AEPRunMissingError,
+        "No run started in the watched window: retrying the sensor would find none again.",
     ),
 }
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import Asset, AssetAlias, BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
+from airflow_provider_aep.assets import ExportLocation, event_extra, files_of
 from airflow_provider_aep.exceptions import (
     AEPDataflowDisabled,
     AEPDataflowRunFailed,
+    AEPDataflowRunMissing,
     AEPError,
     AEPValidationError,
 )
@@ -34,6 +36,7 @@ from airflow_provider_aep.utils.runs import (
     run_filters,
     select_run,
     summarize_run,
+    window_closed,
 )
 from airflow_provider_aep.utils.task_state import forget, recall, remember
 
@@ -64,6 +67,7 @@ EVENT_KEYS = {
     "timeout": ("message",),
     "error": ("message",),
     "disabled": ("message",),
+    "missing": ("message",),
 }
 #: The ``task_state_store`` key that keeps which run was re-triggered and how often.
 RETRIGGERED_KEY = "aep_retriggered"
@@ -103,8 +107,16 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
 
     Which run: ``run_id`` when given; else the newest run when ``latest``; else the first run
     started since ``since`` (default: the start of the DAG run, so a flow created upstream in the
-    same DAG run is watched from its first run). Other keyword arguments go to Airflow's
-    ``BaseSensorOperator`` (``poke_interval``, ``timeout``, ``mode``, ...).
+    same DAG run is watched from its first run) and, with ``until``, before ``until``. Other
+    keyword arguments go to Airflow's ``BaseSensorOperator`` (``poke_interval``, ``timeout``,
+    ``mode``, ``outlets``, ...).
+
+    With ``outlets``, a successful wait emits asset events for the folder the run wrote to
+    (``s3://bucket/path``, ...; see :mod:`airflow_provider_aep.assets`): an
+    :class:`~airflow.sdk.AssetAlias` outlet receives an event for that folder's asset, whatever
+    its URI, and an :class:`~airflow.sdk.Asset` outlet gets its event's ``extra`` filled. The
+    ``extra`` holds the run's ids, times, counts, file URIs and per-dataset or per-segment
+    counts, nothing secret. A failed, missing or timed-out run emits nothing.
 
     :param flow_id: the dataflow (``create_flow.output``).
     :param aep_conn_id: the ``aep`` Airflow connection (default ``aep_default``).
@@ -117,6 +129,13 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
     :param failure_statuses: statuses that fail the task with AEP's error codes (case-insensitive).
     :param deferrable: wait in the triggerer instead of a worker slot
         (default: ``[operators] default_deferrable``).
+    :param until: a datetime, epoch milliseconds or an ISO 8601 string; runs started at or after
+        it are not this wait's (for a daily DAG: ``data_interval_end``, with ``since`` at
+        ``data_interval_start``).
+    :param until_grace: seconds after ``until`` to keep looking for a run that started in the
+        window; then the task fails with ``AEPDataflowRunMissing`` (no run will come).
+    :param storage_account: the Azure storage account of an Azure Blob destination, which AEP
+        keeps secret; it completes the asset URI (``wasbs://container@account...``).
     :param retrigger_failed: re-trigger a failed run (``RE_TRIGGER``) up to this many times
         before failing the task, each attempt logged with AEP's error codes; the summary's
         ``attempts`` says how many runs it took. Counted per task instance, across its tries,
@@ -126,7 +145,15 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
     (``AEPDataflowDisabled``, an :class:`~airflow_provider_aep.exceptions.AEPFlowDisabledError`): no run would come.
     """
 
-    template_fields: Sequence[str] = ("flow_id", "run_id", "since", "sandbox_name", "aep_conn_id")
+    template_fields: Sequence[str] = (
+        "flow_id",
+        "run_id",
+        "since",
+        "until",
+        "sandbox_name",
+        "aep_conn_id",
+        "storage_account",
+    )
     operator_extra_links = (AEPDataflowLink(),)
     ui_color = "#f7c59f"
 
@@ -139,6 +166,9 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         run_id: str | None = None,
         latest: bool = False,
         since: datetime | int | str | None = None,
+        until: datetime | int | str | None = None,
+        until_grace: float = 300.0,
+        storage_account: str | None = None,
         success_statuses: Sequence[str] = DEFAULT_SUCCESS_STATUSES,
         failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
         deferrable: bool | None = None,
@@ -155,6 +185,12 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         self.run_id = run_id
         self.latest = latest
         self.since = since
+        self.until = until
+        self.until_grace = until_grace
+        self.storage_account = storage_account
+        #: The summary of the run a successful wait ended with, and where its files are.
+        self.run_summary: dict[str, Any] | None = None
+        self.location: ExportLocation | None = None
         for field, statuses in (
             ("success_statuses", success_statuses),
             ("failure_statuses", failure_statuses),
@@ -166,7 +202,13 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
         self.aep_dataflow_url: str | None = None
         check_when_literal(
-            {"flow_id": flow_id, "run_id": run_id, "since": since, "sandbox_name": sandbox_name},
+            {
+                "flow_id": flow_id,
+                "run_id": run_id,
+                "since": since,
+                "until": until,
+                "sandbox_name": sandbox_name,
+            },
             self.check_inputs,
         )
 
@@ -187,10 +229,16 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             raise AEPValidationError(
                 "retrigger_failed", retriggers, f"a whole number of re-triggers from 0 to {MAX_RETRIGGERS}"
             )
-        if not _is_since(self.since):
-            raise AEPValidationError(
-                "since", self.since, "epoch milliseconds (13 digits), a datetime or an ISO 8601 string"
-            )
+        for field, moment in (("since", self.since), ("until", self.until)):
+            if not _is_since(moment):
+                raise AEPValidationError(
+                    field, moment, "epoch milliseconds (13 digits), a datetime or an ISO 8601 string"
+                )
+        if self.until not in (None, "") and (self.run_id or self.latest):
+            raise AEPValidationError("until", self.until, "None when run_id or latest chooses the run")
+        grace = self.until_grace
+        if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
+            raise AEPValidationError("until_grace", grace, "a number of seconds, 0 or more")
         for field, statuses in (
             ("success_statuses", self.success_statuses),
             ("failure_statuses", self.failure_statuses),
@@ -211,16 +259,19 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         """
         if self.run_id or self.latest:
             return None
-        since = int_if_digits(self.since)
-        if isinstance(since, int):
+        since = _epoch_ms(self.since)
+        if since is not None:
             return since
-        if isinstance(since, datetime):
-            return int(since.timestamp() * 1000)
-        if isinstance(since, str) and since:
-            return int(datetime.fromisoformat(since).timestamp() * 1000)
         dag_run = context.get("dag_run")
         start = getattr(dag_run, "start_date", None) or getattr(dag_run, "queued_at", None)
         return int(start.timestamp() * 1000) if start else None
+
+    def until_ms(self) -> int | None:
+        """Before when runs count.
+
+        :return: ``until`` in epoch milliseconds, or None (no end, or ``run_id``/``latest``).
+        """
+        return None if self.run_id or self.latest else _epoch_ms(self.until)
 
     def _set_link(self) -> None:
         self.aep_dataflow_url = self.hook.flow_page_url(self.flow_id)
@@ -231,7 +282,8 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         if run_id:
             runs = [self.hook.get_run(run_id)]
         else:
-            runs = list(self.hook.iter_runs(properties=run_filters(self.flow_id, self.since_ms(context))))
+            filters = run_filters(self.flow_id, self.since_ms(context), self.until_ms())
+            runs = list(self.hook.iter_runs(properties=filters))
         outcome = outcome_of(
             select_run(runs, run_id=run_id, latest=self.latest),
             self.success_statuses,
@@ -245,6 +297,9 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             ):
                 self._forget_retriggers(context)
                 raise AEPDataflowDisabled(self.flow_id)
+            if window_closed(self.until_ms(), self.until_grace, int(time.time() * 1000)):
+                self._forget_retriggers(context)
+                raise self._missing(context)
             return PokeReturnValue(is_done=False)
         summary = summarize_run(outcome.run)
         if outcome.state == "failed":
@@ -317,6 +372,10 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
     def _forget_retriggers(self, context: Context) -> None:
         forget(context, RETRIGGERED_KEY)
 
+    def _missing(self, context: Context) -> Exception:
+        since, until = self.since_ms(context), self.until_ms()
+        return AEPDataflowRunMissing(self.flow_id, _iso_ms(since), str(_iso_ms(until)))
+
     def execute(self, context: Context) -> Any:
         self.check_inputs()
         self._set_link()
@@ -346,6 +405,8 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
                 aep_conn_id=self.aep_conn_id,
                 sandbox_name=self.sandbox_name or None,
                 since_ms=self.since_ms(context),
+                until_ms=None if pinned else self.until_ms(),
+                until_grace=float(self.until_grace),
                 run_id=pinned or None,
                 latest=self.latest and not pinned,
                 poll_interval=float(self.poke_interval),
@@ -392,6 +453,8 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         self._forget_retriggers(context)
         if status == "disabled":
             raise AEPDataflowDisabled(self.flow_id)
+        if status == "missing":
+            raise self._missing(context)
         if status == "timeout":
             raise AirflowSensorTimeout(
                 f"Dataflow {self.flow_id}: sensor timed out after {self.timeout}s; {event.get('message', '')}"
@@ -403,6 +466,8 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         retriggers = int(kept.get("count", 0)) if kept.get("run_id") == summary["run_id"] else 0
         summary = {**summary, "attempts": 1 + retriggers}
         self._forget_retriggers(context)
+        self.run_summary = summary
+        self._emit_asset_events(context, summary)
         self.log.info(
             "Dataflow run %s %s: %s records in, %s out, %s skipped, %s failed; %s file(s), %s bytes out; "
             "attempt %s",
@@ -411,3 +476,37 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             summary["attempts"],
         )  # fmt: skip
         return summary
+
+    def _emit_asset_events(self, context: Context, summary: dict[str, Any]) -> None:
+        """Tell downstream DAGs where the run's files are, through this task's asset outlets."""
+        outlets = [o for o in self.outlets if isinstance(o, (Asset, AssetAlias))]
+        if not outlets:
+            return
+        self.location = self.hook.export_location(self.flow_id, self.storage_account or None)
+        files = files_of(self.hook.get_run(str(summary["run_id"])))
+        extra = event_extra(summary, self.location, files)
+        events = context["outlet_events"]
+        for outlet in outlets:
+            if isinstance(outlet, AssetAlias):
+                events[outlet].add(Asset(uri=self.location.uri), extra=extra)
+            else:
+                events[outlet].extra.update(extra)
+        self.log.info(
+            "Asset event for %s: run %s, %s records in %d file(s)",
+            self.location.uri, summary["run_id"], summary["output_records"], len(files),
+        )  # fmt: skip
+
+
+def _epoch_ms(moment: Any) -> int | None:
+    moment = int_if_digits(moment)
+    if isinstance(moment, int):
+        return moment
+    if isinstance(moment, datetime):
+        return int(moment.timestamp() * 1000)
+    if isinstance(moment, str) and moment:
+        return int(datetime.fromisoformat(moment).timestamp() * 1000)
+    return None
+
+
+def _iso_ms(epoch_ms: int | None) -> str | None:
+    return None if epoch_ms is None else datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).isoformat()

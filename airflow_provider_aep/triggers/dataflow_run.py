@@ -19,6 +19,7 @@ from airflow_provider_aep.utils.runs import (
     run_filters,
     select_run,
     summarize_run,
+    window_closed,
 )
 
 
@@ -32,6 +33,8 @@ class AEPDataflowRunTrigger(BaseTrigger):
     :param aep_conn_id: the ``aep`` Airflow connection.
     :param sandbox_name: the sandbox instead of the connection's.
     :param since_ms: only runs started at or after this epoch-millisecond moment count.
+    :param until_ms: only runs started before this epoch-millisecond moment count.
+    :param until_grace: seconds after ``until_ms`` to keep looking; then ``missing`` fires.
     :param run_id: watch this run instead.
     :param latest: watch the newest run instead of the first since ``since_ms``.
     :param poll_interval: seconds between polls, give or take 10%, so triggers started together
@@ -53,6 +56,8 @@ class AEPDataflowRunTrigger(BaseTrigger):
         aep_conn_id: str = "aep_default",
         sandbox_name: str | None = None,
         since_ms: int | None = None,
+        until_ms: int | None = None,
+        until_grace: float = 300.0,
         run_id: str | None = None,
         latest: bool = False,
         poll_interval: float = 30.0,
@@ -68,6 +73,8 @@ class AEPDataflowRunTrigger(BaseTrigger):
         self.aep_conn_id = aep_conn_id
         self.sandbox_name = sandbox_name
         self.since_ms = since_ms
+        self.until_ms = until_ms
+        self.until_grace = until_grace
         self.run_id = run_id
         self.latest = latest
         self.poll_interval = poll_interval
@@ -88,6 +95,8 @@ class AEPDataflowRunTrigger(BaseTrigger):
                 "aep_conn_id": self.aep_conn_id,
                 "sandbox_name": self.sandbox_name,
                 "since_ms": self.since_ms,
+                "until_ms": self.until_ms,
+                "until_grace": self.until_grace,
                 "run_id": self.run_id,
                 "latest": self.latest,
                 "poll_interval": self.poll_interval,
@@ -119,7 +128,7 @@ class AEPDataflowRunTrigger(BaseTrigger):
                     if self.run_id:
                         runs = [await client.get_run(self.run_id)]
                     else:
-                        runs = await client.list_runs(run_filters(self.flow_id, self.since_ms))
+                        runs = await client.list_runs(run_filters(self.flow_id, self.since_ms, self.until_ms))
                     outcome = outcome_of(
                         select_run(runs, run_id=self.run_id, latest=self.latest),
                         self.success_statuses,
@@ -137,6 +146,17 @@ class AEPDataflowRunTrigger(BaseTrigger):
                                 }
                             )
                             return
+                    if outcome.run is None and window_closed(
+                        self.until_ms, self.until_grace, int(time.time() * 1000)
+                    ):
+                        yield TriggerEvent(
+                            {
+                                "status": "missing",
+                                "flow_id": self.flow_id,
+                                "message": f"no run of dataflow {self.flow_id} started in the window",
+                            }
+                        )
+                        return
                     stale = (
                         outcome.state == "failed"
                         and outcome.run is not None

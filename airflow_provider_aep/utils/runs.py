@@ -28,12 +28,22 @@ def started_at_ms(run: Mapping[str, Any]) -> int:
     return int(duration.get("startedAtUTC") or run.get("createdAt") or 0)
 
 
-def run_filters(flow_id: str, since_ms: int | None) -> list[str]:
-    """The ``property`` filters that list a flow's runs started since a moment."""
+def run_filters(flow_id: str, since_ms: int | None, until_ms: int | None = None) -> list[str]:
+    """The ``property`` filters that list a flow's runs started since a moment (and before another)."""
     filters = [f"flowId=={check_id('flow_id', flow_id)}"]
     if since_ms:
         filters.append(f"metrics.durationSummary.startedAtUTC>={since_ms}")
+    if until_ms:
+        filters.append(f"metrics.durationSummary.startedAtUTC<{until_ms}")
     return filters
+
+
+def window_closed(until_ms: int | None, grace_seconds: float, now_ms: int) -> bool:
+    """No run can still appear in a window that ended ``grace_seconds`` ago.
+
+    The grace covers a run that started just before ``until`` and shows in listings a little later.
+    """
+    return until_ms is not None and now_ms >= until_ms + grace_seconds * 1000
 
 
 def takes_on_demand_runs(flow: Mapping[str, Any]) -> bool:

@@ -15,6 +15,8 @@ def test_example_dags_parse(airflow_home):
         "aep_activate_segments",
         "aep_extend_dataflow_end_dates",
         "aep_rotate_destination_credentials",
+        "aep_monitor_daily_export",
+        "aep_load_exported_files",
     ):
         assert dag_id in listed.stdout
     errors = airflow_home.run("dags", "list-import-errors", "--local", "--output", "json")
