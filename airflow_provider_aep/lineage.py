@@ -312,7 +312,7 @@ def dataflow_lineage(
     *,
     summary: Mapping[str, Any] | None = None,
     location: ExportLocation | None = None,
-    flow: Mapping[str, Any] | None = None,
+    storage_account: str | None = None,
 ) -> airflow.providers.openlineage.extractors.OperatorLineage:
     """The OpenLineage of a dataflow, read through the hook: the flow, its source, its location.
 
@@ -320,14 +320,16 @@ def dataflow_lineage(
     :param flow_id: the dataflow.
     :param summary: a run's summary, when the task watched one.
     :param location: where the files land, when the task already knows (else read).
-    :param flow: the flow, when the task already read it (else read).
+    :param storage_account: the Azure storage account AEP hides, for a location read here.
     :return: inputs, outputs and run facets.
     """
-    flow = flow if flow is not None else hook.get_flow(flow_id)
+    flow = hook.get_flow(flow_id)
+    if location is None:
+        location = hook.export_location(flow_id, storage_account or None)
     return build_lineage(
         namespace=aep_namespace(hook.settings.org_id, hook.sandbox_name),
         entities=exported_entities(hook, flow),
-        location=location if location is not None else hook.export_location(flow_id),
+        location=location,
         flow_id=flow_id,
         summary=summary,
     )

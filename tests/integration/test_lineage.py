@@ -75,3 +75,29 @@ def test_the_dataflow_task_emits_the_aep_dataset_and_the_destination_folder(line
 def test_no_secret_reaches_an_event(lineage_run):
     for secret in lineage_run["secrets"]:
         assert secret not in lineage_run["text"]
+
+
+def test_the_sensor_emits_the_run_it_waited_for(lineage_run):
+    events, summary = lineage_run["events"], lineage_run["summary"]
+    start = _event(events, "wait_for_export_run", "START")
+    complete = _event(events, "wait_for_export_run", "COMPLETE")
+
+    for event in (start, complete):
+        assert _names(event["inputs"]) == [(lineage_run["aep_namespace"], DEVICES.id)]
+        [output] = event["outputs"]
+        assert f"{output['namespace']}/{output['name']}" == "s3://acme-aep-exports/datasets/daily"
+    facet = complete["run"]["facets"]["aep_dataflowRun"]
+    assert (facet["flowId"], facet["runId"], facet["status"]) == (
+        lineage_run["flow_id"],
+        summary["run_id"],
+        "success",
+    )
+    assert facet["outputRecords"] == summary["output_records"] == DEVICES.record_count
+    assert complete["run"]["facets"]["externalQuery"]["externalQueryId"] == summary["run_id"]
+    statistics = complete["outputs"][0]["outputFacets"]["outputStatistics"]
+    assert (statistics["rowCount"], statistics["size"], statistics["fileCount"]) == (
+        summary["output_records"],
+        summary["output_bytes"],
+        summary["files_out"],
+    )
+    assert complete["inputs"][0]["inputFacets"]["inputStatistics"]["rowCount"] == DEVICES.record_count

@@ -23,6 +23,7 @@ from airflow_provider_aep.lineage import (
     source_datasets,
 )
 from airflow_provider_aep.operators.dataflows import AEPActivateSegmentsOperator, AEPCreateDataflowOperator
+from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
 from tests.conftest import CLIENT_SECRET, ORG_ID
 from tests.unit.fake_http import TOKEN, Call, response
 
@@ -328,6 +329,83 @@ def test_the_activate_operator_names_the_audiences_on_the_flow(aep, hook):
     assert [(d["namespace"], d["name"]) for d in lineage["outputs"]] == [
         ("sftp://sftp.acme.test", "audiences")
     ]
+
+
+def _summary(**counts: Any) -> dict[str, Any]:
+    return {
+        "run_id": "run-7", "flow_id": FLOW_ID, "status": "success", "input_records": 10,
+        "output_records": 10, "skipped_records": 0, "failed_records": 0, "output_bytes": 512,
+        "files_out": 1, "attempts": 1, "errors": [], "segments": [],
+        "sources": [{"id": DEVICES["dataSetId"], "input_records": 10, "output_records": 10}], **counts,
+    }  # fmt: skip
+
+
+def test_the_sensor_names_the_flow_on_start_and_the_run_it_waited_for_on_complete(aep, hook):
+    target, base, _ = CASES["amazon_s3"]
+    aep.world.update(_dataset_flow(target, base, [DEVICES]))
+    sensor = AEPDataflowRunSensor(task_id="wait", flow_id=FLOW_ID, deferrable=False)
+
+    start = as_json(sensor.get_openlineage_facets_on_start())
+    assert _names_of(start) == (
+        [(AEP_NS, DEVICES["dataSetId"])],
+        [("s3://acme-aep-exports", "datasets/daily")],
+    )
+    assert "runId" not in start["run"][RUN_FACET]
+
+    sensor.run_summary = _summary()  # what a successful wait keeps
+    complete = as_json(sensor.get_openlineage_facets_on_complete(None))
+    assert _names_of(complete) == _names_of(start)
+    assert _plain(complete["run"][RUN_FACET])["runId"] == "run-7"
+    assert complete["run"]["externalQuery"]["externalQueryId"] == "run-7"
+    assert _plain(complete["outputs"][0]["outputFacets"]["outputStatistics"]) == {
+        "rowCount": 10,
+        "size": 512,
+        "fileCount": 1,
+    }
+
+
+def test_the_sensor_uses_the_location_its_asset_events_resolved(aep, hook):
+    from airflow_provider_aep.assets import ExportLocation
+
+    target, base, _ = CASES["amazon_s3"]
+    aep.world.update(_dataset_flow(target, base, [DEVICES]))
+    sensor = AEPDataflowRunSensor(task_id="wait", flow_id=FLOW_ID, deferrable=False)
+    sensor.run_summary = _summary()
+    sensor.location = ExportLocation("s3", "acme-aep-exports", "datasets/daily", "amazon_s3", "prod")
+
+    complete = as_json(sensor.get_openlineage_facets_on_complete(None))
+
+    assert _names_of(complete)[1] == [("s3://acme-aep-exports", "datasets/daily")]
+    assert not [c for c in aep.api_calls if "targetConnections" in c.path]  # not read again
+
+
+def test_the_sensor_completes_an_azure_uri_with_its_storage_account(aep, hook):
+    aep.world.update(
+        _dataset_flow(_target("azure_blob", {"container": "exports", "path": "d"}), {}, [DEVICES])
+    )
+    sensor = AEPDataflowRunSensor(
+        task_id="wait", flow_id=FLOW_ID, deferrable=False, storage_account="acmestore"
+    )
+
+    lineage = as_json(sensor.get_openlineage_facets_on_complete(None))
+
+    assert _names_of(lineage)[1] == [("wasbs://exports@acmestore.blob.core.windows.net", "d")]
+    assert "outputStatistics" not in lineage["outputs"][0]["outputFacets"]  # no successful wait
+
+
+def test_a_sensor_lineage_failure_never_fails_the_task(aep, hook, logged):
+    sensor = AEPDataflowRunSensor(task_id="wait", flow_id=FLOW_ID, deferrable=False)
+    sensor.run_summary = _summary()
+    lineage = sensor.get_openlineage_facets_on_complete(None)  # the flow is not there: 404
+    assert (lineage.inputs, lineage.outputs, lineage.run_facets) == ([], [], {})
+    assert "OpenLineage facets for task wait could not be built" in logged()
+
+
+def _names_of(lineage: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    return (
+        [(d["namespace"], d["name"]) for d in lineage["inputs"]],
+        [(d["namespace"], d["name"]) for d in lineage["outputs"]],
+    )
 
 
 # -- import cost ---------------------------------------------------------------------------------
