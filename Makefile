@@ -17,7 +17,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 
 $(STAMP): $(BIN)/python pyproject.toml $(CONSTRAINTS)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c $(CONSTRAINTS) -e '.[dev,emulator,docs]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c $(CONSTRAINTS) -e '.[dev,emulator,docs,openlineage]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -22,6 +22,7 @@ from airflow_provider_aep.payloads.schedule import SCHEDULE_RULES, build_schedul
 from airflow_provider_aep.utils.ids import check_id
 
 if TYPE_CHECKING:
+    import airflow.providers.openlineage.extractors
     from airflow.sdk import Context
 
     from airflow_provider_aep.hooks.aep import EntityKind
@@ -103,6 +104,8 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         self.end_time = end_time
         self.folder_name_template = folder_name_template
         self.aep_dataflow_url: str | None = None
+        #: The dataflow this task created or reused, once ``execute`` has run (for OpenLineage).
+        self.flow_id: str | None = None
         check_when_literal(
             {
                 "destination": destination, "name": name, "flow_spec_id": flow_spec_id, "export_mode": export_mode, "time_unit": time_unit, "interval": interval,
@@ -150,6 +153,7 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         body = self._body(self.source_connection_id, self.target_connection_id, now=int(time.time()))
         created = self.create(context, "flows", body)
         flow_id = str(created["id"])
+        self.flow_id = flow_id
         self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
         self.log.info("Created dataflow %r: %s", self.name, flow_id)
         # A line of its own, the URL last: Airflow's log view links everything up to a blank, and
@@ -165,6 +169,36 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
                 )
         self.push_etag(context, created.get("etag"))
         return flow_id
+
+    def get_openlineage_facets_on_start(self) -> airflow.providers.openlineage.extractors.OperatorLineage:
+        """Nothing yet: the dataflow does not exist before the task runs; the complete event names it.
+
+        :return: an empty OperatorLineage.
+        """
+        from airflow_provider_aep.lineage import empty_lineage
+
+        return empty_lineage()
+
+    def get_openlineage_facets_on_complete(
+        self, task_instance: Any
+    ) -> airflow.providers.openlineage.extractors.OperatorLineage:
+        """What the new dataflow exports (AEP datasets or audiences) and the folder its files land in.
+
+        Read from AEP once the flow exists (the flow, its source and target connections); see
+        :mod:`airflow_provider_aep.lineage` for the names. A failure to read them is logged and
+        leaves the event without lineage: it never fails the task.
+
+        :param task_instance: the finished task instance (passed by the OpenLineage listener).
+        :return: inputs, the output location and the ``aep_dataflowRun`` facet with the flow id.
+        """
+        from airflow_provider_aep.lineage import dataflow_lineage, empty_lineage, lineage_or_empty
+
+        flow_id = self.flow_id
+        if not flow_id:  # the task failed before the flow existed
+            return empty_lineage()
+        return lineage_or_empty(
+            lambda: dataflow_lineage(self.hook, flow_id), task_id=self.task_id, logger=self.log
+        )
 
 
 class AEPActivateSegmentsOperator(AEPBaseOperator):
@@ -286,6 +320,24 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
         )
         self.push_etag(context, flow.get("etag") or update.get("etag"))
         return activated
+
+    def get_openlineage_facets_on_complete(
+        self, task_instance: Any
+    ) -> airflow.providers.openlineage.extractors.OperatorLineage:
+        """The audiences now on the flow (inputs) and the folder their files land in (output).
+
+        See :mod:`airflow_provider_aep.lineage` for the names; a failure to read AEP is logged
+        and never fails the task.
+
+        :param task_instance: the finished task instance (passed by the OpenLineage listener).
+        :return: inputs, the output location and the ``aep_dataflowRun`` facet with the flow id.
+        """
+        from airflow_provider_aep.lineage import dataflow_lineage, lineage_or_empty
+
+        flow_id = str(self.flow_id)
+        return lineage_or_empty(
+            lambda: dataflow_lineage(self.hook, flow_id), task_id=self.task_id, logger=self.log
+        )
 
 
 def _describe(operations: Sequence[Mapping[str, Any]]) -> str:

@@ -41,6 +41,7 @@ from airflow_provider_aep.utils.runs import (
 from airflow_provider_aep.utils.task_state import forget, recall, remember
 
 if TYPE_CHECKING:
+    import airflow.providers.openlineage.extractors
     from airflow.sdk import Context
 
 
@@ -495,6 +496,50 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             "Asset event for %s: run %s, %s records in %d file(s)",
             self.location.uri, summary["run_id"], summary["output_records"], len(files),
         )  # fmt: skip
+
+    def get_openlineage_facets_on_start(self) -> airflow.providers.openlineage.extractors.OperatorLineage:
+        """What the watched dataflow exports (AEP datasets or audiences) and where its files land.
+
+        Read from AEP when the wait starts, so lineage tools show a long wait's inputs and output;
+        see :mod:`airflow_provider_aep.lineage` for the names. A failure to read them is logged
+        and never fails the task.
+
+        :return: inputs, the output location and the ``aep_dataflowRun`` facet with the flow id.
+        """
+        from airflow_provider_aep.lineage import dataflow_lineage, lineage_or_empty
+
+        return lineage_or_empty(
+            lambda: dataflow_lineage(self.hook, str(self.flow_id), storage_account=self.storage_account),
+            task_id=self.task_id,
+            logger=self.log,
+        )
+
+    def get_openlineage_facets_on_complete(
+        self, task_instance: Any
+    ) -> airflow.providers.openlineage.extractors.OperatorLineage:
+        """As on start, with the run the wait ended with: its id, status and record, byte and file counts.
+
+        The run comes from ``run_summary`` and the location from ``location`` when the asset
+        events already resolved it (else it is read). The run id is also the standard
+        ``externalQuery`` facet; the output gets ``outputStatistics`` and each input
+        ``inputStatistics``. A failure is logged and never fails the task.
+
+        :param task_instance: the finished task instance (passed by the OpenLineage listener).
+        :return: inputs, the output location with its statistics, and the run facets.
+        """
+        from airflow_provider_aep.lineage import dataflow_lineage, lineage_or_empty
+
+        return lineage_or_empty(
+            lambda: dataflow_lineage(
+                self.hook,
+                str(self.flow_id),
+                summary=self.run_summary,
+                location=self.location,
+                storage_account=self.storage_account,
+            ),
+            task_id=self.task_id,
+            logger=self.log,
+        )
 
 
 def _epoch_ms(moment: Any) -> int | None:
