@@ -229,13 +229,14 @@ def run_days(
     work: Path,
     failing_day: int | None = None,
     on_running: Callable[[dict[str, int]], None] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Set up the flow, run ``days`` days of monitoring, and return one report per day.
 
     With ``failing_day``, every attempt of that day's AEP run fails (the emulator's
     ``fail_run_attempts`` fault, set while the day before runs): its monitor fails, and no
     asset event, so no load, follows. ``on_running`` is given the services' process ids once
-    they serve.
+    they serve; ``extra_env`` goes to every Airflow process (an OpenLineage transport, say).
     """
     home, exports, log = work / "airflow", work / "exports", work / "airflow.log"
     home.mkdir(parents=True)
@@ -245,6 +246,7 @@ def run_days(
         print(f"AEP emulator on {emulator.url}; a day on its clock lasts {day.total_seconds():.0f} s")
         env = airflow_env(home, Path("dags_examples").resolve(), emulator.connection(), DESTINATION)
         env["AEP_LOCAL_STORAGE"] = str(exports / "prod" / DESTINATION)
+        env.update(extra_env or {})
         if airflow(["db", "migrate"], env, log).returncode:
             raise RuntimeError(f"airflow db migrate failed; see {log}")
         print("Starting Airflow (scheduler, triggerer, dag-processor, api-server) ...")

@@ -24,10 +24,15 @@ def two_days(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path
     """Day 1's AEP run succeeds; every attempt of day 2's fails. Also: what the services listened on."""
     work = tmp_path_factory.mktemp("daily") / "work"
     listening: list[Listener] = []
+    transport = {"type": "file", "log_file_path": str(work.parent / "openlineage.ndjson"), "append": True}
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(ROOT)
         reports = run_days(
-            2, work, failing_day=2, on_running=lambda pids: listening.extend(assert_loopback_only(pids))
+            2,
+            work,
+            failing_day=2,
+            on_running=lambda pids: listening.extend(assert_loopback_only(pids)),
+            extra_env={"AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport)},
         )
     return reports, work, listening
 
@@ -106,3 +111,27 @@ def test_every_server_the_demo_starts_listens_on_loopback_only(two_days):
     *_, listening = two_days
     assert "api-server" in {listener.owner for listener in listening}
     assert {listener.ip for listener in listening} == {"127.0.0.1"}
+
+
+def test_openlineage_names_the_aep_dataset_and_the_folder_of_the_days_run(two_days):
+    (day1, _), work, _ = two_days
+    lines = (work.parent / "openlineage.ndjson").read_text().splitlines()
+    events = [json.loads(line) for line in lines if line.strip()]
+    [complete] = [
+        e
+        for e in events
+        if e["job"]["name"] == f"{MONITOR_DAG}.wait_for_daily_run"
+        and e["eventType"] == "COMPLETE"
+        and e["run"]["facets"].get("aep_dataflowRun", {}).get("runId") == day1["summary"]["run_id"]
+    ]
+    [source] = complete["inputs"]
+    assert source["namespace"].startswith("aep://")
+    assert source["namespace"].endswith("/prod")
+    assert source["name"] == day1["summary"]["sources"][0]["id"]
+    assert [(o["namespace"], o["name"]) for o in complete["outputs"]] == [
+        ("s3://acme-aep-exports", "datasets/daily")
+    ]
+    assert (
+        complete["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"]
+        == day1["summary"]["output_records"]
+    )
