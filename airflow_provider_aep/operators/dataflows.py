@@ -22,9 +22,8 @@ from airflow_provider_aep.payloads.schedule import SCHEDULE_RULES, build_schedul
 from airflow_provider_aep.utils.ids import check_id
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
     from airflow_provider_aep.hooks.aep import EntityKind
+    from airflow_provider_aep.version_compat import Context
 
 
 class AEPCreateDataflowOperator(AEPCreateOperator):

@@ -8,9 +8,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout
-
 from airflow_provider_aep.exceptions import (
     AEPDataflowDisabled,
     AEPDataflowRunFailed,
@@ -36,9 +33,10 @@ from airflow_provider_aep.utils.runs import (
     summarize_run,
 )
 from airflow_provider_aep.utils.task_state import forget, recall, remember
+from airflow_provider_aep.version_compat import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_aep.version_compat import Context
 
 
 def _is_since(value: Any) -> bool:
@@ -93,7 +91,7 @@ def check_event(event: Any) -> str:
 
 
 def _default_deferrable() -> bool:
-    from airflow.sdk.configuration import conf
+    from airflow_provider_aep.version_compat import conf
 
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
