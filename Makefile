@@ -81,6 +81,11 @@ MATRIX_CI_LINES ?= 3.0 $(AIRFLOW_LINE)
 .PHONY: test-matrix test-matrix-ci
 test-matrix: $(STAMP)
 	PYTHON=$(PYTHON) .ci/matrix $(MATRIX_LINES)
+# On the main venv's line only what make test's own pytest run does not cover.
 test-matrix-ci: $(STAMP)
-	PYTHON=$(PYTHON) .ci/matrix $(MATRIX_CI_LINES)
+	PYTHON=$(PYTHON) MATRIX_MAIN_VENV_LEGS="provider-info demo" .ci/matrix $(MATRIX_CI_LINES)
 test: test-matrix-ci
+.PHONY: clean-matrix
+clean-matrix:
+	rm -rf .venv-3.* .matrix-logs
+clean: clean-matrix
