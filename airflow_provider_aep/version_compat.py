@@ -16,6 +16,7 @@ AirflowSensorTimeout,
 AirflowSkipException
 conf                          ``airflow.sdk.configuration``           ``airflow.configuration``
 connection in a trigger       ``BaseHook.aget_connection`` (3.1+)     ``sync_to_async`` (3.0)
+mask_secret in a trigger      tells the supervisor when it can        this process only (3.0)
 connection form               ``conn-fields`` in the provider info    the hook's ``get_*`` methods
 task_state_store              in the task context (3.3+)              none: one log line, then
                                                                       each caller's fallback
@@ -28,8 +29,8 @@ configuration and the exceptions are resolved on first use.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow import __version__ as AIRFLOW_VERSION
 from airflow.sdk import (
@@ -42,6 +43,7 @@ from airflow.sdk import (
 from packaging.version import Version
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def get_base_airflow_version_tuple(version: str = AIRFLOW_VERSION) -> tuple[int, int, int]:
@@ -110,10 +112,24 @@ def __getattr__(name: str) -> Any:
 
 
 def mask_secret(secret: Any, name: str | None = None) -> None:
-    """Register a value with Airflow's secret masker (``airflow.sdk.log`` on every 3.x line)."""
+    """Register a value with Airflow's secret masker, in this process and (when it can) its supervisor.
+
+    Airflow 3.0 tells the supervisor first, through ``async_to_sync``, which raises on a
+    triggerer's event-loop thread ("You cannot use AsyncToSync in the same thread as an async
+    event loop"): there the value is masked in this process only, as Airflow 3.1+ does itself
+    when the supervisor cannot be told.
+    """
     from airflow.sdk.log import mask_secret as airflow_mask_secret
 
-    airflow_mask_secret(secret, name)
+    if AIRFLOW_V_3_1_PLUS:
+        airflow_mask_secret(secret, name)
+        return
+    try:
+        airflow_mask_secret(secret, name)
+    except RuntimeError:
+        from airflow.sdk.execution_time.secrets_masker import _secrets_masker
+
+        _secrets_masker().add_mask(secret, name)
 
 
 async def get_async_connection(conn_id: str) -> Connection:
@@ -130,6 +146,19 @@ async def get_async_connection(conn_id: str) -> Connection:
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(BaseHook.get_connection)(conn_id)
+
+
+async def read_connection_async(conn_id: str, read: Callable[[Connection], T]) -> T:
+    """``read(connection)`` from a trigger: the lookup of :func:`get_async_connection`, then ``read``.
+
+    On Airflow 3.0 ``read`` runs in asgiref's thread too: the connection's ``extra_dejson`` (and
+    any secret masking) calls the supervisor through ``async_to_sync``, which fails on the loop.
+    """
+    if AIRFLOW_V_3_1_PLUS:
+        return read(await get_async_connection(conn_id))
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(lambda: read(BaseHook.get_connection(conn_id)))()
 
 
 def connection_form_widgets(conn_fields: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -218,5 +247,6 @@ __all__ = [
     "field_behaviour",
     "get_async_connection",
     "mask_secret",
+    "read_connection_async",
     "task_state_store",
 ]

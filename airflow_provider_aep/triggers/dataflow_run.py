@@ -18,7 +18,7 @@ from airflow_provider_aep.utils.runs import (
     select_run,
     summarize_run,
 )
-from airflow_provider_aep.version_compat import BaseTrigger, TriggerEvent, get_async_connection
+from airflow_provider_aep.version_compat import BaseTrigger, TriggerEvent, read_connection_async
 
 
 class AEPDataflowRunTrigger(BaseTrigger):
@@ -180,4 +180,4 @@ class AEPDataflowRunTrigger(BaseTrigger):
     async def _settings(self) -> Any:
         from airflow_provider_aep.hooks.connection import AEPConnectionSettings
 
-        return AEPConnectionSettings.from_connection(await get_async_connection(self.aep_conn_id))
+        return await read_connection_async(self.aep_conn_id, AEPConnectionSettings.from_connection)

@@ -101,12 +101,14 @@ class TriggererComms:
 
 
 def _on_a_triggerer_loop(monkeypatch: pytest.MonkeyPatch, lookup: Any) -> Any:
+    """``await lookup(comms)`` on a loop whose connection lookups go through 3.0-style comms."""
+
     async def main() -> Any:
         comms = TriggererComms()
         monkeypatch.setattr(
             version_compat.BaseHook, "get_connection", classmethod(lambda cls, conn_id: comms.send(conn_id))
         )
-        return await lookup()
+        return await lookup(comms)
 
     return asyncio.run(main())
 
@@ -114,9 +116,21 @@ def _on_a_triggerer_loop(monkeypatch: pytest.MonkeyPatch, lookup: Any) -> Any:
 def test_on_airflow_3_0_a_connection_is_looked_up_on_the_triggerers_own_loop(monkeypatch):
     monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", False)
 
-    conn = _on_a_triggerer_loop(monkeypatch, lambda: version_compat.get_async_connection("aep_default"))
+    conn = _on_a_triggerer_loop(monkeypatch, lambda comms: version_compat.get_async_connection("aep_default"))
 
     assert conn == {"conn_id": "aep_default"}
+
+
+def test_on_airflow_3_0_the_connection_is_read_where_the_supervisor_can_be_told(monkeypatch):
+    # Reading extra_dejson masks secrets, which on 3.0 tells the supervisor through async_to_sync.
+    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", False)
+
+    def lookup(comms: TriggererComms) -> Any:
+        return version_compat.read_connection_async(
+            "aep_default", lambda conn: {**conn, "told": comms.send("mask")["conn_id"]}
+        )
+
+    assert _on_a_triggerer_loop(monkeypatch, lookup) == {"conn_id": "aep_default", "told": "mask"}
 
 
 def test_the_lookup_the_trigger_made_before_fails_on_airflow_3_0(monkeypatch):
@@ -124,8 +138,42 @@ def test_the_lookup_the_trigger_made_before_fails_on_airflow_3_0(monkeypatch):
     # the triggerer's stream (what took the triggerer down in issue 12).
     with pytest.raises(RuntimeError, match="attached to a different loop"):
         _on_a_triggerer_loop(
-            monkeypatch, lambda: asyncio.to_thread(version_compat.BaseHook.get_connection, "aep_default")
+            monkeypatch,
+            lambda comms: asyncio.to_thread(version_compat.BaseHook.get_connection, "aep_default"),
         )
+
+
+def test_on_airflow_3_0_a_secret_masked_on_the_triggerers_loop_is_masked_in_this_process(monkeypatch):
+    # Airflow 3.0's mask_secret tells the supervisor first, through async_to_sync, which cannot
+    # run on the loop's own thread: the value is still masked here, as 3.1+ does.
+    import airflow.sdk.log
+
+    def on_the_loop(secret, name=None):
+        raise RuntimeError("You cannot use AsyncToSync in the same thread as an async event loop")
+
+    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", False)
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", on_the_loop)
+    added = []
+    masker = types.SimpleNamespace(add_mask=lambda secret, name=None: added.append((secret, name)))
+    monkeypatch.setattr(
+        "airflow.sdk.execution_time.secrets_masker._secrets_masker", lambda: masker, raising=False
+    )
+
+    version_compat.mask_secret("token-value-123456")
+
+    assert added == [("token-value-123456", None)]
+
+
+def test_on_airflow_3_1_plus_masking_is_airflows_own(monkeypatch):
+    import airflow.sdk.log
+
+    seen = []
+    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", True)
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", lambda secret, name=None: seen.append(secret))
+
+    version_compat.mask_secret("token-value-123456")
+
+    assert seen == ["token-value-123456"]
 
 
 def test_on_airflow_3_1_plus_the_async_lookup_of_airflow_is_used(monkeypatch):
@@ -162,7 +210,12 @@ def test_the_trigger_reads_its_connection_through_the_compat_lookup(monkeypatch)
             extra=json.dumps({"org_id": "ORG@AdobeOrg", "sandbox_name": "dev"}),
         )
 
-    monkeypatch.setattr("airflow_provider_aep.triggers.dataflow_run.get_async_connection", lookup)
+    async def read_connection_async(conn_id, read):
+        return read(await lookup(conn_id))
+
+    monkeypatch.setattr(
+        "airflow_provider_aep.triggers.dataflow_run.read_connection_async", read_connection_async
+    )
     trigger = AEPDataflowRunTrigger(flow_id="f1", aep_conn_id="my_aep")
 
     settings = asyncio.run(trigger._settings())
