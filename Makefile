@@ -80,3 +80,21 @@ screenshots: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+# Every Airflow line the package claims, newest patch of each, each in its venv (.venv-X.Y, or
+# .venv when it is on that line) built with uv and constraints/airflow-X.Y.txt: the provider
+# info under that Airflow's schema, tests/unit, the demo and the deferral test (.ci/matrix).
+# `make test` runs the oldest and the newest line (MATRIX_CI_LINES).
+MATRIX_LINES ?= 3.0 3.1 3.2 3.3
+MATRIX_CI_LINES ?= 3.0 $(AIRFLOW_LINE)
+.PHONY: test-matrix test-matrix-ci
+test-matrix: $(STAMP)
+	PYTHON=$(PYTHON) .ci/matrix $(MATRIX_LINES)
+# On the main venv's line only what make test's own pytest run does not cover.
+test-matrix-ci: $(STAMP)
+	PYTHON=$(PYTHON) MATRIX_MAIN_VENV_LEGS="provider-info demo" .ci/matrix $(MATRIX_CI_LINES)
+test: test-matrix-ci
+.PHONY: clean-matrix
+clean-matrix:
+	rm -rf .venv-3.* .matrix-logs
+clean: clean-matrix

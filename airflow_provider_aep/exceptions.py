@@ -176,7 +176,7 @@ class AEPRunMissingError(AEPError):
 
 
 if TYPE_CHECKING:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_aep.version_compat import AirflowFailException
 
     class AEPDataflowRunFailed(AEPRunFailedError, AirflowFailException):
         """The awaited run failed in AEP: retrying the sensor would see the same failed run."""
@@ -216,7 +216,7 @@ _FAIL_FAST = {
 
 @cache
 def _fail_fast(name: str) -> type:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_aep.version_compat import AirflowFailException
 
     base, doc = _FAIL_FAST[name]
     built = type(name, (base, AirflowFailException), {"__doc__": doc, "__module__": __name__})

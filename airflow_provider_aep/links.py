@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow.sdk import BaseOperatorLink
+from airflow_provider_aep.version_compat import BaseOperatorLink
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator
-    from airflow.sdk.types import TaskInstanceKey
+    from airflow_provider_aep.version_compat import BaseOperator, TaskInstanceKey
 
 
 class AEPDataflowLink(BaseOperatorLink):

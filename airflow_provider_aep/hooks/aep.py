@@ -13,7 +13,6 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests
-from airflow.sdk import BaseHook
 
 from airflow_provider_aep import __version__
 from airflow_provider_aep.assets import ExportLocation, export_location
@@ -59,6 +58,7 @@ from airflow_provider_aep.utils.runs import (
     run_filters,
     run_status,
 )
+from airflow_provider_aep.version_compat import BaseHook, connection_form_widgets, field_behaviour
 
 USER_AGENT = f"airflow-provider-aep/{__version__}"
 JsonDict = dict[str, Any]
@@ -69,6 +69,13 @@ TEST_CONNECT_TIMEOUT = 5.0
 TEST_READ_TIMEOUT = 20.0
 #: The Flow Service collections a pipeline creates, reads and deletes.
 EntityKind = Literal["connections", "sourceConnections", "targetConnections", "flows"]
+
+
+def _connection_type_info() -> dict[str, Any]:
+    from airflow_provider_aep.get_provider_info import get_provider_info
+
+    [info] = get_provider_info()["connection-types"]
+    return dict(info)
 
 
 def quote_etag(etag: str) -> str:
@@ -106,6 +113,24 @@ class AEPHook(BaseHook):
         self.sandbox_override = sandbox_name
         self._timeout = timeout
         self.retry_policy = retry_policy or RetryPolicy()
+
+    # -- the connection form on Airflow 3.0/3.1 (3.2+ reads conn-fields from the provider info) --
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields, from the provider info's ``conn-fields`` (Airflow 3.0/3.1).
+
+        :return: WTForms fields by extra name; Airflow 3.2+ reads ``conn-fields`` and never asks.
+        """
+        return connection_form_widgets(_connection_type_info()["conn-fields"])
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and placeholder fields, from the provider info (Airflow 3.0/3.1).
+
+        :return: ``hidden_fields``, ``relabeling`` and ``placeholders`` of ``ui-field-behaviour``.
+        """
+        return field_behaviour(_connection_type_info()["ui-field-behaviour"])
 
     # -- set-up --------------------------------------------------------------------------------
 

@@ -6,19 +6,12 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, XComArg
-
-try:  # XComArgs and the arguments of mapped task groups: values known only at run time
-    from airflow.sdk.definitions._internal.mixins import ResolveMixin
-
-    _RESOLVED_AT_RUN_TIME: tuple[type, ...] = (XComArg, ResolveMixin)
-except ImportError:  # pragma: no cover - the mixin moved
-    _RESOLVED_AT_RUN_TIME = (XComArg,)
+from airflow_provider_aep.version_compat import RESOLVED_AT_RUN_TIME as _RESOLVED_AT_RUN_TIME
+from airflow_provider_aep.version_compat import BaseOperator, task_state_store
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
     from airflow_provider_aep.hooks.aep import AEPHook, EntityKind
+    from airflow_provider_aep.version_compat import Context
 
 ETAG_XCOM_KEY = "etag"
 
@@ -177,6 +170,6 @@ class AEPCreateOperator(AEPBaseOperator):
             kind,
             body,
             if_exists=self.if_exists,
-            state_store=context.get("task_state_store"),
+            state_store=task_state_store(context),
             log=self.log,
         )

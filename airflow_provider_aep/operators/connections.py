@@ -27,7 +27,7 @@ from airflow_provider_aep.payloads.connections import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_aep.version_compat import Context
 
 DATASET_ID = re.compile(r"^[0-9a-f]{24}$")
 
@@ -64,9 +64,8 @@ def auth_params_for(
     params = dict(auth_params or {})
     if not credentials_conn_id:
         return auth_spec_name, params
-    from airflow.sdk import BaseHook
-
     from airflow_provider_aep.utils.credentials import auth_params_from_connection, rank_auth_specs
+    from airflow_provider_aep.version_compat import BaseHook
 
     conn = BaseHook.get_connection(credentials_conn_id)
     _, found = resolve_destination(destination)

@@ -23,9 +23,9 @@ from airflow_provider_aep.utils.ids import check_id
 
 if TYPE_CHECKING:
     import airflow.providers.openlineage.extractors
-    from airflow.sdk import Context
 
     from airflow_provider_aep.hooks.aep import EntityKind
+    from airflow_provider_aep.version_compat import Context
 
 
 class AEPCreateDataflowOperator(AEPCreateOperator):

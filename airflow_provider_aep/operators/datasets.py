@@ -10,7 +10,7 @@ from airflow_provider_aep.exceptions import AEPValidationError
 from airflow_provider_aep.operators._base import AEPBaseOperator
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_aep.version_compat import Context
 
 
 class AEPListDatasetsOperator(AEPBaseOperator):

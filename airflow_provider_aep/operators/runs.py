@@ -26,7 +26,7 @@ from airflow_provider_aep.utils.runs import (
 from airflow_provider_aep.utils.task_state import forget, recall, remember
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_aep.version_compat import Context
 
 
 #: The ``task_state_store`` key of a request that was sent but whose task did not finish: it is

@@ -25,7 +25,7 @@ from airflow_provider_aep.utils.ids import check_id
 from airflow_provider_aep.utils.secrets import HIDDEN_SECRET_VALUES
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_aep.version_compat import Context
 
 #: The XCom key of the moment an update was in AEP (epoch milliseconds).
 UPDATED_AT_XCOM_KEY = "updated_at"

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import Asset, AssetAlias, BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk import Asset, AssetAlias
 
 from airflow_provider_aep.assets import ExportLocation, event_extra, files_of
 from airflow_provider_aep.exceptions import (
@@ -39,10 +38,12 @@ from airflow_provider_aep.utils.runs import (
     window_closed,
 )
 from airflow_provider_aep.utils.task_state import forget, recall, remember
+from airflow_provider_aep.version_compat import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue
 
 if TYPE_CHECKING:
     import airflow.providers.openlineage.extractors
-    from airflow.sdk import Context
+
+    from airflow_provider_aep.version_compat import Context
 
 
 def _is_since(value: Any) -> bool:
@@ -98,7 +99,7 @@ def check_event(event: Any) -> str:
 
 
 def _default_deferrable() -> bool:
-    from airflow.sdk.configuration import conf
+    from airflow_provider_aep.version_compat import conf
 
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 

@@ -8,8 +8,6 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
 from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
@@ -21,6 +19,7 @@ from airflow_provider_aep.utils.runs import (
     summarize_run,
     window_closed,
 )
+from airflow_provider_aep.version_compat import BaseTrigger, TriggerEvent, read_connection_async
 
 
 class AEPDataflowRunTrigger(BaseTrigger):
@@ -199,12 +198,6 @@ class AEPDataflowRunTrigger(BaseTrigger):
         return max(0.0, min(pause, self.deadline - time.time()))
 
     async def _settings(self) -> Any:
-        from airflow.sdk import BaseHook
-
         from airflow_provider_aep.hooks.connection import AEPConnectionSettings
 
-        if hasattr(BaseHook, "aget_connection"):
-            conn = await BaseHook.aget_connection(self.aep_conn_id)
-        else:  # pragma: no cover - Airflow 3.0
-            conn = await asyncio.to_thread(BaseHook.get_connection, self.aep_conn_id)
-        return AEPConnectionSettings.from_connection(conn)
+        return await read_connection_async(self.aep_conn_id, AEPConnectionSettings.from_connection)

@@ -47,10 +47,8 @@ def mask(secret: Any) -> None:
         _known.update(new)
     if not new:
         return
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - Airflow < 3.1
-        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+    from airflow_provider_aep.version_compat import mask_secret
+
     for form in new:
         mask_secret(form)
 

@@ -18,7 +18,11 @@ DAG_ID = "aep_export_datasets"
 pytestmark = pytest.mark.integration
 
 
-def test_deferrable_path_through_dag_test(airflow_home, emulator):
+def test_deferrable_path_through_dag_test(airflow_home, emulator, monkeypatch):
+    # The run must still be going when the sensor first looks, or it never defers: dag.test()
+    # on Airflow 3.0/3.1 takes seconds between tasks, ten and more on a busy 2-core machine.
+    monkeypatch.setattr(emulator.config, "first_run_delay", 8.0)
+    monkeypatch.setattr(emulator.config, "run_duration", 12.0)
     script = Path(__file__).with_name("dag_test_in_process.py")
     env = {**airflow_home.env, "PYTHONPATH": str(ROOT)}
     conf = {"destination": "google_cloud_storage", "file_type": "PARQUET", "export_mode": "DAILY_FULL_EXPORT"}

@@ -82,7 +82,8 @@ def test_airflow_cli_shows_the_provider(tmp_path, command, expected):
         timeout=180,
         check=True,
     ).stdout
-    rows = json.loads(out[out.index("[") :])
+    # Airflow 3.0's CLI logs to stdout too: the rows are the line that is a JSON list.
+    [rows] = [json.loads(line) for line in out.splitlines() if line.startswith(("[{", "[]"))]
     assert any(expected in json.dumps(row) for row in rows)
     if command == "hooks":
         aep = [r for r in rows if r.get("connection_type") == "aep"]

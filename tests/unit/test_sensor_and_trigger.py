@@ -9,7 +9,6 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
 from airflow_provider_aep.exceptions import AEPError
 from airflow_provider_aep.hooks.aep import AEPHook
@@ -17,6 +16,7 @@ from airflow_provider_aep.hooks.retry import RetryPolicy
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed, AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.utils.runs import outcome_of, select_run, summarize_run
+from airflow_provider_aep.version_compat import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
 
 def run(run_id="r-1", status="success", started=1_700_000_000_000, records=True, errors=None):

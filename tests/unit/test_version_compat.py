@@ -1,0 +1,350 @@
+"""version_compat: the names each Airflow 3 line offers, and what older lines fall back to."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import json
+import logging
+import subprocess
+import sys
+import threading
+import types
+from importlib.resources import files
+from typing import Any
+
+import airflow
+import jsonschema
+import pytest
+
+from airflow_provider_aep import version_compat
+from airflow_provider_aep.hooks.aep import AEPHook
+from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("3.0.6", (3, 0, 6)),
+        ("3.1.8", (3, 1, 8)),
+        ("3.2.0rc2", (3, 2, 0)),
+        ("3.3.2.dev0+local", (3, 3, 2)),
+        ("3.3", (3, 3, 0)),
+    ],
+)
+def test_the_version_tuple_is_the_release(version, expected):
+    assert version_compat.get_base_airflow_version_tuple(version) == expected
+
+
+def test_the_flags_follow_the_installed_airflow():
+    installed = version_compat.get_base_airflow_version_tuple(airflow.__version__)
+    assert installed == version_compat.AIRFLOW_VERSION_TUPLE
+    assert (installed >= (3, 1, 0)) == version_compat.AIRFLOW_V_3_1_PLUS
+    assert (installed >= (3, 2, 0)) == version_compat.AIRFLOW_V_3_2_PLUS
+    assert (installed >= (3, 3, 0)) == version_compat.AIRFLOW_V_3_3_PLUS
+
+
+def test_the_exceptions_are_the_ones_this_airflow_raises_and_catches():
+    # Airflow 3.2 moved them to the task SDK; before, only airflow.exceptions has them.
+    where = "airflow.sdk.exceptions" if version_compat.AIRFLOW_V_3_2_PLUS else "airflow.exceptions"
+    module = importlib.import_module(where)
+    for name in ("AirflowFailException", "AirflowSensorTimeout", "AirflowSkipException", "TaskDeferred"):
+        assert getattr(version_compat, name) is getattr(module, name)
+    from airflow_provider_aep.exceptions import AEPDataflowRunFailed
+
+    assert issubclass(AEPDataflowRunFailed, version_compat.AirflowFailException)
+
+
+def test_the_hook_extends_the_base_hook_of_this_airflow():
+    where = "airflow.sdk" if version_compat.AIRFLOW_V_3_1_PLUS else "airflow.hooks.base"
+    assert version_compat.BaseHook is importlib.import_module(where).BaseHook
+    assert issubclass(AEPHook, version_compat.BaseHook)
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        version_compat.Nope  # noqa: B018
+
+
+def test_importing_the_operators_does_not_resolve_the_lazy_names():
+    code = (
+        "import airflow_provider_aep.operators.dataflows, airflow_provider_aep.sensors.dataflow_run\n"
+        "import airflow_provider_aep.version_compat as v\n"
+        "print(sorted(n for n in ('conf', 'BaseTrigger', 'TaskInstanceKey') if n in vars(v)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- the trigger's connection lookup ---------------------------------------------------------------
+
+
+class TriggererComms:
+    """Airflow 3.0's triggerer comms: ``send`` is ``async_to_sync(asend)``, and ``asend`` reads the
+    supervisor's answer from a stream of the triggerer's event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.reader = asyncio.StreamReader()
+
+    async def asend(self, conn_id: str) -> dict[str, str]:
+        answer = json.dumps({"conn_id": conn_id}).encode() + b"\n"
+        self.loop.call_soon_threadsafe(self.loop.call_later, 0.02, self.reader.feed_data, answer)
+        return dict(json.loads(await self.reader.readline()))
+
+    def send(self, conn_id: str) -> dict[str, str]:
+        from asgiref.sync import async_to_sync
+
+        return async_to_sync(self.asend)(conn_id)
+
+
+def _on_a_triggerer_loop(monkeypatch: pytest.MonkeyPatch, lookup: Any) -> Any:
+    """``await lookup(comms)`` on a loop whose connection lookups go through 3.0-style comms."""
+
+    async def main() -> Any:
+        comms = TriggererComms()
+        monkeypatch.setattr(
+            version_compat.BaseHook, "get_connection", classmethod(lambda cls, conn_id: comms.send(conn_id))
+        )
+        return await lookup(comms)
+
+    return asyncio.run(main())
+
+
+def test_on_airflow_3_0_a_connection_is_looked_up_on_the_triggerers_own_loop(monkeypatch):
+    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", False)
+
+    conn = _on_a_triggerer_loop(monkeypatch, lambda comms: version_compat.get_async_connection("aep_default"))
+
+    assert conn == {"conn_id": "aep_default"}
+
+
+def test_on_airflow_3_0_the_connection_is_read_where_the_supervisor_can_be_told(monkeypatch):
+    # Reading extra_dejson masks secrets, which on 3.0 tells the supervisor through async_to_sync.
+    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", False)
+
+    def lookup(comms: TriggererComms) -> Any:
+        return version_compat.read_connection_async(
+            "aep_default", lambda conn: {**conn, "told": comms.send("mask")["conn_id"]}
+        )
+
+    assert _on_a_triggerer_loop(monkeypatch, lookup) == {"conn_id": "aep_default", "told": "mask"}
+
+
+def test_the_lookup_the_trigger_made_before_fails_on_airflow_3_0(monkeypatch):
+    # asyncio.to_thread: async_to_sync in that thread opens a second loop, which cannot wait on
+    # the triggerer's stream (what took the triggerer down in issue 12).
+    with pytest.raises(RuntimeError, match="attached to a different loop"):
+        _on_a_triggerer_loop(
+            monkeypatch,
+            lambda comms: asyncio.to_thread(version_compat.BaseHook.get_connection, "aep_default"),
+        )
+
+
+def test_on_airflow_3_0_a_secret_masked_on_the_triggerers_loop_is_masked_in_this_process(monkeypatch):
+    # Airflow 3.0's mask_secret tells the supervisor first, through async_to_sync, which cannot
+    # run on the loop's own thread: the value is still masked here, as 3.1+ does.
+    import airflow.sdk.log
+
+    def on_the_loop(secret, name=None):
+        raise RuntimeError("You cannot use AsyncToSync in the same thread as an async event loop")
+
+    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", False)
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", on_the_loop)
+    added = []
+    masker = types.SimpleNamespace(add_mask=lambda secret, name=None: added.append((secret, name)))
+    monkeypatch.setattr(
+        "airflow.sdk.execution_time.secrets_masker._secrets_masker", lambda: masker, raising=False
+    )
+
+    version_compat.mask_secret("token-value-123456")
+
+    assert added == [("token-value-123456", None)]
+
+
+def test_on_airflow_3_1_plus_masking_is_airflows_own(monkeypatch):
+    import airflow.sdk.log
+
+    seen = []
+    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", True)
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", lambda secret, name=None: seen.append(secret))
+
+    version_compat.mask_secret("token-value-123456")
+
+    assert seen == ["token-value-123456"]
+
+
+def test_on_airflow_3_1_plus_the_async_lookup_of_airflow_is_used(monkeypatch):
+    seen = []
+
+    async def aget_connection(cls, conn_id):
+        seen.append(threading.current_thread() is threading.main_thread())
+        return {"conn_id": conn_id, "async": True}
+
+    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", True)
+    monkeypatch.setattr(
+        version_compat.BaseHook, "aget_connection", classmethod(aget_connection), raising=False
+    )
+
+    conn = asyncio.run(version_compat.get_async_connection("aep_default"))
+
+    assert conn == {"conn_id": "aep_default", "async": True}
+    assert seen == [True]  # awaited on the loop, no thread
+
+
+def test_the_trigger_reads_its_connection_through_the_compat_lookup(monkeypatch):
+    asked = []
+
+    async def lookup(conn_id):
+        asked.append(conn_id)
+        from airflow.sdk import Connection
+
+        return Connection(
+            conn_id=conn_id,
+            conn_type="aep",
+            login="client",
+            password="secret-value-1234",
+            host="http://127.0.0.1:1",
+            extra=json.dumps({"org_id": "ORG@AdobeOrg", "sandbox_name": "dev"}),
+        )
+
+    async def read_connection_async(conn_id, read):
+        return read(await lookup(conn_id))
+
+    monkeypatch.setattr(
+        "airflow_provider_aep.triggers.dataflow_run.read_connection_async", read_connection_async
+    )
+    trigger = AEPDataflowRunTrigger(flow_id="f1", aep_conn_id="my_aep")
+
+    settings = asyncio.run(trigger._settings())
+
+    assert asked == ["my_aep"]
+    assert (settings.org_id, settings.sandbox_name) == ("ORG@AdobeOrg", "dev")
+
+
+# -- task_state_store ------------------------------------------------------------------------------
+
+
+def test_without_a_task_state_store_older_airflow_says_so_once(monkeypatch, caplog):
+    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_3_PLUS", False)
+    monkeypatch.setattr(version_compat, "_said", set())
+    from airflow_provider_aep.utils.task_state import forget, recall, remember
+
+    with caplog.at_level(logging.INFO, logger=version_compat.__name__):
+        context: dict[str, Any] = {}
+        remember(context, "k", 1)
+        assert recall(context, "k") is None
+        forget(context, "k")
+        assert version_compat.task_state_store(context) is None
+
+    said = [r.getMessage() for r in caplog.records if r.name == version_compat.__name__]
+    assert len(said) == 1
+    assert "no task_state_store (it needs Airflow 3.3+)" in said[0]
+
+
+def test_a_task_state_store_is_used_and_nothing_is_said(monkeypatch, caplog):
+    class Store(dict):
+        def set(self, key, value):
+            self[key] = value
+
+        def delete(self, key):
+            del self[key]
+
+    monkeypatch.setattr(version_compat, "_said", set())
+    from airflow_provider_aep.utils.task_state import forget, recall, remember
+
+    context = {"task_state_store": Store()}
+    with caplog.at_level(logging.INFO, logger=version_compat.__name__):
+        remember(context, "k", {"n": 1})
+        assert recall(context, "k") == {"n": 1}
+        forget(context, "k")
+        assert recall(context, "k") is None
+    assert [r for r in caplog.records if r.name == version_compat.__name__] == []
+
+
+# -- the connection form on Airflow 3.0/3.1 ------------------------------------------------------
+
+
+class FakeField:
+    def __init__(self, label, widget=None, description="", default=None):
+        self.label, self.widget, self.description, self.default = label, widget, description, default
+
+
+class FakeStringField(FakeField):
+    pass
+
+
+class FakeIntegerField(FakeField):
+    pass
+
+
+@pytest.fixture
+def fake_wtforms(monkeypatch):
+    """What Airflow 3.0/3.1's UI puts in place of WTForms and Flask-AppBuilder to read the form."""
+    wtforms = types.ModuleType("wtforms")
+    wtforms.StringField = FakeStringField  # type: ignore[attr-defined]
+    wtforms.IntegerField = FakeIntegerField  # type: ignore[attr-defined]
+    babel = types.ModuleType("flask_babel")
+    babel.lazy_gettext = lambda text: text  # type: ignore[attr-defined]
+    fab = types.ModuleType("flask_appbuilder")
+    widgets = types.ModuleType("flask_appbuilder.fieldwidgets")
+    widgets.BS3TextFieldWidget = type("BS3TextFieldWidget", (), {})  # type: ignore[attr-defined]
+    for name, module in [
+        ("wtforms", wtforms),
+        ("flask_babel", babel),
+        ("flask_appbuilder", fab),
+        ("flask_appbuilder.fieldwidgets", widgets),
+    ]:
+        monkeypatch.setitem(sys.modules, name, module)
+
+
+def test_the_hook_offers_the_conn_fields_as_the_older_form(fake_wtforms, monkeypatch, caplog):
+    monkeypatch.setattr(version_compat, "_said", set())
+    with caplog.at_level(logging.INFO, logger=version_compat.__name__):
+        form = AEPHook.get_connection_form_widgets()
+        AEPHook.get_connection_form_widgets()
+
+    assert list(form) == ["org_id", "sandbox_name", "scopes", "timeout", "ims_url", "ui_url"]
+    assert isinstance(form["org_id"], FakeStringField)
+    assert form["org_id"].label == "Org ID"
+    assert "IMS organization" in form["org_id"].description
+    assert form["sandbox_name"].default == "prod"
+    assert isinstance(form["timeout"], FakeIntegerField)
+    assert form["timeout"].default == 60
+    assert form["ims_url"].default == "https://ims-na1.adobelogin.com/ims/token/v3"
+    said = [r.getMessage() for r in caplog.records if r.name == version_compat.__name__]
+    assert len(said) == 1
+    assert "get_connection_form_widgets" in said[0]
+
+
+def test_the_hook_offers_the_field_behaviour_in_the_older_form():
+    behaviour = AEPHook.get_ui_field_behaviour()
+
+    assert behaviour["hidden_fields"] == ["schema", "extra", "description"]
+    assert behaviour["relabeling"]["login"] == "Client ID"
+    assert behaviour["placeholders"]["org_id"] == "1234ABCD5678EF90@AdobeOrg"
+    schema = json.loads(files("airflow").joinpath("customized_form_field_behaviours.schema.json").read_text())
+    jsonschema.validate(behaviour, schema)
+
+
+def test_this_airflows_ui_shows_the_aep_form():
+    """The connection form as this Airflow's UI builds it: conn-fields (3.2+) or the hook (3.0/3.1)."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    HookMetaService.hook_meta_data.cache_clear()
+    [aep] = [hook for hook in HookMetaService.hook_meta_data() if hook.connection_type == "aep"]
+    if not version_compat.AIRFLOW_V_3_1_PLUS and importlib.util.find_spec("wtforms") is None:
+        # Airflow 3.0's UI reads every hook's form through WTForms and Flask-AppBuilder (the FAB
+        # provider): without them it shows no provider's fields and keeps the Extra box, so the
+        # connection is entered as JSON there, and nothing fails.
+        assert (aep.extra_fields, aep.standard_fields) == (None, None)
+        return
+
+    assert set(aep.extra_fields or {}) >= {"org_id", "sandbox_name", "scopes", "timeout", "ims_url"}
+    assert aep.standard_fields is not None
+    assert aep.standard_fields.login is not None
+    assert aep.standard_fields.login.title == "Client ID"
+    assert aep.standard_fields.url_schema is not None
+    assert aep.standard_fields.url_schema.hidden
