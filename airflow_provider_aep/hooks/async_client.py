@@ -6,10 +6,13 @@ like a poking one: Retry-After is honoured, a 401 gets one new token, errors rea
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import ssl
+import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import certifi
@@ -42,11 +45,79 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+#: Connections one event loop keeps open to one AEP (and its IMS), however many triggers poll:
+#: a triggerer runs all its triggers in one loop, and a socket per trigger would run out of file
+#: descriptors (and AEP's patience) long before memory.
+MAX_CONNECTIONS = 50
+
+#: (Platform URL, IMS URL, whether the environment's proxies apply): what the transport depends
+#: on. Credentials, sandbox and timeouts travel with each request, so they need no client of their own.
+TransportKey = tuple[str, str, bool]
+
+
+@dataclass
+class _Shared:
+    http: httpx.AsyncClient
+    users: int = 0
+
+
+class SharedClients:
+    """One httpx client per (running event loop, transport settings), lent to every AsyncAEPClient.
+
+    Keyed by the running loop because an httpx client (its connections, its pool's locks) belongs
+    to the loop that opened it; a triggerer may run several loops over its life. The last user to
+    leave closes the client, so nothing outlives the triggers that needed it.
+    """
+
+    def __init__(self) -> None:
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[TransportKey, _Shared]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def acquire(self, key: TransportKey) -> httpx.AsyncClient:
+        """The running loop's client for ``key``, opened on first use; pair with :meth:`release`."""
+        clients = self._clients.setdefault(asyncio.get_running_loop(), {})
+        shared = clients.get(key)
+        if shared is None or shared.http.is_closed:
+            shared = clients[key] = _Shared(_new_client(trust_env=key[2]))
+        shared.users += 1
+        return shared.http
+
+    async def release(self, key: TransportKey, http: httpx.AsyncClient) -> None:
+        """Give back a client from :meth:`acquire`; the last user closes it."""
+        clients = self._clients.get(asyncio.get_running_loop(), {})
+        shared = clients.get(key)
+        if shared is None or shared.http is not http:
+            await http.aclose()  # closed and replaced meanwhile: no one else holds this one
+            return
+        shared.users -= 1
+        if shared.users <= 0:
+            del clients[key]
+            await http.aclose()
+
+    def open_clients(self) -> int:
+        """Clients open on the running loop (for tests and benchmarks)."""
+        return len(self._clients.get(asyncio.get_running_loop(), {}))
+
+
+def _new_client(*, trust_env: bool) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        verify=_tls_context(),
+        trust_env=trust_env,
+        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
+        headers={"User-Agent": f"airflow-provider-aep/{__version__}", "Accept": "application/json"},
+    )
+
+
+CLIENTS = SharedClients()
+
+
 class AsyncAEPClient:
     """The run reads of the Flow Service over httpx, for code that runs in an event loop.
 
-    Use it as ``async with AsyncAEPClient(settings) as client:``; leaving the block closes the
-    HTTP connections.
+    Use it as ``async with AsyncAEPClient(settings) as client:``. Inside the block it borrows the
+    running loop's shared httpx client for these hosts (:data:`CLIENTS`): ten thousand deferred
+    sensors share one bounded connection pool and one token; the last one out closes it.
 
     :param settings: the ``aep`` connection, read and checked
         (``AEPConnectionSettings.from_connection``).
@@ -70,19 +141,33 @@ class AsyncAEPClient:
         self.retry_policy = retry_policy or RetryPolicy()
         self.log = logger
         connect, read = timeout or settings.timeout
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(read, connect=connect),
-            verify=_tls_context(),
-            # Plain http to loopback (a local test server) never goes through an HTTP_PROXY.
-            trust_env=not any(proxies_for(url) for url in (settings.ims_url, settings.platform_url)),
-            headers={"User-Agent": f"airflow-provider-aep/{__version__}", "Accept": "application/json"},
-        )
+        # A wait for a free pooled connection counts as part of the read: the pool is shared.
+        self.timeout = httpx.Timeout(read, connect=connect)
+        # Plain http to loopback (a local test server) never goes through an HTTP_PROXY.
+        self.trust_env = not any(proxies_for(url) for url in (settings.ims_url, settings.platform_url))
+        self.transport_key: TransportKey = (settings.platform_url, settings.ims_url, self.trust_env)
+        self._http: httpx.AsyncClient | None = None
+        self._borrowed: httpx.AsyncClient | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The httpx client requests go through: the loop's shared one while the block is open."""
+        if self._http is None:
+            raise RuntimeError("AsyncAEPClient sends requests only inside `async with`")
+        return self._http
+
+    @http.setter
+    def http(self, client: httpx.AsyncClient) -> None:
+        self._http = client
 
     async def __aenter__(self) -> AsyncAEPClient:
+        self._borrowed = self._http = CLIENTS.acquire(self.transport_key)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.http.aclose()
+        borrowed, self._borrowed, self._http = self._borrowed, None, None
+        if borrowed is not None:
+            await CLIENTS.release(self.transport_key, borrowed)
 
     async def access_token(self, stale: str | None = None) -> str:
         """An IMS token from the process-wide cache that AEPHook shares.
@@ -100,7 +185,9 @@ class AsyncAEPClient:
                 self.retry_policy, self.log, f"IMS token request to {settings.ims_url}"
             ):
                 with attempt:
-                    response = await self.http.post(settings.ims_url, data=ims.token_form(settings))
+                    response = await self.http.post(
+                        settings.ims_url, data=ims.token_form(settings), timeout=self.timeout
+                    )
                     raise_if_transient(response)
         except RetryableResponse as exhausted:
             raise AEPAuthError(
@@ -149,7 +236,7 @@ class AsyncAEPClient:
 
     async def _send(self, method: str, url: str, token: str, params: Any) -> httpx.Response:
         headers = self.settings.platform_headers(token, self.sandbox_name)
-        return await self.http.request(method, url, params=params, headers=headers)
+        return await self.http.request(method, url, params=params, headers=headers, timeout=self.timeout)
 
     async def list_runs(
         self, properties: Sequence[str], orderby: str | None = None, max_pages: int = 10
