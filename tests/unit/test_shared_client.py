@@ -8,7 +8,13 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_aep.hooks.async_client import CLIENTS, MAX_CONNECTIONS, AsyncAEPClient
+from airflow_provider_aep.hooks.async_client import (
+    CLIENTS,
+    LANE_CONNECTIONS,
+    LANES,
+    MAX_CONNECTIONS,
+    AsyncAEPClient,
+)
 from airflow_provider_aep.hooks.connection import AEPConnectionSettings
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from tests.conftest import CLIENT_SECRET, ORG_ID, aep_conn_json
@@ -49,13 +55,21 @@ class FakePlatform:
         self.clients: set[int] = set()
         self.missing: set[str] = set()
         self.waiting: set[str] = set()
+        self.hold: asyncio.Event | None = None
+        self.in_flight = self.most_in_flight = 0
 
     async def __call__(
         self, client: httpx.AsyncClient, request: httpx.Request, **kwargs: Any
     ) -> httpx.Response:
         self.requests.append(request)
         self.clients.add(id(client))
-        await asyncio.sleep(0)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            held = self.hold and not request.url.path.endswith("/ims/token/v3")
+            await (self.hold.wait() if held and self.hold else asyncio.sleep(0))
+        finally:
+            self.in_flight -= 1
         if request.url.path.endswith("/ims/token/v3"):
             client_id = dict(httpx.QueryParams(request.content.decode()))["client_id"]
             body = {"access_token": f"token-for-{client_id}", "expires_in": 86400}
@@ -98,7 +112,7 @@ def test_clients_in_one_loop_share_one_http_client_for_the_same_hosts():
             AsyncAEPClient(settings(client_id="other-client", client_secret="another-secret-123")) as c,
             AsyncAEPClient(settings(platform_url="https://platform-eu.example.test")) as elsewhere,
         ):
-            return [a.http, b.http, c.http], elsewhere.http, CLIENTS.open_clients()
+            return [a.http, b.http, c.http], elsewhere.http, CLIENTS.open_transports()
 
     same, elsewhere, open_clients = asyncio.run(go())
     assert same[0] is same[1] is same[2]
@@ -107,18 +121,27 @@ def test_clients_in_one_loop_share_one_http_client_for_the_same_hosts():
     assert all(client.is_closed for client in [*same, elsewhere])
 
 
-def test_the_shared_client_bounds_its_connections():
-    async def go() -> httpx.Limits:
+def test_requests_beyond_the_bound_wait_their_turn_on_a_few_small_pools(platform):
+    async def go() -> tuple[int, list[httpx.AsyncClient]]:
+        platform.hold = asyncio.Event()
         async with AsyncAEPClient(settings()) as client:
-            pool = client.http._transport._pool  # type: ignore[attr-defined]
-            return httpx.Limits(
-                max_connections=pool._max_connections,
-                max_keepalive_connections=pool._max_keepalive_connections,
-            )
+            polls = asyncio.gather(*(client.list_runs([f"flowId=={n}"]) for n in range(MAX_CONNECTIONS * 3)))
+            while platform.in_flight < MAX_CONNECTIONS:
+                await asyncio.sleep(0.001)
+            for _ in range(20):
+                await asyncio.sleep(0)
+            most = platform.most_in_flight
+            platform.hold.set()
+            await polls
+            assert client._shared is not None
+            return most, client._shared.lanes
 
-    limits = asyncio.run(go())
-    assert limits.max_connections == MAX_CONNECTIONS
-    assert limits.max_keepalive_connections == MAX_CONNECTIONS
+    most, lanes = asyncio.run(go())
+    assert most == MAX_CONNECTIONS
+    assert len(platform.api_calls()) == MAX_CONNECTIONS * 3
+    assert len(lanes) == LANES
+    assert all(lane._transport._pool._max_connections == LANE_CONNECTIONS for lane in lanes)  # type: ignore[attr-defined]
+    assert all(lane.is_closed for lane in lanes)
 
 
 def test_the_last_client_out_closes_the_shared_one_and_the_next_opens_a_new_one():
@@ -134,7 +157,7 @@ def test_the_last_client_out_closes_the_shared_one_and_the_next_opens_a_new_one(
         closed_after_the_last = shared.is_closed
         async with AsyncAEPClient(settings()) as third:
             reopened = third.http
-        return open_while_second_uses_it, closed_after_the_last, shared, reopened, CLIENTS.open_clients()
+        return open_while_second_uses_it, closed_after_the_last, shared, reopened, CLIENTS.open_transports()
 
     still_open, closed, shared, reopened, open_clients = asyncio.run(go())
     assert still_open
@@ -182,7 +205,7 @@ def test_a_shared_client_sends_each_callers_own_headers_and_one_token_per_creden
     asyncio.run(go())
     calls = platform.api_calls()
     assert len(calls) == 9
-    assert len(platform.clients) == 1
+    assert 1 <= len(platform.clients) <= LANES
     assert sorted(r.headers["x-sandbox-name"] for r in calls) == ["dev"] * 3 + ["prod"] * 6
     by_key = {(r.headers["x-api-key"], r.headers["authorization"]) for r in calls}
     assert by_key == {
@@ -212,14 +235,14 @@ def test_triggers_in_one_loop_share_a_client_a_token_and_a_connection_read(monke
 
     async def go() -> tuple[list[dict[str, Any]], int]:
         events = await run_all(triggers)
-        return events, CLIENTS.open_clients()
+        return events, CLIENTS.open_transports()
 
     events, open_clients = asyncio.run(go())
     assert [e["status"] for e in events] == ["success"] * 50
     assert [e["flow_id"] for e in events] == [f"f-{n}" for n in range(50)]
     assert reads.call_count == 1
     assert len(platform.token_calls()) == 1
-    assert len(platform.clients) == 1
+    assert 1 <= len(platform.clients) <= LANES
     assert open_clients == 0
 
 
@@ -286,7 +309,7 @@ def test_a_cancelled_trigger_does_not_cancel_the_connection_read_of_the_others(m
         await asyncio.sleep(0.01)
         first.cancel()
         events = await others
-        return events, CLIENTS.open_clients()
+        return events, CLIENTS.open_transports()
 
     events, open_clients = asyncio.run(go())
     assert [e["status"] for e in events] == ["success"]
@@ -304,6 +327,6 @@ def test_a_cancelled_trigger_gives_its_client_back(monkeypatch, platform):
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        return CLIENTS.open_clients()
+        return CLIENTS.open_transports()
 
     assert asyncio.run(go()) == 0
