@@ -115,7 +115,7 @@ def create_app(emulator: Emulator) -> Any:
         """(sandbox, client id) after the gateway checks; also lets due runs happen first."""
         headers = {k.lower(): v for k, v in request.headers.items()}
         client = service.authenticate(headers)
-        engine.advance()
+        engine.advance_due()
         return sandbox_name(headers), client
 
     async def json_body(request: Request) -> Any:
@@ -289,7 +289,7 @@ def create_app(emulator: Emulator) -> Any:
 
     @app.get("/_emulator/state")
     async def read_state() -> dict[str, Any]:
-        engine.advance()
+        engine.advance(every=True)
         with state.lock:
             return {
                 "sandboxes": state.data["sandboxes"],
@@ -300,7 +300,7 @@ def create_app(emulator: Emulator) -> Any:
     @app.get("/_emulator/runs/{run_id}/credentials")
     async def run_credentials(run_id: str) -> dict[str, Any]:
         """Which credentials a run used (per attempt): ids, identifiers, fingerprints; no secret."""
-        engine.advance()
+        engine.advance(every=True)
         return run_actions.credentials(run_id)
 
     @app.post("/_emulator/reset")
@@ -311,7 +311,7 @@ def create_app(emulator: Emulator) -> Any:
 
     @app.post("/_emulator/advance")
     async def advance() -> dict[str, Any]:
-        engine.advance()
+        engine.advance(every=True)
         return {"advanced": True}
 
     @app.get("/_emulator/requests")
@@ -372,7 +372,7 @@ def create_app(emulator: Emulator) -> Any:
     @app.get("/_emulator/ui/flows/{flow_id}", response_class=HTMLResponse)
     async def flow_page(flow_id: str) -> str:
         """What the operator extra link opens when Airflow points at the emulator."""
-        engine.advance()
+        engine.advance(every=True)
         with state.lock:
             for sandbox in state.sandboxes():
                 flow = state.entities(sandbox, "flows").get(flow_id)

@@ -8,6 +8,7 @@ records which credentials of the flow's base connection it used.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 import uuid
@@ -34,43 +35,160 @@ from aep_emulator.validation import general_transform
 from airflow_provider_aep.catalog import find_destination
 
 UNIT_SECONDS = {"hour": 3600, "day": 86400}
+#: Flows (and runs) the background clock looks over per tick, five ticks a second: all of them
+#: at the scale of a test, a round every two seconds for ten thousand, and never a tick that
+#: holds the server for the whole fleet.
+SWEEP = 1000
 RUN_CLIENT = "aep_activation_batch"
 logger = logging.getLogger(__name__)
 
 
 class RunEngine:
+    """Starts and finishes runs when they are due.
+
+    Every request ticks the clock, so a request's tick must cost what is due, not what exists:
+    flows and runs wait in a heap by due time (:meth:`advance_due`). The background clock
+    (:meth:`advance`, five times a second) also looks over a slice of every flow and run, and
+    the admin routes over all of them, to find what changed behind the engine's back (a flow
+    broken in a state file, a schedule rearmed in place).
+    """
+
     def __init__(self, config: EmulatorConfig, state: State, faults: FaultPlan) -> None:
         self.config = config
         self.state = state
         self.faults = faults
+        #: (due time, sequence, "flow" or "run", id); an entry whose time is no longer the one
+        #: in ``_scheduled`` is stale and skipped.
+        self._heap: list[tuple[float, int, str, str]] = []
+        self._scheduled: dict[tuple[str, str], float] = {}
+        self._sequence = 0
+        self._data: dict[str, Any] | None = None
+        #: kind → (the ids of this round, where the next slice starts).
+        self._sweeps: dict[str, tuple[list[str], int]] = {}
 
-    def advance(self, now: float | None = None) -> None:
-        """Start the runs that are due and finish the ones whose time is up.
+    def advance(self, now: float | None = None, *, every: bool = False) -> None:
+        """Start the runs that are due and finish the ones whose time is up; then look over the
+        next :data:`SWEEP` flows and runs (``every``: all of them) for changes made behind the
+        engine's back.
 
         One flow the engine cannot schedule is logged and set aside (until a PATCH changes it):
         it must not stop the runs of every other flow, nor fail every request that ticks the clock.
         """
         now = time.time() if now is None else now
         with self.state.lock:
+            self.advance_due(now)
             changed = False
-            for flow_id, meta in list(self.state.data["meta"]["flows"].items()):
-                if meta.get("deleted") or meta.get("broken"):
-                    continue
-                flow = self.state.entities(meta["sandbox"], "flows").get(flow_id)
-                if flow is None or flow["state"] != "enabled":
-                    continue
-                try:
-                    changed |= self._start_due(flow, meta, now)
-                except Exception:
-                    logger.exception("AEP emulator: flow %s cannot be scheduled; its runs stop", flow_id)
-                    meta["broken"] = True
-                    changed = True
-            for run_id, meta in list(self.state.data["meta"]["runs"].items()):
-                if not meta.get("done") and meta["complete_at"] <= now:
-                    self._finish(run_id, meta, now)
-                    changed = True
+            meta = self.state.data["meta"]
+            for kind, advance in (("flows", self._advance_flow), ("runs", self._advance_run)):
+                for key in self._next_to_sweep(kind, every):
+                    changed |= advance(key, meta[kind].get(key), now)
             if changed:
                 self.state.save()
+
+    def _next_to_sweep(self, kind: str, every: bool) -> list[str]:
+        """The next ids of ``kind`` in a round over all of them, a slice per tick."""
+        if every:
+            self._sweeps.pop(kind, None)
+            return list(self.state.data["meta"][kind])
+        keys, start = self._sweeps.get(kind) or ([], 0)
+        if start >= len(keys):
+            keys, start = list(self.state.data["meta"][kind]), 0
+        self._sweeps[kind] = (keys, start + SWEEP)
+        return keys[start : start + SWEEP]
+
+    def advance_due(self, now: float | None = None) -> None:
+        """As :meth:`advance`, for what is due by now only: what every request does first."""
+        now = time.time() if now is None else now
+        with self.state.lock:
+            if self._forget_if_reset():
+                self.advance(now, every=True)
+                return
+            changed = False
+            # Runs started here are queued at once: one that is already due finishes in this tick.
+            while self._queue_touched() or (self._heap and self._heap[0][0] <= now):
+                while self._heap and self._heap[0][0] <= now:
+                    at, _, kind, key = heapq.heappop(self._heap)
+                    if self._scheduled.get((kind, key)) != at:
+                        continue
+                    del self._scheduled[(kind, key)]
+                    if kind == "flow":
+                        changed |= self._advance_flow(key, self.state.data["meta"]["flows"].get(key), now)
+                    else:
+                        changed |= self._advance_run(key, self.state.data["meta"]["runs"].get(key), now)
+            if changed:
+                self.state.save()
+
+    def _queue_touched(self) -> bool:
+        """Queue the flows and runs handed out since the last look; whether there were any."""
+        flows, runs = self.state.take_touched()
+        for flow_id in flows:
+            self._schedule_flow(flow_id, self.state.data["meta"]["flows"].get(flow_id))
+        for run_id in runs:
+            self._schedule_run(run_id, self.state.data["meta"]["runs"].get(run_id))
+        return bool(flows or runs)
+
+    def _forget_if_reset(self) -> bool:
+        """Drop the schedule when the state was replaced (a reset, or a state file just read)."""
+        if self.state.data is self._data:
+            return False
+        self._data = self.state.data
+        self._heap.clear()
+        self._scheduled.clear()
+        self._sweeps.clear()
+        return True
+
+    def _advance_flow(self, flow_id: str, meta: dict[str, Any] | None, now: float) -> bool:
+        if not meta or meta.get("deleted") or meta.get("broken"):
+            return False
+        flow = self.state.entities(meta["sandbox"], "flows").get(flow_id)
+        if flow is None or flow["state"] != "enabled":
+            return False
+        try:
+            changed = self._start_due(flow, meta, now)
+        except Exception:
+            logger.exception("AEP emulator: flow %s cannot be scheduled; its runs stop", flow_id)
+            meta["broken"] = True
+            return True
+        self._schedule_flow(flow_id, meta)
+        return changed
+
+    def _advance_run(self, run_id: str, meta: dict[str, Any] | None, now: float) -> bool:
+        if not meta or meta.get("done"):
+            return False
+        if meta["complete_at"] > now:
+            self._schedule_run(run_id, meta)
+            return False
+        self._finish(run_id, meta, now)
+        return True
+
+    def _schedule_flow(self, flow_id: str, meta: dict[str, Any] | None) -> None:
+        """Queue the flow for its next start, if it has one (a disabled flow is queued too: cheap)."""
+        if not meta or meta.get("deleted") or meta.get("broken") or "sandbox" not in meta:
+            return
+        if meta.get("workflow") == "DATASETS":
+            pending = (
+                [] if meta.get("ended") or meta.get("emitted", 0) >= self.config.max_runs_per_flow else [meta]
+            )
+        else:
+            pending = [
+                s
+                for s in (meta.get("segments") or {}).values()
+                if not s["ended"] and s["emitted"] < self.config.max_runs_per_flow
+            ]
+        due = [s["next_due"] for s in pending if "next_due" in s]
+        if due:
+            self._push("flow", flow_id, min(due))
+
+    def _schedule_run(self, run_id: str, meta: dict[str, Any] | None) -> None:
+        if meta and not meta.get("done") and "complete_at" in meta:
+            self._push("run", run_id, meta["complete_at"])
+
+    def _push(self, kind: str, key: str, at: float) -> None:
+        if self._scheduled.get((kind, key)) == at:
+            return
+        self._scheduled[(kind, key)] = at
+        self._sequence += 1
+        heapq.heappush(self._heap, (at, self._sequence, kind, key))
 
     def _start_due(self, flow: dict[str, Any], meta: dict[str, Any], now: float) -> bool:
         if meta.get("workflow") == "DATASETS":
@@ -148,7 +266,7 @@ class RunEngine:
             },
             "activities": [],
         }
-        self.state.entities(sandbox, "runs")[run["id"]] = run
+        self.state.add_run(sandbox, run)
         self.state.run_meta(run["id"]).update(
             {
                 "sandbox": sandbox,

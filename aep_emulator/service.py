@@ -185,9 +185,13 @@ class FlowService:
     ) -> list[dict[str, Any]]:
         parsed = parse_filters(filters)
         with self.state.lock:
-            items = [
-                copy.deepcopy(e) for e in self.state.entities(sandbox, kind).values() if matches(e, parsed)
-            ]
+            flow_ids = _flow_ids_wanted(parsed) if kind == "runs" else None
+            candidates = (
+                self.state.runs_of_flows(sandbox, flow_ids)
+                if flow_ids is not None
+                else self.state.entities(sandbox, kind).values()
+            )
+            items = [copy.deepcopy(e) for e in candidates if matches(e, parsed)]
         return order(items, orderby)
 
     # -- creates --------------------------------------------------------------------------------
@@ -514,6 +518,14 @@ class FlowService:
                 "hasNext": start + limit < len(DATASETS),
             },
         }
+
+
+def _flow_ids_wanted(filters: list[tuple[str, str, list[str]]]) -> list[str] | None:
+    """The flow ids a ``flowId==…`` filter names (a poll's), so only their runs are looked at."""
+    for path, op, values in filters:
+        if path == "flowId" and op == "==":
+            return values
+    return None
 
 
 def _flow_spec_of(body: dict[str, Any]) -> tuple[dict[str, Any], str]:

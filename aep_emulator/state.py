@@ -24,6 +24,12 @@ class State:
         self.data: dict[str, Any] = self._empty()
         #: base connection id → ``{"params": ...}`` as sent (secrets included); never saved.
         self.credentials: dict[str, dict[str, Any]] = {}
+        #: Flows and runs whose bookkeeping was handed out since the run engine last looked:
+        #: it reschedules just these instead of scanning every flow and run.
+        self._touched: tuple[set[str], set[str]] = (set(), set())
+        #: sandbox → flow id → ids of its runs, so listing a flow's runs need not scan them all.
+        self._runs_by_flow: dict[str, dict[str, list[str]]] = {}
+        self._indexed_runs: dict[str, int] = {}
         if path and path.exists():
             self.data.update(json.loads(path.read_text(encoding="utf-8")))
 
@@ -46,12 +52,44 @@ class State:
         return tokens
 
     def flow_meta(self, flow_id: str) -> dict[str, Any]:
+        """A flow's scheduling bookkeeping, to read or change; the run engine looks at it again."""
         meta: dict[str, Any] = self.data["meta"]["flows"].setdefault(flow_id, {})
+        self._touched[0].add(flow_id)
         return meta
 
     def run_meta(self, run_id: str) -> dict[str, Any]:
+        """A run's bookkeeping, to read or change; the run engine looks at it again."""
         meta: dict[str, Any] = self.data["meta"]["runs"].setdefault(run_id, {})
+        self._touched[1].add(run_id)
         return meta
+
+    def take_touched(self) -> tuple[set[str], set[str]]:
+        """(flow ids, run ids) handed out by flow_meta/run_meta since the last call."""
+        touched, self._touched = self._touched, (set(), set())
+        return touched
+
+    def runs_of_flows(self, sandbox: str, flow_ids: list[str]) -> list[dict[str, Any]]:
+        """The runs of these flows (ids compared as filters compare text: ignoring case), found
+        by index; the index is rebuilt when runs came or went unseen."""
+        runs = self.entities(sandbox, "runs")
+        index = self._runs_by_flow.get(sandbox)
+        if index is None or self._indexed_runs.get(sandbox) != len(runs):
+            index = self._runs_by_flow[sandbox] = {}
+            for run in runs.values():
+                index.setdefault(str(run.get("flowId")).lower(), []).append(run["id"])
+            self._indexed_runs[sandbox] = len(runs)
+        wanted = dict.fromkeys(flow_id.lower() for flow_id in flow_ids)
+        found = (runs.get(run_id) for flow_id in wanted for run_id in index.get(flow_id, ()))
+        return [run for run in found if run is not None]
+
+    def add_run(self, sandbox: str, run: dict[str, Any]) -> None:
+        """Store a new run and index it by its flow."""
+        runs = self.entities(sandbox, "runs")
+        runs[run["id"]] = run
+        index = self._runs_by_flow.get(sandbox)
+        if index is not None and self._indexed_runs.get(sandbox) == len(runs) - 1:
+            index.setdefault(str(run.get("flowId")).lower(), []).append(run["id"])
+            self._indexed_runs[sandbox] = len(runs)
 
     def log_request(self, entry: dict[str, Any], keep: int = 5000) -> None:
         requests: list[dict[str, Any]] = self.data["requests"]
@@ -62,6 +100,8 @@ class State:
         with self.lock:
             self.data = self._empty()
             self.credentials = {}
+            self._touched = (set(), set())
+            self._runs_by_flow, self._indexed_runs = {}, {}
             self.save()
 
     def save(self) -> None:

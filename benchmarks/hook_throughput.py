@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from common import dump, emulator_process, median, show, use_emulator
-from deferral_at_scale import create_flows
+from deferral_at_scale import create_connections, create_flows
 
 from airflow_provider_aep.hooks.aep import AEPHook
 
@@ -31,7 +31,7 @@ def main() -> dict:
     with emulator_process() as config:
         use_emulator(config)
         hook = AEPHook()
-        [flow_id] = create_flows(hook, 1)
+        [flow_id] = create_flows(create_connections(hook), [int(time.time())])
         rate(hook, flow_id, keep_alive=True)  # warm up
         kept = median([rate(hook, flow_id, keep_alive=True) for _ in range(ROUNDS)])
         fresh = median([rate(hook, flow_id, keep_alive=False) for _ in range(ROUNDS)])

@@ -32,7 +32,7 @@ def main() -> int:
     )
     print(f"  example DAG             {calls['total']} requests, {calls['token_requests']} token request")
     print(
-        f"  1000 deferred sensors   {scale['succeeded']}/{scale['triggers']} done, "
+        f"  {scale['triggers']:>5} deferred sensors  {scale['succeeded']}/{scale['triggers']} done, "
         f"{scale['memory_per_trigger_kb']} KB each, {scale['cpu_ms_per_poll']} ms CPU per poll"
     )
     print(

@@ -6,10 +6,13 @@ like a poking one: Retry-After is honoured, a 401 gets one new token, errors rea
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import ssl
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import certifi
@@ -42,11 +45,119 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+#: Connections one event loop keeps open to one AEP (and its IMS), however many triggers poll:
+#: a triggerer runs all its triggers in one loop, and a socket per trigger would run out of file
+#: descriptors (and AEP's patience) long before memory. They are spread over small pools
+#: (lanes): httpcore's pool looks at every queued request times every connection each time a
+#: request comes or goes, so one pool of 64 with thousands of polls queued costs more CPU than
+#: the polls themselves.
+LANE_CONNECTIONS = 4
+LANES = 16
+MAX_CONNECTIONS = LANE_CONNECTIONS * LANES
+
+#: (Platform URL, IMS URL, whether the environment's proxies apply): what the transport depends
+#: on. Credentials, sandbox and timeouts travel with each request, so they need no client of their own.
+TransportKey = tuple[str, str, bool]
+
+
+class SharedTransport:
+    """The httpx clients (lanes) one event loop uses for one :data:`TransportKey`.
+
+    At most :data:`MAX_CONNECTIONS` requests are under way; the rest wait in a first-come queue
+    (a semaphore) that costs nothing per waiter. A lane is opened only when every open one is busy.
+    """
+
+    def __init__(self, key: TransportKey) -> None:
+        self.key = key
+        self.lanes: list[httpx.AsyncClient] = []
+        self.busy: list[int] = []
+        self.gate = asyncio.Semaphore(MAX_CONNECTIONS)
+        self.users = 0
+
+    def first_lane(self) -> httpx.AsyncClient:
+        if not self.lanes:
+            self._open_lane()
+        return self.lanes[0]
+
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[httpx.AsyncClient]:
+        """A lane with a free connection, held while the request is under way."""
+        async with self.gate:
+            index = min(range(len(self.busy)), key=self.busy.__getitem__) if self.busy else -1
+            if index < 0 or (self.busy[index] and len(self.lanes) < LANES):
+                index = self._open_lane()
+            self.busy[index] += 1
+            try:
+                yield self.lanes[index]
+            finally:
+                self.busy[index] -= 1
+
+    def _open_lane(self) -> int:
+        self.lanes.append(_new_client(trust_env=self.key[2]))
+        self.busy.append(0)
+        return len(self.lanes) - 1
+
+    async def aclose(self) -> None:
+        for http in self.lanes:
+            await http.aclose()
+
+
+class SharedClients:
+    """One :class:`SharedTransport` per (running event loop, transport settings), lent to every AsyncAEPClient.
+
+    Keyed by the running loop because an httpx client (its connections, its pool's locks) belongs
+    to the loop that opened it; a triggerer may run several loops over its life. The last user to
+    leave closes the clients, so nothing outlives the triggers that needed it.
+    """
+
+    def __init__(self) -> None:
+        self._shared: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[TransportKey, SharedTransport]
+        ] = weakref.WeakKeyDictionary()
+
+    def acquire(self, key: TransportKey) -> SharedTransport:
+        """The running loop's transport for ``key``, opened on first use; pair with :meth:`release`."""
+        shared = self._shared.setdefault(asyncio.get_running_loop(), {})
+        transport = shared.get(key)
+        if transport is None:
+            transport = shared[key] = SharedTransport(key)
+        transport.users += 1
+        return transport
+
+    async def release(self, transport: SharedTransport) -> None:
+        """Give back a transport from :meth:`acquire`; the last user closes it."""
+        transport.users -= 1
+        if transport.users > 0:
+            return
+        shared = self._shared.get(asyncio.get_running_loop(), {})
+        if shared.get(transport.key) is transport:
+            del shared[transport.key]
+        await transport.aclose()
+
+    def open_transports(self) -> int:
+        """Transports open on the running loop (for tests and benchmarks)."""
+        return len(self._shared.get(asyncio.get_running_loop(), {}))
+
+
+def _new_client(*, trust_env: bool) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        verify=_tls_context(),
+        trust_env=trust_env,
+        limits=httpx.Limits(max_connections=LANE_CONNECTIONS, max_keepalive_connections=LANE_CONNECTIONS),
+        headers={"User-Agent": f"airflow-provider-aep/{__version__}", "Accept": "application/json"},
+    )
+
+
+CLIENTS = SharedClients()
+
+
 class AsyncAEPClient:
     """The run reads of the Flow Service over httpx, for code that runs in an event loop.
 
-    Use it as ``async with AsyncAEPClient(settings) as client:``; leaving the block closes the
-    HTTP connections.
+    Use it as ``async with AsyncAEPClient(settings) as client:``. Inside the block it borrows the
+    running loop's shared httpx clients for these hosts (:data:`CLIENTS`): ten thousand deferred
+    sensors share at most :data:`MAX_CONNECTIONS` connections and one token; the last one out
+    closes them.
 
     :param settings: the ``aep`` connection, read and checked
         (``AEPConnectionSettings.from_connection``).
@@ -70,19 +181,42 @@ class AsyncAEPClient:
         self.retry_policy = retry_policy or RetryPolicy()
         self.log = logger
         connect, read = timeout or settings.timeout
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(read, connect=connect),
-            verify=_tls_context(),
-            # Plain http to loopback (a local test server) never goes through an HTTP_PROXY.
-            trust_env=not any(proxies_for(url) for url in (settings.ims_url, settings.platform_url)),
-            headers={"User-Agent": f"airflow-provider-aep/{__version__}", "Accept": "application/json"},
-        )
+        self.timeout = httpx.Timeout(read, connect=connect)
+        # Plain http to loopback (a local test server) never goes through an HTTP_PROXY.
+        self.trust_env = not any(proxies_for(url) for url in (settings.ims_url, settings.platform_url))
+        self.transport_key: TransportKey = (settings.platform_url, settings.ims_url, self.trust_env)
+        self._shared: SharedTransport | None = None
+        self._own: httpx.AsyncClient | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The httpx client requests go through (the loop's first shared lane unless one was set)."""
+        if self._own is not None:
+            return self._own
+        if self._shared is None:
+            raise RuntimeError("AsyncAEPClient sends requests only inside `async with`")
+        return self._shared.first_lane()
+
+    @http.setter
+    def http(self, client: httpx.AsyncClient) -> None:
+        self._own = client
 
     async def __aenter__(self) -> AsyncAEPClient:
+        self._shared = CLIENTS.acquire(self.transport_key)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.http.aclose()
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            await CLIENTS.release(shared)
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[httpx.AsyncClient]:
+        if self._own is not None or self._shared is None:
+            yield self.http
+            return
+        async with self._shared.lane() as http:
+            yield http
 
     async def access_token(self, stale: str | None = None) -> str:
         """An IMS token from the process-wide cache that AEPHook shares.
@@ -100,7 +234,10 @@ class AsyncAEPClient:
                 self.retry_policy, self.log, f"IMS token request to {settings.ims_url}"
             ):
                 with attempt:
-                    response = await self.http.post(settings.ims_url, data=ims.token_form(settings))
+                    async with self._client() as http:
+                        response = await http.post(
+                            settings.ims_url, data=ims.token_form(settings), timeout=self.timeout
+                        )
                     raise_if_transient(response)
         except RetryableResponse as exhausted:
             raise AEPAuthError(
@@ -149,7 +286,8 @@ class AsyncAEPClient:
 
     async def _send(self, method: str, url: str, token: str, params: Any) -> httpx.Response:
         headers = self.settings.platform_headers(token, self.sandbox_name)
-        return await self.http.request(method, url, params=params, headers=headers)
+        async with self._client() as http:
+            return await http.request(method, url, params=params, headers=headers, timeout=self.timeout)
 
     async def list_runs(
         self, properties: Sequence[str], orderby: str | None = None, max_pages: int = 10

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -20,6 +22,12 @@ from airflow_provider_aep.utils.runs import (
     window_closed,
 )
 from airflow_provider_aep.version_compat import BaseTrigger, TriggerEvent, read_connection_async
+
+#: Connection reads under way, per event loop and connection id: triggers that start together
+#: (a triggerer picking up thousands at once) share one read instead of queueing one each.
+_READING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class AEPDataflowRunTrigger(BaseTrigger):
@@ -114,7 +122,7 @@ class AEPDataflowRunTrigger(BaseTrigger):
         from airflow_provider_aep.hooks.retry import RetryPolicy
 
         try:
-            settings = await self._settings()
+            settings = await self._shared_settings()
             async with AsyncAEPClient(
                 settings,
                 sandbox_name=self.sandbox_name,
@@ -197,7 +205,28 @@ class AEPDataflowRunTrigger(BaseTrigger):
             return pause
         return max(0.0, min(pause, self.deadline - time.time()))
 
+    async def _shared_settings(self) -> Any:
+        """The connection's settings, read once for every trigger of this loop waiting on the same read.
+
+        Only a read under way is shared: a trigger that starts later reads the connection again,
+        so an edited connection is seen as it is now. The read runs as a task of its own, so a
+        trigger cancelled while waiting does not cancel it for the others.
+        """
+        reading = _READING.setdefault(asyncio.get_running_loop(), {})
+        future = reading.get(self.aep_conn_id)
+        if future is None:
+            future = reading[self.aep_conn_id] = asyncio.ensure_future(self._settings())
+            future.add_done_callback(functools.partial(_forget, reading, self.aep_conn_id))
+        return await asyncio.shield(future)
+
     async def _settings(self) -> Any:
         from airflow_provider_aep.hooks.connection import AEPConnectionSettings
 
         return await read_connection_async(self.aep_conn_id, AEPConnectionSettings.from_connection)
+
+
+def _forget(reading: dict[str, asyncio.Future[Any]], conn_id: str, done: asyncio.Future[Any]) -> None:
+    if reading.get(conn_id) is done:
+        del reading[conn_id]
+    if not done.cancelled():
+        done.exception()  # retrieved: a failed read is reported by the triggers that awaited it

@@ -518,8 +518,13 @@ def test_plain_http_to_loopback_never_goes_through_a_proxy(monkeypatch, fake):
     settings = AEPConnectionSettings(
         client_id="c", client_secret=CLIENT_SECRET, org_id=ORG_ID, ims_url=f"{host}/ims", platform_url=host
     )
-    assert AsyncAEPClient(settings).http._trust_env is False
-    assert AsyncAEPClient(_settings()).http._trust_env is True
+
+    async def trusts_env(settings: AEPConnectionSettings) -> bool:
+        async with AsyncAEPClient(settings) as client:
+            return client.http._trust_env
+
+    assert asyncio.run(trusts_env(settings)) is False
+    assert asyncio.run(trusts_env(_settings())) is True
 
 
 def test_https_keeps_the_environments_proxies(hook, fake):
