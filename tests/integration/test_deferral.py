@@ -91,6 +91,8 @@ def test_scheduler_and_triggerer_run_the_deferred_sensor(airflow_home, emulator,
         "AIRFLOW__API__PORT": str(port),
         # One worker, Airflow 3.1+'s default: 3.0 starts four, whose children die as they start.
         "AIRFLOW__API__WORKERS": "1",
+        # A busy 2-core machine answers the first task starts slower than the 5 s default.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         "AIRFLOW__API_AUTH__JWT_SECRET": "integration-test-jwt-secret",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
