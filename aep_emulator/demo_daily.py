@@ -176,6 +176,8 @@ def services(env: dict[str, str], home: Path, log: Path) -> Iterator[Airflow]:
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__API__WORKERS": "1",
+        # A busy 2-core machine answers the first task starts slower than the 5 s default.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         "AIRFLOW__API_AUTH__JWT_SECRET": "demo-daily-jwt-secret",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",

@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["parse_cost", "requests_per_pipeline", "deferral_at_scale", "hook_throughput"]
+BENCHMARKS = [
+    "parse_cost",
+    "requests_per_pipeline",
+    "deferral_at_scale",
+    "hook_throughput",
+    "tokens_under_celery",
+]
 
 
 def main() -> int:
@@ -23,6 +29,7 @@ def main() -> int:
     figures = {name: json.loads((HERE / "results" / f"{name}.json").read_text()) for name in BENCHMARKS}
     parse, calls = figures["parse_cost"], figures["requests_per_pipeline"]
     scale, http = figures["deferral_at_scale"], figures["hook_throughput"]
+    tokens = figures["tokens_under_celery"]
     aep_ms = parse["airflow-provider-aep"]["median_ms"]
     dbt = parse.get("apache-airflow-providers-dbt-cloud", {}).get("median_ms")
     print("\n== Summary")
@@ -31,6 +38,11 @@ def main() -> int:
         + (f" (dbt Cloud {dbt} ms: {dbt / aep_ms:.1f}x)" if dbt else "")
     )
     print(f"  example DAG             {calls['total']} requests, {calls['token_requests']} token request")
+    celery_runs = tokens["celery"]["runs"]
+    print(
+        f"  IMS tokens per DAG run  {tokens['celery']['token_requests'] / celery_runs:.1f} under Celery "
+        f"({celery_runs} runs, two workers), {tokens['dags_test']['token_requests']} with airflow dags test"
+    )
     print(
         f"  {scale['triggers']:>5} deferred sensors  {scale['succeeded']}/{scale['triggers']} done, "
         f"{scale['memory_per_trigger_kb']} KB each, {scale['cpu_ms_per_poll']} ms CPU per poll"
