@@ -61,9 +61,9 @@ TransportKey = tuple[str, str, bool]
 
 
 class SharedTransport:
-    """The httpx clients (lanes) one event loop uses for one :data:`TransportKey`.
+    """The httpx clients (lanes) one event loop uses for one ``TransportKey``.
 
-    At most :data:`MAX_CONNECTIONS` requests are under way; the rest wait in a first-come queue
+    At most ``MAX_CONNECTIONS`` requests are under way; the rest wait in a first-come queue
     (a semaphore) that costs nothing per waiter. A lane is opened only when every open one is busy.
     """
 
@@ -155,8 +155,8 @@ class AsyncAEPClient:
     """The run reads of the Flow Service over httpx, for code that runs in an event loop.
 
     Use it as ``async with AsyncAEPClient(settings) as client:``. Inside the block it borrows the
-    running loop's shared httpx clients for these hosts (:data:`CLIENTS`): ten thousand deferred
-    sensors share at most :data:`MAX_CONNECTIONS` connections and one token; the last one out
+    running loop's shared httpx clients for these hosts (``CLIENTS``): ten thousand deferred
+    sensors share at most ``MAX_CONNECTIONS`` connections and one token; the last one out
     closes them.
 
     :param settings: the ``aep`` connection, read and checked
