@@ -59,7 +59,7 @@ demo-daily: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/aep-emulator --host 127.0.0.1 --port 8765
 
-bench: $(STAMP)
+bench: system-deps $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c $(CONSTRAINTS) -e '.[dev,emulator,docs,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
