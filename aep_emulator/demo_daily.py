@@ -179,6 +179,8 @@ def services(env: dict[str, str], home: Path, log: Path) -> Iterator[Airflow]:
         # A busy 2-core machine answers the first task starts slower than the 5 s default.
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         "AIRFLOW__API_AUTH__JWT_SECRET": "demo-daily-jwt-secret",
+        # Airflow 3.0 signs and checks task tokens with an issuer, and has no default for it.
+        "AIRFLOW__API_AUTH__JWT_ISSUER": "airflow-provider-aep-demo",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",

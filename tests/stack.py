@@ -201,6 +201,8 @@ class AirflowStack:
             # A busy 2-core machine answers the first task starts slower than the 5 s default.
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             "AIRFLOW__API_AUTH__JWT_SECRET": "loopback-stack-jwt-secret",
+            # Airflow 3.0 signs and checks task tokens with an issuer, and has no default for it.
+            "AIRFLOW__API_AUTH__JWT_ISSUER": "airflow-provider-aep-tests",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": LOOPBACK,

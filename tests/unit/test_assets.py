@@ -6,7 +6,6 @@ import time
 
 import pytest
 from airflow.sdk import Asset, AssetAlias
-from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_aep.assets import MAX_FILES_IN_EVENT, event_extra, export_location, files_of
@@ -15,6 +14,7 @@ from airflow_provider_aep.exceptions import AEPRunMissingError, AEPValidationErr
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed, AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
+from airflow_provider_aep.version_compat import AIRFLOW_V_3_1_PLUS, AirflowFailException
 from tests.unit.test_sensor_and_trigger import CONTEXT, FakeClient, events, run
 
 ACCOUNT_KEY = "c2VjcmV0LWFjY291bnQta2V5LXRoYXQtbXVzdC1ub3QtbGVhaw=="
@@ -62,7 +62,8 @@ def test_each_destination_is_named_as_airflows_storage_providers_name_it(
     assert location.uri == uri
     assert location.destination == destination
     assert ACCOUNT_KEY not in repr(location)
-    assert Asset(uri=location.uri).uri == uri  # Airflow takes it as an asset URI
+    if AIRFLOW_V_3_1_PLUS or "@" not in uri:  # Airflow 3.0 drops the container@ part of an asset URI
+        assert Asset(uri=location.uri).uri == uri  # Airflow takes it as an asset URI
 
 
 def test_a_file_uri_is_the_folder_and_the_files_path_below_it():
