@@ -19,8 +19,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -30,6 +29,7 @@ import psutil
 
 from aep_emulator.config import EmulatorConfig
 from aep_emulator.demo import airflow_env
+from aep_emulator.demo_daily import wait_for
 from aep_emulator.server import free_port
 from tests.worker_hostname import HOSTNAME_VARIABLE
 
@@ -40,18 +40,6 @@ DAGS = ROOT / "dags_examples"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 LOOPBACK = "127.0.0.1"
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float, every: float = 1.0) -> T:
-    """The first truthy answer of ``probe``; fails with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = probe()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(every)
 
 
 class Emulator(Protocol):
