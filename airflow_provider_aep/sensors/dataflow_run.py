@@ -312,7 +312,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             self._forget_retriggers(context)
             raise AEPDataflowRunFailed(summary["run_id"], str(summary["status"]), outcome.errors)
         if outcome.state == "success":
-            return PokeReturnValue(is_done=True, xcom_value=self._report(context, summary))
+            return PokeReturnValue(is_done=True, xcom_value=self._report(context, summary, outcome.run))
         return PokeReturnValue(is_done=False)
 
     def _retriggered(self, context: Context) -> dict[str, Any]:
@@ -463,13 +463,15 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             )
         raise AEPError(f"Dataflow {self.flow_id}: {event.get('message', 'the trigger failed')}")
 
-    def _report(self, context: Context, summary: dict[str, Any]) -> dict[str, Any]:
+    def _report(
+        self, context: Context, summary: dict[str, Any], run: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         kept = self._retriggered(context)
         retriggers = int(kept.get("count", 0)) if kept.get("run_id") == summary["run_id"] else 0
         summary = {**summary, "attempts": 1 + retriggers}
         self._forget_retriggers(context)
         self.run_summary = summary
-        self._emit_asset_events(context, summary)
+        self._emit_asset_events(context, summary, run)
         self.log.info(
             "Dataflow run %s %s: %s records in, %s out, %s skipped, %s failed; %s file(s), %s bytes out; "
             "attempt %s",
@@ -479,13 +481,16 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         )  # fmt: skip
         return summary
 
-    def _emit_asset_events(self, context: Context, summary: dict[str, Any]) -> None:
+    def _emit_asset_events(
+        self, context: Context, summary: dict[str, Any], run: dict[str, Any] | None = None
+    ) -> None:
         """Tell downstream DAGs where the run's files are, through this task's asset outlets."""
         outlets = [o for o in self.outlets if isinstance(o, (Asset, AssetAlias))]
         if not outlets:
             return
         self.location = self.hook.export_location(self.flow_id, self.storage_account or None)
-        files = files_of(self.hook.get_run(str(summary["run_id"])))
+        # The trigger's event carries the summary, not the run: then the run is read once more.
+        files = files_of(run if run is not None else self.hook.get_run(str(summary["run_id"])))
         extra = event_extra(summary, self.location, files)
         events = context["outlet_events"]
         for outlet in outlets:

@@ -22,20 +22,14 @@ import pytest
 
 from aep_emulator.config import EmulatorConfig
 from aep_emulator.server import RunningEmulator, running_emulator
+from airflow_provider_aep.catalog import DATASET_EXPORT_DESTINATIONS
 from tests.distributed.servers import Postgres, Redis, missing, postgres, redis_server
 from tests.stack import DAGS, AirflowHome, AirflowStack, wait_for
 
 EXPORT_DAG = "aep_export_datasets"
 ACTIVATION_DAG = "aep_activate_segments"
 SENSORS = {EXPORT_DAG: "wait_for_export_run", ACTIVATION_DAG: "wait_for_activation_run"}
-EXPORT_DESTINATIONS = [
-    "amazon_s3",
-    "azure_blob",
-    "adls_gen2",
-    "data_landing_zone",
-    "google_cloud_storage",
-    "sftp",
-]
+EXPORT_DESTINATIONS = list(DATASET_EXPORT_DESTINATIONS)
 ACTIVATION_DESTINATIONS = ["adobe_campaign", "sftp_audiences"]
 #: Two runs with the same conf: the same-named entities they both create must end as one each.
 TWIN_DESTINATION = "oracle_eloqua"
