@@ -64,6 +64,11 @@ class Emulator:
         self.run_actions = RunActions(self.state, self.engine)
         self.app = create_app(self)
 
+    def fingerprint(self, params: dict[str, Any]) -> str:
+        """What this emulator's run records show for these auth params (for in-process tests);
+        the key stays in memory, so no route answers this."""
+        return credentials.fingerprint(params, self.state.fingerprint_key)
+
 
 def create_app(emulator: Emulator) -> Any:
     service, engine, state, config = emulator.service, emulator.engine, emulator.state, emulator.config
@@ -299,7 +304,7 @@ def create_app(emulator: Emulator) -> Any:
 
     @app.get("/_emulator/runs/{run_id}/credentials")
     async def run_credentials(run_id: str) -> dict[str, Any]:
-        """Which credentials a run used (per attempt): ids, identifiers, fingerprints; no secret."""
+        """Which credentials a run used (per attempt): ids, identifiers, keyed fingerprints; no secret."""
         engine.advance(every=True)
         return run_actions.credentials(run_id)
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from aep_emulator.config import EmulatorConfig
 
@@ -54,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     )
     parser.add_argument("--faults", type=Path, default=None, help='a JSON fault plan: {"rules": [...]}')
     args = parser.parse_args(argv)
-    faults = json.loads(args.faults.read_text())["rules"] if args.faults else []
+    faults = fault_rules(args.faults, parser) if args.faults else []
     return EmulatorConfig(
         host=args.host,
         port=args.port,
@@ -74,14 +75,33 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     )
 
 
+def fault_rules(path: Path, parser: argparse.ArgumentParser) -> list[dict[str, Any]]:
+    """The rules of a ``--faults`` file, or a usage error naming the file (exit 2) before start."""
+    from aep_emulator.faults import FaultPlan
+
+    try:
+        plan = json.loads(path.read_text(encoding="utf-8"))
+        rules = plan["rules"] if isinstance(plan, dict) else None
+        if not isinstance(rules, list):
+            raise ValueError('it must be a JSON object {"rules": [...]}')
+        FaultPlan(rules)  # each rule understood, or TypeError/ValueError
+    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError) as err:
+        parser.error(f"--faults {path}: {err}")
+    return rules
+
+
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from aep_emulator.app import Emulator
     from aep_emulator.server import airflow_connection
+    from aep_emulator.state_file import StateFileError
 
     config = parse_args(argv)
-    emulator = Emulator(config)
+    try:
+        emulator = Emulator(config)
+    except StateFileError as err:
+        sys.exit(f"aep-emulator: not started: {err}")
     print("AEP emulator on", config.url, file=sys.stderr)
     print("Point Airflow at it with:", file=sys.stderr)
     print(f"export AIRFLOW_CONN_AEP_DEFAULT='{airflow_connection(config)}'", flush=True)

@@ -5,12 +5,19 @@ does the same: the entity in its state holds ``***`` for every ``format: passwor
 and the parameters as sent are kept in memory alone (``State.credentials``), never written to
 the state file, a response or the request log. What leaves is a run's record of which
 credentials it used: the non-secret identifiers and a fingerprint.
+
+The fingerprint is an HMAC keyed with random bytes each emulator makes at start and never lets
+out: an unkeyed hash beside the identifiers would let anyone holding it (the admin route, the
+state file) confirm a guessed password offline. Keyed, it compares credentials within one
+emulator (the same key, the same params: the same fingerprint) and means nothing elsewhere.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
 from typing import Any
 
 from airflow_provider_aep.catalog import all_connection_specs
@@ -25,8 +32,12 @@ def secret_names(auth_spec: dict[str, Any]) -> frozenset[str]:
 
 
 def masked(params: dict[str, Any], auth_spec: dict[str, Any]) -> dict[str, Any]:
-    """The parameters as GET shows them: secrets replaced by ``***``."""
-    secret = secret_names(auth_spec)
+    """The parameters as GET shows them: secrets replaced by ``***``.
+
+    A parameter another auth spec marks secret is masked too (a ``password`` sent beside an
+    SSH key is still a password).
+    """
+    secret = secret_names(auth_spec) | SECRET_PARAMS
     return {k: (MASK if k in secret else v) for k, v in params.items()}
 
 
@@ -45,9 +56,15 @@ def canonical_json(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"))
 
 
-def fingerprint(params: dict[str, Any]) -> str:
-    """SHA-256 hex of the canonical JSON of every auth parameter, secrets included."""
-    return hashlib.sha256(canonical_json(params).encode("utf-8")).hexdigest()
+def new_fingerprint_key() -> bytes:
+    """A fingerprint key for one emulator: 32 random bytes, kept in its memory alone."""
+    return secrets.token_bytes(32)
+
+
+def fingerprint(params: dict[str, Any], key: bytes) -> str:
+    """HMAC-SHA-256 hex, under this emulator's ``key``, of the canonical JSON of every auth
+    parameter, secrets included."""
+    return hmac.new(key, canonical_json(params).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def auth_spec_of(connection_spec_id: str, spec_name: Any) -> dict[str, Any] | None:
@@ -59,11 +76,12 @@ def auth_spec_of(connection_spec_id: str, spec_name: Any) -> dict[str, Any] | No
     return None
 
 
-def used_by_run(base: dict[str, Any] | None, kept: dict[str, Any] | None) -> dict[str, Any]:
+def used_by_run(base: dict[str, Any] | None, kept: dict[str, Any] | None, key: bytes) -> dict[str, Any]:
     """What a run records of its flow's base connection when it starts.
 
     ``kept`` is the in-memory record of the parameters as sent; without it (the emulator was
     restarted from a state file) the masked parameters stand in, so secrets are not known.
+    ``key`` is the emulator's fingerprint key.
     """
     if base is None:
         return {
@@ -80,7 +98,7 @@ def used_by_run(base: dict[str, Any] | None, kept: dict[str, Any] | None) -> dic
         "baseConnectionId": base["id"],
         "authSpecName": auth.get("specName"),
         "identifiers": identifiers(params, spec) if spec else {},
-        "fingerprint": fingerprint(params),
+        "fingerprint": fingerprint(params, key),
         "secretsKnown": kept is not None or not auth,
     }
 

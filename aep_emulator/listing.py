@@ -70,9 +70,20 @@ def _compare(actual: Any, op: str, wanted: str) -> bool:
 
 
 def matches(item: dict[str, Any], filters: Sequence[tuple[str, str, list[str]]]) -> bool:
-    """Repeated filters AND together; comma-separated values OR together."""
+    """Repeated filters AND together; comma-separated values OR together.
+
+    A field that holds a list (a flow's ``sourceConnectionIds``) matches ``==`` when any of its
+    elements does, and ``!=`` when none does: how AEP lists the flows that use a connection.
+    """
     for path, op, values in filters:
         actual = lookup(item, path)
+        if isinstance(actual, list):
+            if op not in ("==", "!="):
+                raise bad_request(f"property filter on the list {path!r} takes == or != only")
+            hit = any(_compare(element, "==", v) for element in actual for v in values)
+            if hit != (op == "=="):
+                return False
+            continue
         if op == "!=":
             if not all(_compare(actual, op, v) for v in values):
                 return False

@@ -56,15 +56,22 @@ def patch_base_connection(
     ``kept`` holds the params as sent when the emulator has them; the patch applies to those,
     so replacing one key keeps the others' real values. Without them (the emulator was started
     from a state file) the masked secrets stand in, unchecked, until a patch replaces them all.
+
+    ``/auth`` may be replaced whole (``{"specName", "params"}``): that is how a connection
+    changes auth spec in place (SFTP with a password to SFTP with an SSH key). The new params
+    are checked against the new auth spec alone, none of the old ones is kept, and a param that
+    spec does not declare is refused (it would be an old credential riding along).
     """
     auth = entity.get("auth")
     spec = check.connection_specs()[entity["connectionSpec"]["id"]]
 
     def allowed(path: list[str]) -> bool:
-        return path in _NAMING or (auth is not None and path[:2] == ["auth", "params"])
+        return path in _NAMING or (auth is not None and (path == ["auth"] or path[:2] == ["auth", "params"]))
 
     hint = "a base connection takes /name, /description" + (
-        " and /auth/params/<name> (or /auth/params whole)" if auth is not None else ""
+        ", /auth whole ({specName, params}) and /auth/params/<name> (or /auth/params whole)"
+        if auth is not None
+        else ""
     )
     document = copy.deepcopy(entity)
     if auth is not None:
@@ -73,16 +80,54 @@ def patch_base_connection(
     _named(patched)
     if auth is None:
         return patched, None
-    auth_spec = next((a for a in spec.get("authSpec", []) if a["name"] == auth.get("specName")), None)
-    if auth_spec is None:
-        raise bad_request(f"auth.specName {auth.get('specName')!r} is not an auth spec of {spec['name']}")
+    whole = any(op.get("path") == "/auth" for op in operations)
+    auth_spec = _new_auth_spec(spec, patched.get("auth"))
     params = patched["auth"].get("params")
-    unknown = () if kept is not None else _masked_secrets(params, auth_spec)
+    if whole:
+        _check_declared(auth_spec, params)
+    unknown = () if kept is not None or whole else _masked_secrets(params, auth_spec)
     _check_auth_params(auth_spec, params, unknown)
     patched["auth"] = {"specName": auth_spec["name"], "params": credentials.masked(params, auth_spec)}
-    if kept is None and _masked_secrets(params, auth_spec):
+    if unknown:
         return patched, None  # some secret is still unknown: nothing whole to keep in memory
     return patched, params
+
+
+def _new_auth_spec(spec: dict[str, Any], auth: Any) -> dict[str, Any]:
+    """The auth spec the patched ``auth`` names, or a 400 (``auth`` stays: it holds the credentials)."""
+    names = ", ".join(a["name"] for a in spec.get("authSpec", []))
+    if not isinstance(auth, dict):
+        raise bad_request(
+            f"auth must stay an object {{specName, params}} for {spec['name']}: specName one of {names}",
+            code="1017-400",
+        )
+    extra = sorted(set(auth) - {"specName", "params"})
+    if extra:
+        raise bad_request(
+            f"auth.{extra[0][:80]} is not a field of auth: it takes specName and params", code="1017-400"
+        )
+    name = auth.get("specName")
+    chosen = next((a for a in spec.get("authSpec", []) if a["name"] == name), None)
+    if chosen is None:
+        raise bad_request(
+            f"auth.specName {str(name)[:80]!r} is not an auth spec of {spec['name']}: use one of {names}",
+            code="1017-400",
+        )
+    return chosen
+
+
+def _check_declared(auth_spec: dict[str, Any], params: Any) -> None:
+    """A whole new ``auth`` carries only the params its auth spec declares (named, never quoted)."""
+    if not isinstance(params, dict):
+        return  # _check_auth_params refuses it
+    declared = auth_spec["spec"].get("properties", {})
+    extra = sorted(str(k) for k in params if k not in declared)
+    if extra:
+        raise bad_request(
+            f"auth.params.{extra[0][:80]} is not a parameter of {auth_spec['name']}: "
+            f"it takes {', '.join(declared)}",
+            code="1016-400",
+        )
 
 
 def _masked_secrets(params: Any, auth_spec: dict[str, Any]) -> tuple[str, ...]:

@@ -318,7 +318,8 @@ class RunEngine:
         target = self.state.entities(sandbox, "targetConnections").get(flow["targetConnectionIds"][0])
         base_id = (target or {}).get("baseConnectionId")
         base = self.state.entities(sandbox, "connections").get(base_id) if base_id else None
-        return credentials.used_by_run(base, self.state.credentials.get(base_id) if base_id else None)
+        kept = self.state.credentials.get(base_id) if base_id else None
+        return credentials.used_by_run(base, kept, self.state.fingerprint_key)
 
     # -- completion ------------------------------------------------------------------------------
 

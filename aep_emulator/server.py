@@ -92,6 +92,10 @@ class RunningEmulator:
     def add_fault(self, **rule: Any) -> None:
         self.admin.post("/faults", json=rule).raise_for_status()
 
+    def fingerprint(self, params: dict[str, Any]) -> str:
+        """The fingerprint this emulator's run records show for these auth params."""
+        return self.emulator.fingerprint(params)
+
 
 @contextlib.contextmanager
 def running_emulator(config: EmulatorConfig | None = None, **overrides: Any) -> Iterator[RunningEmulator]:

@@ -1,8 +1,10 @@
 """Everything the emulator remembers, in memory and (with ``--state FILE``) on disk.
 
 Entities are kept per sandbox exactly as Flow Service returns them; scheduling bookkeeping sits
-beside them under ``_meta`` and never leaves the emulator. Base connection credentials as sent
-(``credentials``) are kept in memory only: the state file holds their masked form.
+beside them under ``meta`` and never leaves the emulator. Base connection credentials as sent
+(``credentials``) are kept in memory only: the state file holds their masked form. A state
+file that cannot be read whole or is wrongly shaped stops the start
+(:class:`~aep_emulator.state_file.StateFileError`), never a 500 per request.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-KINDS = ("connections", "sourceConnections", "targetConnections", "flows", "runs")
+from aep_emulator import credentials, state_file
+from aep_emulator.state_file import KINDS
 
 
 class State:
@@ -24,6 +27,8 @@ class State:
         self.data: dict[str, Any] = self._empty()
         #: base connection id → ``{"params": ...}`` as sent (secrets included); never saved.
         self.credentials: dict[str, dict[str, Any]] = {}
+        #: The key of the credentials fingerprints (HMAC): made here, never saved or shown.
+        self.fingerprint_key = credentials.new_fingerprint_key()
         #: Flows and runs whose bookkeeping was handed out since the run engine last looked:
         #: it reschedules just these instead of scanning every flow and run.
         self._touched: tuple[set[str], set[str]] = (set(), set())
@@ -31,7 +36,7 @@ class State:
         self._runs_by_flow: dict[str, dict[str, list[str]]] = {}
         self._indexed_runs: dict[str, int] = {}
         if path and path.exists():
-            self.data.update(json.loads(path.read_text(encoding="utf-8")))
+            self.data = state_file.load(path, self._empty())
 
     @staticmethod
     def _empty() -> dict[str, Any]:

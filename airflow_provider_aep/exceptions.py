@@ -139,28 +139,73 @@ class AEPAmbiguousWriteError(AEPError):
 
 
 class AEPRunFailedError(AEPError):
-    """A dataflow run ended in a failure status."""
+    """A dataflow run ended in a failure status.
 
-    def __init__(self, run_id: str, status: str, errors: Iterable[Mapping[str, Any]]) -> None:
+    ``note`` adds what happened next, e.g. AEP's refusal of the re-trigger that was to heal it.
+    """
+
+    def __init__(
+        self, run_id: str, status: str, errors: Iterable[Mapping[str, Any]] | Any, note: str | None = None
+    ) -> None:
+        from airflow_provider_aep.utils.runs import as_error_list, error_codes
+
         self.run_id = run_id
         self.status = status
-        self.errors = [scrub_data(dict(e)) for e in errors]
-        listed = (
-            "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in self.errors)
-            or "no errors given"
-        )
-        super().__init__(f"Dataflow run {run_id} ended with status {status!r}: {listed}")
+        self.errors = [scrub_data(e) for e in as_error_list(errors)]
+        self.note = None if note is None else scrub(note)
+        text = f"Dataflow run {run_id} ended with status {status!r}: {error_codes(self.errors)}"
+        super().__init__(text + (f"; {self.note}" if self.note else ""))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.run_id, self.status, self.errors, self.note), dict(self.__dict__)
 
 
 class AEPFlowDisabledError(AEPError):
-    """The awaited dataflow is disabled: no scheduled run will start, so waiting is pointless."""
+    """The awaited dataflow is disabled: no scheduled run will start, so waiting is pointless.
 
-    def __init__(self, flow_id: str) -> None:
+    ``detail`` is AEP's own answer when it said so (a refused re-trigger).
+    """
+
+    def __init__(self, flow_id: str, detail: str | None = None) -> None:
         self.flow_id = flow_id
+        self.detail = None if detail is None else scrub(detail)
         super().__init__(
             f"Dataflow {flow_id} is disabled, so no run will start: enable it "
             "(AEPUpdateDataflowOperator(state='enabled')) or wait for a run by run_id"
+            + (f". AEP said: {self.detail}" if self.detail else "")
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.flow_id, self.detail), dict(self.__dict__)
+
+
+class AEPFlowEndedError(AEPError):
+    """The awaited dataflow will start no run the wait could see: its schedule ended, or its
+    next run starts after the sensor's window."""
+
+    def __init__(self, flow_id: str, reason: str) -> None:
+        self.flow_id = flow_id
+        self.reason = reason
+        super().__init__(
+            f"Dataflow {flow_id} will start no run for this wait: {reason}. Extend its schedule "
+            "(AEPUpdateDataflowOperator(end_time=... or extend_by_days=...)), widen until, or wait "
+            "for a run by run_id"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.flow_id, self.reason), dict(self.__dict__)
+
+
+class AEPRecordPolicyError(AEPError):
+    """AEP reports the run a success, but its record counts breach the sensor's policy."""
+
+    def __init__(self, run_id: str, breach: str) -> None:
+        self.run_id = run_id
+        self.breach = breach
+        super().__init__(f"Dataflow run {run_id} succeeded in AEP but breaks the record policy: {breach}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.run_id, self.breach), dict(self.__dict__)
 
 
 class AEPRunMissingError(AEPError):
@@ -168,11 +213,16 @@ class AEPRunMissingError(AEPError):
 
     def __init__(self, flow_id: str, since: str | None, until: str) -> None:
         self.flow_id = flow_id
+        self.since = since
+        self.until = until
         super().__init__(
             f"No run of dataflow {flow_id} started between {since or 'the beginning'} and {until}: "
             "AEP starts runs on the flow's own schedule (scheduleParams.startTime and interval); "
             "widen since/until, or check that the flow is enabled and its end time not past"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.flow_id, self.since, self.until), dict(self.__dict__)
 
 
 if TYPE_CHECKING:
@@ -186,6 +236,12 @@ if TYPE_CHECKING:
 
     class AEPDataflowRunMissing(AEPRunMissingError, AirflowFailException):
         """No run started in the watched window: retrying the sensor would find none again."""
+
+    class AEPDataflowEnded(AEPFlowEndedError, AirflowFailException):
+        """The awaited flow's schedule starts no run for this wait: retrying would wait for nothing."""
+
+    class AEPDataflowRecordPolicyBreached(AEPRecordPolicyError, AirflowFailException):
+        """The run's record counts break the policy: retrying the sensor would see the same run."""
 
 else:
 
@@ -210,6 +266,14 @@ _FAIL_FAST = {
     "AEPDataflowRunMissing": (
         AEPRunMissingError,
         "No run started in the watched window: retrying the sensor would find none again.",
+    ),
+    "AEPDataflowEnded": (
+        AEPFlowEndedError,
+        "The awaited flow's schedule starts no run for this wait: retrying would wait for nothing.",
+    ),
+    "AEPDataflowRecordPolicyBreached": (
+        AEPRecordPolicyError,
+        "The run's record counts break the policy: retrying the sensor would see the same run.",
     ),
 }
 

@@ -154,11 +154,21 @@ class AEPHook(BaseHook):
         """
         return dataflow_page_url(self.settings, flow_id, self.sandbox_name)
 
+    @property
+    def log(self) -> Any:
+        """The hook's logger, every line scrubbed of known secrets and credential shapes."""
+        from airflow_provider_aep.utils.scrubbed_logs import scrubbed
+
+        return scrubbed(super().log)
+
     @cached_property
     def session(self) -> requests.Session:
-        """One keep-alive session per hook."""
+        """One keep-alive session per hook; it keeps no cookie (AEP is stateless)."""
+        from airflow_provider_aep.hooks.cookies import RefuseAllCookies
+
         session = requests.Session()
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        session.cookies.set_policy(RefuseAllCookies())
         return session
 
     def get_conn(self) -> requests.Session:
@@ -475,6 +485,36 @@ class AEPHook(BaseHook):
         """
         return self._iter_listing("/flows", properties, orderby, None)
 
+    def users_of(self, kind: EntityKind, entity_id: str) -> list[tuple[EntityKind, str]]:
+        """What still references an entity: the dataflows using a source or target connection,
+        and the source and target connections built on a base connection.
+
+        AEP lists flows by their connection ids (``property=sourceConnectionIds==<id>``) and
+        connections by their base connection (``baseConnectionId==<id>``): a teardown reads
+        these before it deletes, so it never pulls a connection from under another pipeline.
+
+        :param kind: ``connections``, ``sourceConnections`` or ``targetConnections``.
+        :param entity_id: the connection's id.
+        :return: ``(kind, id)`` of each user, sorted.
+        """
+        check_id("connection_id", entity_id)
+        users: list[tuple[EntityKind, str]] = []
+        if kind == "connections":
+            linked: tuple[EntityKind, ...] = ("sourceConnections", "targetConnections")
+            for linked_kind in linked:
+                users += [
+                    (linked_kind, str(entity["id"]))
+                    for entity in self.iter_entities(linked_kind, [f"baseConnectionId=={entity_id}"])
+                    if entity.get("baseConnectionId") == entity_id
+                ]
+            return sorted(users)
+        key = {"sourceConnections": "sourceConnectionIds", "targetConnections": "targetConnectionIds"}[kind]
+        return sorted(
+            ("flows", str(flow["id"]))
+            for flow in self.iter_flows([f"{key}=={entity_id}"])
+            if entity_id in (flow.get(key) or [])
+        )
+
     def iter_runs(
         self,
         flow_id: str | None = None,
@@ -743,11 +783,16 @@ class AEPHook(BaseHook):
 
         Sent once. When the answer is lost, or AEP refuses because someone else re-triggered the
         run first, the run is read: one no longer in a failure status counts as re-triggered.
+        A refusal of a run still failed whose flow is disabled raises ``AEPFlowDisabledError``
+        with AEP's words: no re-trigger will be taken until the flow is enabled.
 
         :param run_id: the failed run.
         :param failure_statuses: the statuses that count as failed (case-insensitive).
         :return: the run (same id, running again).
         """
+        from airflow_provider_aep.exceptions import AEPFlowDisabledError
+        from airflow_provider_aep.utils.runs import flow_is_disabled
+
         failed = {s.lower() for s in failure_statuses}
         path = entity_path("runs", run_id) + "/action"
         try:
@@ -757,7 +802,15 @@ class AEPHook(BaseHook):
                 raise
             run = self.get_run(run_id)
             if run_status(run).lower() in failed:
-                raise
+                flow_id = str(run.get("flowId") or "")
+                if isinstance(err, AEPApiError) and flow_id:
+                    try:  # not knowing whether the flow is disabled leaves AEP's error as it is
+                        disabled = flow_is_disabled(self.get_flow(flow_id))
+                    except AEPError:
+                        disabled = False
+                    if disabled:
+                        raise AEPFlowDisabledError(flow_id, str(err)) from err
+                raise err
             self.log.warning("%s; run %s is %s now, so it was re-triggered", err, run_id, run_status(run))
             return run
         return single_entity(answer) if answer else self.get_run(run_id)

@@ -13,6 +13,7 @@ import logging
 import ssl
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
+from http.cookiejar import CookieJar
 from typing import Any
 
 import certifi
@@ -22,6 +23,7 @@ from airflow_provider_aep import __version__
 from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError
 from airflow_provider_aep.hooks import ims
 from airflow_provider_aep.hooks.connection import AEPConnectionSettings, proxies_for
+from airflow_provider_aep.hooks.cookies import RefuseAllCookies
 from airflow_provider_aep.hooks.responses import (
     continuation_token,
     decode_json,
@@ -34,8 +36,9 @@ from airflow_provider_aep.hooks.retry import (
     async_retrying,
 )
 from airflow_provider_aep.utils.ids import check_path, check_sandbox_name, entity_path
+from airflow_provider_aep.utils.scrubbed_logs import scrubbed
 
-log = logging.getLogger(__name__)
+log = scrubbed(logging.getLogger(__name__))
 
 
 @functools.cache
@@ -143,6 +146,7 @@ def _new_client(*, trust_env: bool) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         verify=_tls_context(),
         trust_env=trust_env,
+        cookies=CookieJar(policy=RefuseAllCookies()),
         limits=httpx.Limits(max_connections=LANE_CONNECTIONS, max_keepalive_connections=LANE_CONNECTIONS),
         headers={"User-Agent": f"airflow-provider-aep/{__version__}", "Accept": "application/json"},
     )
@@ -179,10 +183,11 @@ class AsyncAEPClient:
         self.settings = settings
         self.sandbox_name = check_sandbox_name("sandbox_name", sandbox_name or settings.sandbox_name)
         self.retry_policy = retry_policy or RetryPolicy()
-        self.log = logger
+        self.log = scrubbed(logger)
         connect, read = timeout or settings.timeout
         self.timeout = httpx.Timeout(read, connect=connect)
-        # Plain http to loopback (a local test server) never goes through an HTTP_PROXY.
+        # Plain http to loopback (a local test server) never goes through any proxy the
+        # environment names (HTTP_PROXY, ALL_PROXY, ...): httpx then reads none of them.
         self.trust_env = not any(proxies_for(url) for url in (settings.ims_url, settings.platform_url))
         self.transport_key: TransportKey = (settings.platform_url, settings.ims_url, self.trust_env)
         self._shared: SharedTransport | None = None

@@ -12,6 +12,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from urllib.request import getproxies
 
 from urllib3.util import parse_url
 
@@ -157,11 +158,12 @@ def require_tls(field: str, url: str) -> str:
     """The URL when it is https, or plain http to this machine (a local test server): the client
     secret and the bearer token never cross a network in clear."""
     allowed = "an https:// URL (plain http:// only to a loopback host such as 127.0.0.1)"
+    shown = without_password(url)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise AEPValidationError(field, url, allowed) from None
+        raise AEPValidationError(field, shown, allowed) from None
     # One reading of the URL for the check and for the HTTP client: no userinfo, no backslash,
     # no blanks, nothing that urllib3 would split at another place than urlsplit does.
     if (
@@ -171,12 +173,26 @@ def require_tls(field: str, url: str) -> str:
         or parse_url(url).host != _bracketed(parts.hostname)
         or port == 0
     ):
-        raise AEPValidationError(field, url, allowed)
+        raise AEPValidationError(field, shown, allowed)
     if parts.scheme == "https" and parts.hostname:
         return url
     if parts.scheme == "http" and is_loopback(parts.hostname):
         return url
-    raise AEPValidationError(field, url, allowed)
+    raise AEPValidationError(field, shown, allowed)
+
+
+def without_password(url: str) -> str:
+    """The URL with the password of its ``user:password@`` replaced by ``***``, read as widely as
+    any parser would (up to the first ``/``, ``?`` or ``#`` after the scheme, the last ``@``):
+    a refused URL is quoted back, its password never."""
+    start = url.find("://")
+    start = 0 if start < 0 else start + 3
+    end = min((i for i in (url.find(c, start) for c in "/?#") if i >= 0), default=len(url))
+    userinfo, at, host = url[start:end].rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if not (at and colon):
+        return url
+    return f"{url[:start]}{user}:***@{host}{url[end:]}"
 
 
 def _bracketed(host: str | None) -> str | None:
@@ -185,9 +201,15 @@ def _bracketed(host: str | None) -> str | None:
 
 
 def proxies_for(url: str) -> dict[str, Any] | None:
-    """No proxy for plain http to loopback: an ``HTTP_PROXY`` would carry the secret off the
-    machine in clear. Elsewhere (https) the environment's proxies apply as usual."""
-    return {"http": None, "https": None} if is_loopback(urlsplit(url).hostname) else None
+    """No proxy at all for plain http to loopback: a proxy would carry the client secret and the
+    token off the machine in clear. Elsewhere (https) the environment's proxies apply as usual.
+
+    requests fills in every proxy the environment names (``HTTP_PROXY``, but also ``ALL_PROXY``,
+    ``all_proxy``, ``SOCKS_PROXY``...) unless the request sets that key to None, so each is.
+    """
+    if not is_loopback(urlsplit(url).hostname):
+        return None
+    return dict.fromkeys({"http", "https", "all", *getproxies()} - {"no"})
 
 
 def is_loopback(host: str | None) -> bool:

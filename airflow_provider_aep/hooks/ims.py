@@ -3,6 +3,10 @@
 IMS issues tokens valid for about 24 hours and no refresh token, so the cache asks again five
 minutes before ``expires_in`` runs out, or at once when Platform answers 401. Every token is
 registered with Airflow's secret masker before anyone can log it.
+
+An ``expires_in`` that is missing, 0, negative or short never makes every call fetch a token: a
+token is kept at least ``MIN_TOKEN_LIFETIME_SECONDS``, and the margin shrinks with the lifetime
+(a 401 still gets a new token at once). One that is no number is IMS's error, not ours.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
@@ -23,15 +28,29 @@ from airflow_provider_aep.hooks.connection import AEPConnectionSettings
 from airflow_provider_aep.utils.secrets import mask
 
 REFRESH_MARGIN_SECONDS = 300.0
+#: A short-lived token is replaced when this share of its lifetime is left (five minutes at
+#: most): a 120 s token is used for 90 s, not refreshed on every call for being inside 300 s.
+REFRESH_MARGIN_SHARE = 0.25
+#: A token whose ``expires_in`` is missing, 0, negative or shorter is kept this long.
+MIN_TOKEN_LIFETIME_SECONDS = 60.0
+#: IMS's tokens live 24 hours; a longer (or endless) ``expires_in`` is not taken at its word.
+MAX_TOKEN_LIFETIME_SECONDS = 86400.0
+
+
+def refresh_margin(lifetime: float) -> float:
+    """Seconds before expiry a token is replaced: five minutes, less for a short-lived token."""
+    return min(REFRESH_MARGIN_SECONDS, lifetime * REFRESH_MARGIN_SHARE)
 
 
 @dataclass(frozen=True)
 class AccessToken:
     value: str = field(repr=False)
     expires_at: float  # time.monotonic() seconds
+    #: Seconds before ``expires_at`` the token counts as stale.
+    margin: float = REFRESH_MARGIN_SECONDS
 
     def fresh(self, now: float | None = None) -> bool:
-        return (now if now is not None else time.monotonic()) < self.expires_at - REFRESH_MARGIN_SECONDS
+        return (now if now is not None else time.monotonic()) < self.expires_at - self.margin
 
 
 CacheKey = tuple[str, str, str, str]
@@ -69,8 +88,29 @@ def parse_token_response(status: int, body: Any) -> AccessToken:
         )
     token = str(body["access_token"])
     mask(token)
-    expires_in = float(body.get("expires_in") or 0)
-    return AccessToken(token, time.monotonic() + expires_in)
+    lifetime = token_lifetime(status, body.get("expires_in"))
+    return AccessToken(token, time.monotonic() + lifetime, refresh_margin(lifetime))
+
+
+def token_lifetime(status: int, expires_in: Any) -> float:
+    """Seconds to keep a token, from IMS's ``expires_in`` (seconds, a number or its text).
+
+    Missing, 0 or negative is the shortest lifetime; a value that is no finite number is an
+    AEPAuthError that quotes neither the value nor the token.
+    """
+    if expires_in is None or expires_in == "":
+        return MIN_TOKEN_LIFETIME_SECONDS
+    try:
+        if isinstance(expires_in, bool):
+            raise TypeError(expires_in)
+        seconds = float(expires_in)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise AEPAuthError(
+            status, "invalid_response", "expires_in in the token answer is not a number of seconds"
+        )
+    return min(max(seconds, MIN_TOKEN_LIFETIME_SECONDS), MAX_TOKEN_LIFETIME_SECONDS)
 
 
 class TokenCache:

@@ -19,6 +19,8 @@ from typing import Any
 
 import tenacity
 
+from airflow_provider_aep.utils.scrubbed_logs import scrubbed
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -145,6 +147,8 @@ def _stop(policy: RetryPolicy) -> tenacity.stop.stop_base:
 
 
 def _logger(log: logging.Logger | Any, what: str, policy: RetryPolicy) -> Any:
+    log = scrubbed(log)
+
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from airflow_provider_aep.version_compat import Context
 
 ETAG_XCOM_KEY = "etag"
+#: XCom key of a create task: the ids this task created in this DAG run (empty when it reused
+#: what it found). A teardown (``AEPDeleteDataflowOperator``) deletes only what its own run created.
+CREATED_XCOM_KEY = "created"
 
 
 def is_literal(value: Any) -> bool:
@@ -63,6 +66,13 @@ class AEPHookMixin:
         self.aep_conn_id = aep_conn_id
         self.sandbox_name = sandbox_name
         check_when_literal({"sandbox_name": sandbox_name}, lambda: check_sandbox_override(sandbox_name))
+
+    @property
+    def log(self) -> Any:
+        """Airflow's task logger, every line scrubbed of known secrets and credential shapes."""
+        from airflow_provider_aep.utils.scrubbed_logs import scrubbed
+
+        return scrubbed(super().log)  # type: ignore[misc]
 
     @cached_property
     def hook(self) -> AEPHook:
@@ -140,9 +150,15 @@ class AEPCreateOperator(AEPBaseOperator):
     Takes the parameters of :class:`AEPBaseOperator` too.
 
     :param if_exists: what to do when an entity with the same name (and spec) exists:
-        ``"reuse"`` (default) returns its id when its configuration matches, and fails with the
-        differences when it does not; ``"fail"`` fails; ``"create"`` creates another one.
-        A retried task also reuses what its earlier try created (``task_state_store``).
+        ``"reuse"`` (default) returns its id when every field this task sets matches, and fails
+        naming each field that differs and both values (never a secret's) when one does not;
+        ``"update"`` reuses it too, but patches the fields that differ in place (JSON Patch with
+        If-Match, recomputed when someone changed it meanwhile) and logs what it changed; it
+        refuses what AEP cannot change in place (a flow's connections or flow spec, a source
+        connection's datasets, a connection spec), saying what to do instead. ``"fail"`` fails;
+        ``"create"`` creates another one. Secrets AEP hides cannot be compared: rotate them with
+        ``AEPUpdateBaseConnectionOperator``. A retried task also reuses what its earlier try
+        created or found (``task_state_store``), compared again the same way.
     """
 
     #: What the task's id XCom names, e.g. "base connection".
@@ -155,21 +171,32 @@ class AEPCreateOperator(AEPBaseOperator):
         check_if_exists(if_exists)
         self.if_exists = if_exists
 
-    def create(self, context: Context, kind: EntityKind, body: dict[str, Any]) -> dict[str, Any]:
-        """Create the entity once, as ``if_exists`` says: reuse, fail or create.
+    def create(
+        self, context: Context, kind: EntityKind, body: dict[str, Any], *, defaulted: Collection[str] = ()
+    ) -> dict[str, Any]:
+        """Create the entity once, as ``if_exists`` says: reuse, update, fail or create.
 
         :param context: the task's Airflow context (its ``task_state_store`` keeps the id for a retry).
         :param kind: the Flow Service collection, e.g. ``flows``.
         :param body: the request body.
-        :return: ``{"id", "etag"}`` of the entity created or reused.
+        :param defaulted: dotted fields of ``body`` that a default filled and that move between
+            runs (a flow's ``scheduleParams.startTime`` of "now"): not compared with an entity found.
+        :return: ``{"id", "etag", "reused", "created"}`` of the entity created or reused; the
+            ``created`` XCom lists what this task created, for a teardown downstream.
         """
         from airflow_provider_aep.utils.idempotency import create_once
 
-        return create_once(
+        done = create_once(
             self.hook,
             kind,
             body,
             if_exists=self.if_exists,
             state_store=task_state_store(context),
             log=self.log,
+            defaulted=defaulted,
         )
+        created_here: list[str] = self.__dict__.setdefault("_created_here", [])
+        if done.get("created") and str(done["id"]) not in created_here:
+            created_here.append(str(done["id"]))
+        context["ti"].xcom_push(key=CREATED_XCOM_KEY, value=list(created_here))
+        return done

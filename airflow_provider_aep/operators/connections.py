@@ -104,7 +104,8 @@ class AEPCreateBaseConnectionOperator(MasksRenderedAuthParams, AEPCreateOperator
 
     :param destination: a catalog key (``amazon_s3``, ``sftp``, ...) or a raw connection spec id.
     :param name: the base connection's name; with ``if_exists="reuse"`` it is what finds the
-        one a previous run created.
+        one a previous run created, which must have the same description and the same auth
+        params where AEP shows them (secrets it hides cannot be compared).
     :param description: shown in the AEP UI.
     :param auth_params: the auth spec's params; prefer ``credentials_conn_id`` for secrets.
     :param credentials_conn_id: an Airflow connection holding the credentials (its ``extra`` by
@@ -200,7 +201,8 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
 
     Returns the source connection's id. Takes the parameters of :class:`.AEPCreateOperator` too.
 
-    :param name: the source connection's name (what ``if_exists`` matches on).
+    :param name: the source connection's name (what ``if_exists`` matches on; a same-named one
+        must export the same datasets: AEP does not change them when it is reused).
     :param datasets: dataset ids, dataset names (resolved through the eligible-datasets list), or
         ``{"id", "name"}`` dicts such as AEPListDatasetsOperator returns. For the Data Lake.
     :param source: ``data_lake`` (default) or ``profile_store``.
@@ -318,7 +320,8 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
     Returns the target connection's id. Takes the parameters of :class:`.AEPCreateOperator` too.
 
     :param destination: a catalog key or a raw connection spec id.
-    :param name: the target connection's name (what ``if_exists`` matches on).
+    :param name: the target connection's name (what ``if_exists`` matches on; a same-named one
+        is compared on its location, format and description, which ``"update"`` patches).
     :param base_connection_id: the base connection (``create_base.output``).
     :param location: the destination's location keys, e.g. ``{"bucketName": ..., "path": ...}``.
     :param dataset_file_type: ``JSON`` (NDJSON, always gzip-compressed) or ``PARQUET``.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.exceptions import AEPValidationError
@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from airflow_provider_aep.version_compat import Context
 
 
+def utc_today() -> date:
+    """Today in UTC, as Airflow reads dates: never the worker's local day."""
+    return datetime.now(timezone.utc).date()
+
+
 class AEPCreateDataflowOperator(AEPCreateOperator):
     """Create a dataflow (``POST /flows``): the destination's flow spec, the schedule, the two connections.
 
@@ -37,8 +42,10 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
     the "AEP dataflow" extra link. Takes the parameters of :class:`.AEPCreateOperator` too.
 
     :param destination: a catalog key (its flow spec is used) or, with ``flow_spec_id``, anything.
-    :param name: the dataflow's name (what ``if_exists`` matches on, with source, target and
-        schedule).
+    :param name: the dataflow's name (what ``if_exists`` matches on). A same-named dataflow is
+        compared on every field given here (source, target, flow spec, description and the
+        schedule, ``start_time`` only when given): ``if_exists="reuse"`` refuses one that differs,
+        ``"update"`` patches its description and schedule in place.
     :param source_connection_id: the source connection (``create_source.output``).
     :param target_connection_id: the target connection (``create_target.output``).
     :param description: shown in the AEP UI.
@@ -151,7 +158,9 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
 
     def execute_step(self, context: Context) -> str:
         body = self._body(self.source_connection_id, self.target_connection_id, now=int(time.time()))
-        created = self.create(context, "flows", body)
+        # A start of "now" differs on every run: compared with a flow found only when it was given.
+        defaulted = ("scheduleParams.startTime",) if self.start_time in ("", None) else ()
+        created = self.create(context, "flows", body, defaulted=defaulted)
         flow_id = str(created["id"])
         self.flow_id = flow_id
         self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
@@ -271,7 +280,7 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
                 "mandatory_fields": mandatory_fields,
                 "primary_fields": primary_fields,
             },
-            lambda: self._operations(date.today()),
+            lambda: self._operations(utc_today()),
         )
 
     def _operations(self, today: date) -> list[dict[str, Any]]:
@@ -297,7 +306,7 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
         logical = context.get("logical_date") or (
             context.get("dag_run") and getattr(context["dag_run"], "run_after", None)
         )
-        wanted = self._operations(logical.date() if isinstance(logical, datetime) else date.today())
+        wanted = self._operations(logical.date() if isinstance(logical, datetime) else utc_today())
         self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
         update = self.hook.update_entity(
             "flows", flow_id, lambda flow: activation_still_needed(flow, wanted), etag=self.etag or None
@@ -550,26 +559,45 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
 
 
 class AEPDeleteDataflowOperator(AEPBaseOperator):
-    """Delete a dataflow and, on request, its connections, in AEP's order; fit to run as a teardown.
+    """Delete a dataflow and, on request, its connections, in AEP's order; safe as a teardown.
 
-    Order: the flow; then its target and source connections; then their base connections. A base
-    connection another dataflow still uses is reported and kept, not forced. Anything already gone
-    counts as deleted. Returns ``{"deleted": [...], "already_gone": [...], "kept": [...]}``.
-    Takes the parameters of :class:`.AEPBaseOperator` too.
+    Order: the flow; then its target and source connections; then their base connections. Only
+    what is provably no longer used is deleted (see ``airflow_provider_aep.utils.teardown``):
+    what this DAG run's upstream create tasks created (their ``created`` XCom), while no other
+    run of this DAG is queued or running, and, for a connection, while no other dataflow or
+    connection references it. Anything else is kept and the reason logged; a kept flow keeps
+    its connections. Anything already gone counts as deleted. Returns ``{"deleted": [...],
+    "already_gone": [...], "kept": [...], "why_kept": {entity: reason}}``. Takes the parameters
+    of :class:`.AEPBaseOperator` too.
 
     :param flow_id: the dataflow; None (an upstream create that failed) deletes nothing.
     :param delete_connections: delete its target, source and base connections too.
+    :param only_created_by_this_run: delete only what this DAG run created (default). False
+        also deletes what it reused or got by id (a maintenance DAG deleting an old export);
+        the checks that no other run or dataflow uses an entity still apply.
     """
 
     template_fields: Sequence[str] = ("flow_id", "sandbox_name", "aep_conn_id")
     ui_color = "#e8c4b0"
 
-    def __init__(self, *, flow_id: str | None, delete_connections: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        flow_id: str | None,
+        delete_connections: bool = False,
+        only_created_by_this_run: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(delete_connections, bool):
-            raise AEPValidationError("delete_connections", delete_connections, "True or False")
+        for field, flag in (
+            ("delete_connections", delete_connections),
+            ("only_created_by_this_run", only_created_by_this_run),
+        ):
+            if not isinstance(flag, bool):
+                raise AEPValidationError(field, flag, "True or False")
         self.flow_id = flow_id
         self.delete_connections = delete_connections
+        self.only_created_by_this_run = only_created_by_this_run
         check_when_literal({"flow_id": flow_id}, self._check)
 
     def _check(self) -> None:
@@ -577,49 +605,99 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
         if self.flow_id is not None:
             check_id("flow_id", self.flow_id)
 
-    def execute_step(self, context: Context) -> dict[str, list[str]]:
-        from airflow_provider_aep.exceptions import AEPApiError
+    def execute_step(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_aep.utils.teardown import label
 
         self._check()
-        result: dict[str, list[str]] = {"deleted": [], "already_gone": [], "kept": []}
+        result: dict[str, Any] = {"deleted": [], "already_gone": [], "kept": [], "why_kept": {}}
         if self.flow_id is None:
             self.log.info("No dataflow was created upstream: nothing to delete")
             return result
         flow = self.hook.get_entity("flows", self.flow_id)
         if flow is None:
             self.log.info("Dataflow %s is already gone", self.flow_id)
-            result["already_gone"].append(f"flow {self.flow_id}")
+            result["already_gone"].append(label("flows", self.flow_id))
             return result
-        plan: list[tuple[EntityKind, str]] = []
-        if self.delete_connections:
-            bases: list[str] = []
-            linked: tuple[tuple[EntityKind, str], ...] = (
-                ("targetConnections", "targetConnectionIds"),
-                ("sourceConnections", "sourceConnectionIds"),
-            )
-            for kind, key in linked:
-                for entity_id in flow.get(key) or []:
-                    entity = self.hook.get_entity(kind, entity_id)
-                    plan.append((kind, entity_id))
-                    if entity and entity.get("baseConnectionId") and entity["baseConnectionId"] not in bases:
-                        bases.append(entity["baseConnectionId"])
-            plan += [("connections", base) for base in bases]
-        first: tuple[EntityKind, str] = ("flows", self.flow_id)
-        for kind, entity_id in [first, *plan]:
-            label = f"{kind.removesuffix('s')} {entity_id}"
-            try:
-                deleted = self.hook.delete_entity(kind, entity_id, missing_ok=True)
-            except AEPApiError as err:
-                if kind == "connections" and err.status == 400:
-                    self.log.warning("Kept %s: %s", label, err.detail or err)
-                    result["kept"].append(label)
-                    continue
-                raise
-            result["deleted" if deleted else "already_gone"].append(label)
+        plan = [("flows", self.flow_id), *(self._connections_of(flow) if self.delete_connections else [])]
+        keep_all = self._reason_to_keep_everything(context)
+        created = self._created(context)
+        for kind, entity_id in plan:
+            name = label(kind, entity_id)
+            reason = keep_all or self._reason_to_keep(kind, entity_id, created, result)
+            if reason is None:
+                reason = self._delete(kind, entity_id, name, result)
+            if reason is not None:
+                self.log.warning("Kept %s: %s", name, reason)
+                result["kept"].append(name)
+                result["why_kept"][name] = reason
+                if kind == "flows":  # its connections are in use by the flow that stays
+                    keep_all = f"its dataflow {self.flow_id} is kept"
         self.log.info(
             "Deleted %s; already gone %s; kept %s", result["deleted"], result["already_gone"], result["kept"]
         )
         return result
+
+    def _connections_of(self, flow: Mapping[str, Any]) -> list[tuple[EntityKind, str]]:
+        plan: list[tuple[EntityKind, str]] = []
+        bases: list[str] = []
+        linked: tuple[tuple[EntityKind, str], ...] = (
+            ("targetConnections", "targetConnectionIds"),
+            ("sourceConnections", "sourceConnectionIds"),
+        )
+        for kind, key in linked:
+            for entity_id in flow.get(key) or []:
+                entity = self.hook.get_entity(kind, entity_id)
+                plan.append((kind, entity_id))
+                if entity and entity.get("baseConnectionId") and entity["baseConnectionId"] not in bases:
+                    bases.append(entity["baseConnectionId"])
+        return plan + [("connections", base) for base in bases]
+
+    def _reason_to_keep_everything(self, context: Context) -> str | None:
+        """Another run of this DAG reuses the same names: it may be using what this one made."""
+        from airflow_provider_aep.utils.teardown import other_active_runs
+
+        others = other_active_runs(self, context)
+        if others is None:
+            return "this Airflow cannot tell whether other runs of the DAG are still using it"
+        if others:
+            return f"{others} other run(s) of DAG {self.dag_id} are queued or running and may reuse it"
+        return None
+
+    def _created(self, context: Context) -> set[str] | None:
+        """What this run created; None when anything goes (``only_created_by_this_run=False``)."""
+        from airflow_provider_aep.utils.teardown import created_by_this_run
+
+        return created_by_this_run(self, context) if self.only_created_by_this_run else None
+
+    def _reason_to_keep(
+        self, kind: EntityKind, entity_id: str, created: set[str] | None, result: Mapping[str, Any]
+    ) -> str | None:
+        if created is not None and entity_id not in created:
+            return (
+                "this DAG run did not create it (it reused it, or got it by id); "
+                "only_created_by_this_run=False deletes it"
+            )
+        if kind == "flows":
+            return None
+        from airflow_provider_aep.utils.teardown import label
+
+        gone = set(result["deleted"]) | set(result["already_gone"])
+        users = [label(*user) for user in self.hook.users_of(kind, entity_id)]
+        still = [user for user in users if user not in gone]  # AEP's listings may lag a delete
+        return f"still used by {', '.join(still)}" if still else None
+
+    def _delete(self, kind: EntityKind, entity_id: str, name: str, result: dict[str, Any]) -> str | None:
+        """Delete one entity; the reason AEP gave when it refuses (a base connection in use)."""
+        from airflow_provider_aep.exceptions import AEPApiError
+
+        try:
+            deleted = self.hook.delete_entity(kind, entity_id, missing_ok=True)
+        except AEPApiError as err:
+            if kind == "connections" and err.status == 400:
+                return str(err.detail or err)
+            raise
+        result["deleted" if deleted else "already_gone"].append(name)
+        return None
 
 
 class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aep.exceptions import AEPApiError, AEPError, AEPValidationError
+from airflow_provider_aep.exceptions import AEPApiError, AEPError, AEPFlowDisabledError, AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.operators._base import AEPBaseOperator, check_when_literal, int_if_digits
 from airflow_provider_aep.utils.ids import check_id
@@ -43,11 +43,16 @@ def asked_by_earlier_try(context: Context, what: str) -> dict[str, Any] | None:
 
 
 def start_time_ms(value: Any) -> int | None:
-    """None, a datetime or epoch milliseconds (13 digits): AEP's run ``startTime``."""
+    """None, a datetime or epoch milliseconds (13 digits): AEP's run ``startTime``.
+
+    A datetime without a time zone is UTC, as Airflow reads it, never the worker's local time.
+    """
     value = int_if_digits(value)
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            value = value.replace(tzinfo=timezone.utc)
         return int(value.timestamp() * 1000)
     if isinstance(value, int) and not isinstance(value, bool) and 10**12 <= value < 10**14:
         return value
@@ -65,7 +70,8 @@ class AEPStartDataflowRunOperator(AEPBaseOperator):
     :class:`.AEPBaseOperator` too.
 
     :param flow_id: the dataflow (``create_flow.output``).
-    :param start_time: when the run starts: a datetime or epoch milliseconds (default: now).
+    :param start_time: when the run starts: a datetime (naive is UTC) or epoch milliseconds
+        (default: now).
     """
 
     template_fields: Sequence[str] = ("flow_id", "start_time", "sandbox_name", "aep_conn_id")
@@ -174,7 +180,7 @@ class AEPRetriggerDataflowRunOperator(AEPBaseOperator):
         remember(context, ASKED_KEY, {"what": what})
         try:
             again = self.hook.retrigger_run(run_id, self.failure_statuses)
-        except AEPApiError:
+        except (AEPApiError, AEPFlowDisabledError):
             forget(context, ASKED_KEY)  # AEP refused: the run was not restarted
             raise
         forget(context, ASKED_KEY)

@@ -91,7 +91,9 @@ class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParams, AEPConnectionUpda
     :param credentials_conn_id: an Airflow connection to take them from instead (``aws``,
         ``sftp``, ``wasb`` ...), as :class:`.AEPCreateBaseConnectionOperator` does.
     :param auth_spec_name: the auth spec, when the destination has several and the params
-        do not tell; a different one than the connection's replaces ``auth`` whole.
+        do not tell; a different one than the connection's replaces ``auth`` whole, in one
+        operation with the new spec name and only the new params (an SFTP connection moves
+        from a password to an SSH key in place; the old password is not kept).
     """
 
     template_fields: Sequence[str] = (
@@ -168,12 +170,22 @@ class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParams, AEPConnectionUpda
                 )
             auth = connection.get("auth") or {}
             if spec_name and auth.get("specName") != spec_name:
+                # Another auth spec: the whole new auth in one operation, none of the old params.
                 op = "replace" if "auth" in connection else "add"
                 return [{"op": op, "path": "/auth", "value": {"specName": spec_name, "params": params}}]
             return changed_params(auth.get("params") or {}, params, "auth", "params")
 
         update = self.hook.update_entity("connections", connection_id, still_needed)
-        if update["operations"]:
+        before = (update.get("entity") or {}).get("auth") or {}
+        if any(op["path"] == "/auth" for op in update["operations"]):
+            self.log.info(
+                "Base connection %s: auth spec %r replaced by %r with new %s",
+                connection_id,
+                before.get("specName"),
+                spec_name,
+                ", ".join(sorted(params)),
+            )
+        elif update["operations"]:
             self.log.info("Base connection %s: new %s", connection_id, _paths(update["operations"]))
         else:
             self.log.info("Base connection %s already has these credentials: no PATCH sent", connection_id)

@@ -8,7 +8,9 @@ Rules of the batch-activation tutorial, checked before any request:
 | FIRST_FULL_THEN_INCREMENTAL | DAILY, EVERY_3_HOURS, EVERY_6_HOURS, EVERY_8_HOURS, EVERY_12_HOURS |
 
 No ``endDate`` with ``ONCE``; ``startDate``/``endDate`` are ``YYYY-MM-DD``, ``startTime`` is
-``HH:MM``; ``filenameTemplate`` holds ``%DESTINATION_NAME%`` and ``%SEGMENT_ID%``.
+``HH:MM``; ``filenameTemplate`` holds ``%DESTINATION_NAME%`` and ``%SEGMENT_ID%``. A schedule
+whose dates all lie before ``today`` (a ``ONCE`` export on an earlier day, an ``endDate`` before
+today) would never run, and is refused.
 """
 
 from __future__ import annotations
@@ -77,6 +79,18 @@ def segment_selector(segment: str | Mapping[str, Any], index: int, *, today: dat
             raise AEPValidationError(
                 f"{where}.schedule.endDate", schedule["endDate"], f"a date on or after startDate {start}"
             )
+        if end_day < today:
+            raise AEPValidationError(
+                f"{where}.schedule.endDate",
+                schedule["endDate"],
+                "a date on or after today: the whole schedule would lie in the past",
+            )
+    if frequency == "ONCE" and start_day < today:
+        raise AEPValidationError(
+            f"{where}.schedule.startDate",
+            start,
+            "a date on or after today for a ONCE export: its one run would lie in the past",
+        )
     start_time = schedule.setdefault("startTime", "00:00")
     if not isinstance(start_time, str) or not _TIME.match(start_time):
         raise AEPValidationError(f"{where}.schedule.startTime", start_time, "HH:MM, 00:00 to 23:59")

@@ -8,10 +8,14 @@
 
 Times are Unix seconds. A flow without ``endTime`` is stopped by AEP six months after it is
 created: that case is allowed here, and the dataflow operator warns about it when it creates one.
+A schedule that would start no run is refused: an ``endTime`` at or before now, or one at or
+before the first scheduled run still to come (a ``startTime`` in the past is fine: an existing
+flow keeps its own, and runs from the next slot on).
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -40,6 +44,7 @@ FOLDER_NAME_MACROS = (
 
 # Unix seconds run to 10 digits until the year 2286; 13 digits are milliseconds.
 _MAX_UNIX_SECONDS = 9_999_999_999
+UNIT_SECONDS = {"day": 86_400, "hour": 3_600}
 
 
 def build_schedule_params(
@@ -50,8 +55,14 @@ def build_schedule_params(
     time_unit: str | None = None,
     interval: int | None = None,
     folder_name_template: str | None = None,
+    now: int | datetime | None = None,
 ) -> dict[str, Any]:
-    """The ``scheduleParams`` object of the tutorial, or an AEPValidationError naming the field."""
+    """The ``scheduleParams`` object of the tutorial, or an AEPValidationError naming the field.
+
+    ``now`` (Unix seconds or a datetime; default: the clock) is what ``end_time`` must come after,
+    with at least one scheduled run before it: an export whose whole schedule lies in the past
+    would be created and never run.
+    """
     units = SCHEDULE_RULES.get(export_mode)
     if units is None:
         raise AEPValidationError("export_mode", export_mode, "one of " + ", ".join(SCHEDULE_RULES))
@@ -81,10 +92,42 @@ def build_schedule_params(
         end = to_unix_seconds(end_time, "end_time")
         if end <= start:
             raise AEPValidationError("end_time", end, f"a moment after start_time ({start})")
+        check_schedule_not_over(start, end, interval * UNIT_SECONDS[time_unit], now)
         params["endTime"] = end
     if folder_name_template is not None:
         params["foldernameTemplate"] = check_folder_name_template(folder_name_template)
     return params
+
+
+def first_run_from(start: int, period: int, now: int) -> int:
+    """The first scheduled start at or after ``now`` of a schedule from ``start`` every ``period`` seconds."""
+    if now <= start or period <= 0:
+        return start
+    return start + -(-(now - start) // period) * period
+
+
+def check_schedule_not_over(start: int, end: int, period: int, now: int | datetime | None = None) -> None:
+    """Refuse an ``end_time`` that leaves the schedule no run: at or before now, or before its next slot.
+
+    A one-time export (``period`` 0) needs only an end after now.
+    """
+    now_s = int(time.time()) if now is None else to_unix_seconds(now, "now")
+    if end <= now_s:
+        raise AEPValidationError(
+            "end_time", end, "a moment in the future: the whole schedule would lie in the past"
+        )
+    if period > 0:
+        first = first_run_from(start, period, now_s)
+        if end <= first:
+            raise AEPValidationError(
+                "end_time",
+                end,
+                f"a moment after the next scheduled run ({_iso(first)}): the schedule would end before it runs",
+            )
+
+
+def _iso(unix_seconds: int) -> str:
+    return f"{unix_seconds}, " + datetime.fromtimestamp(unix_seconds, tz=timezone.utc).isoformat()
 
 
 def to_unix_seconds(value: Any, field: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
@@ -12,10 +13,14 @@ from airflow.sdk import Asset, AssetAlias
 
 from airflow_provider_aep.assets import ExportLocation, event_extra, files_of
 from airflow_provider_aep.exceptions import (
+    AEPApiError,
     AEPDataflowDisabled,
+    AEPDataflowEnded,
+    AEPDataflowRecordPolicyBreached,
     AEPDataflowRunFailed,
     AEPDataflowRunMissing,
     AEPError,
+    AEPFlowDisabledError,
     AEPValidationError,
 )
 from airflow_provider_aep.links import AEPDataflowLink
@@ -30,11 +35,14 @@ from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
     FLOW_STATE_EVERY,
+    error_codes,
     flow_is_disabled,
     outcome_of,
+    record_policy_breach,
     run_filters,
     select_run,
     summarize_run,
+    why_no_run_will_come,
     window_closed,
 )
 from airflow_provider_aep.utils.task_state import forget, recall, remember
@@ -69,10 +77,16 @@ EVENT_KEYS = {
     "timeout": ("message",),
     "error": ("message",),
     "disabled": ("message",),
+    "ended": ("message",),
     "missing": ("message",),
 }
 #: The ``task_state_store`` key that keeps which run was re-triggered and how often.
 RETRIGGERED_KEY = "aep_retriggered"
+#: Where a re-trigger recorded under ``RETRIGGERED_KEY`` stands: written as ``asking`` before the
+#: request goes, ``sent`` once AEP took it, ``refused`` when AEP answered no. Only a ``sent``
+#: re-trigger makes the failure it answered stale: after a crash mid-request or a refusal, the
+#: failure is still the run's, and the next try re-triggers again or fails with it.
+RETRIGGER_ASKING, RETRIGGER_SENT, RETRIGGER_REFUSED = "asking", "sent", "refused"
 #: Re-triggering more often than this hides a broken export instead of healing a flaky one.
 MAX_RETRIGGERS = 10
 SUMMARY_KEYS = ("run_id", "status", "errors")
@@ -141,10 +155,25 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
     :param retrigger_failed: re-trigger a failed run (``RE_TRIGGER``) up to this many times
         before failing the task, each attempt logged with AEP's error codes; the summary's
         ``attempts`` says how many runs it took. Counted per task instance, across its tries,
-        so a retried task does not re-trigger again; at most 10.
+        so a retried task does not re-trigger again; at most 10. A re-trigger AEP refuses for
+        good (a 4xx, e.g. the flow was disabled meanwhile) fails the task at once with AEP's
+        answer; one refused for now (a 5xx after the hook's retries, or a lost answer) fails
+        this try, and the task's retry re-triggers again, counted against this limit.
+    :param min_records: the fewest output records a successful run must write (default: no
+        minimum); AEP reports an empty run as a success. A run below it fails the task at once
+        (``AEPDataflowRecordPolicyBreached``, with the counts and the limit), not re-triggered.
+    :param max_failed_records: the most failed records a successful run may report (default:
+        no limit); AEP reports a run with failed records as a success. Above it the task fails
+        at once, as for ``min_records``.
 
-    A flow that is disabled while the sensor waits for its next run fails the task at once
-    (``AEPDataflowDisabled``, an :class:`~airflow_provider_aep.exceptions.AEPFlowDisabledError`): no run would come.
+    The wait fails at once, never at the sensor's timeout, when no run can come: the flow is
+    disabled (``AEPDataflowDisabled``, an
+    :class:`~airflow_provider_aep.exceptions.AEPFlowDisabledError`), or its schedule has ended
+    or its next scheduled run starts after ``until`` (``AEPDataflowEnded``, an
+    :class:`~airflow_provider_aep.exceptions.AEPFlowEndedError`). The flow is read on the first
+    poll without a run and every few after, so this costs no extra request per poll.
+
+    ``since`` and ``until`` without a time zone (a naive datetime, ``"{{ ds }}"``) are UTC.
     """
 
     template_fields: Sequence[str] = (
@@ -155,6 +184,8 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         "sandbox_name",
         "aep_conn_id",
         "storage_account",
+        "min_records",
+        "max_failed_records",
     )
     operator_extra_links = (AEPDataflowLink(),)
     ui_color = "#f7c59f"
@@ -175,11 +206,15 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
         deferrable: bool | None = None,
         retrigger_failed: int = 0,
+        min_records: int | None = None,
+        max_failed_records: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.init_connection(aep_conn_id, sandbox_name)
         self.retrigger_failed = retrigger_failed
+        self.min_records = min_records
+        self.max_failed_records = max_failed_records
         #: ``{"run_id", "count"}`` of the run this sensor re-triggered (see ``RETRIGGERED_KEY``).
         self.retriggered: dict[str, Any] = {}
         self.polls_without_run = 0
@@ -210,6 +245,8 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
                 "since": since,
                 "until": until,
                 "sandbox_name": sandbox_name,
+                "min_records": min_records,
+                "max_failed_records": max_failed_records,
             },
             self.check_inputs,
         )
@@ -238,9 +275,20 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
                 )
         if self.until not in (None, "") and (self.run_id or self.latest):
             raise AEPValidationError("until", self.until, "None when run_id or latest chooses the run")
+        since, until = _epoch_ms(self.since), _epoch_ms(self.until)
+        if since is not None and until is not None and until <= since:
+            raise AEPValidationError(
+                "until", self.until, f"a moment after since ({_iso_ms(since)}; naive values are UTC)"
+            )
         grace = self.until_grace
-        if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
-            raise AEPValidationError("until_grace", grace, "a number of seconds, 0 or more")
+        if (
+            isinstance(grace, bool)
+            or not isinstance(grace, (int, float))
+            or not math.isfinite(grace)
+            or grace < 0
+        ):
+            raise AEPValidationError("until_grace", grace, "a finite number of seconds, 0 or more")
+        self._record_limits()
         for field, statuses in (
             ("success_statuses", self.success_statuses),
             ("failure_statuses", self.failure_statuses),
@@ -252,6 +300,22 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             raise AEPValidationError(
                 "failure_statuses", sorted(both), "statuses that are not also success_statuses"
             )
+
+    def _record_limits(self) -> tuple[int | None, int | None]:
+        """``min_records`` and ``max_failed_records`` as numbers (rendered templates are strings)."""
+        limits: list[int | None] = []
+        for field, value in (
+            ("min_records", self.min_records),
+            ("max_failed_records", self.max_failed_records),
+        ):
+            value = int_if_digits(value)
+            if value in (None, ""):
+                limits.append(None)
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise AEPValidationError(field, value, "a whole number of records, 0 or more, or None")
+            limits.append(value)
+        return limits[0], limits[1]
 
     def since_ms(self, context: Context) -> int | None:
         """From when runs count: ``since``, else the DAG run's start.
@@ -294,11 +358,8 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         self.log.info("Dataflow %s: %s", self.flow_id, outcome.reason)
         if outcome.run is None:
             self.polls_without_run += 1
-            if self.polls_without_run % FLOW_STATE_EVERY == 1 and flow_is_disabled(
-                self.hook.get_flow(self.flow_id)
-            ):
-                self._forget_retriggers(context)
-                raise AEPDataflowDisabled(self.flow_id)
+            if self.polls_without_run % FLOW_STATE_EVERY == 1:
+                self._fail_if_no_run_can_come(context, self.hook.get_flow(self.flow_id))
             if window_closed(self.until_ms(), self.until_grace, int(time.time() * 1000)):
                 self._forget_retriggers(context)
                 raise self._missing(context)
@@ -309,11 +370,41 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
                 return PokeReturnValue(is_done=False)
             if self._retrigger(context, summary):
                 return PokeReturnValue(is_done=False)
-            self._forget_retriggers(context)
-            raise AEPDataflowRunFailed(summary["run_id"], str(summary["status"]), outcome.errors)
+            raise self._run_failed(context, summary)
         if outcome.state == "success":
             return PokeReturnValue(is_done=True, xcom_value=self._report(context, summary, outcome.run))
         return PokeReturnValue(is_done=False)
+
+    def _fail_if_no_run_can_come(self, context: Context, flow: dict[str, Any]) -> None:
+        """A disabled flow, or one whose schedule starts no run for this wait, ends it now."""
+        if flow_is_disabled(flow):
+            self._forget_retriggers(context)
+            raise AEPDataflowDisabled(self.flow_id)
+        reason = why_no_run_will_come(
+            flow,
+            now_ms=int(time.time() * 1000),
+            until_ms=self.until_ms(),
+            grace_ms=int(float(self.until_grace) * 1000),
+        )
+        if reason:
+            self._forget_retriggers(context)
+            raise AEPDataflowEnded(self.flow_id, reason)
+
+    def _run_failed(self, context: Context, summary: dict[str, Any]) -> Exception:
+        """The run's failure, saying so when the last re-trigger was never taken by AEP."""
+        kept = self._retriggered(context)
+        note = None
+        if kept.get("run_id") == summary["run_id"] and kept.get("state") in (
+            RETRIGGER_ASKING,
+            RETRIGGER_REFUSED,
+        ):
+            note = (
+                "its last re-trigger was refused by AEP"
+                if kept.get("state") == RETRIGGER_REFUSED
+                else "its last re-trigger was never confirmed by AEP"
+            ) + f" ({kept.get('count')} of at most {self.retrigger_failed} asked)"
+        self._forget_retriggers(context)
+        return AEPDataflowRunFailed(summary["run_id"], str(summary["status"]), summary["errors"], note)
 
     def _retriggered(self, context: Context) -> dict[str, Any]:
         """Which run this task re-triggered, how often, and which failure it answered.
@@ -333,9 +424,14 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
 
     @staticmethod
     def _is_stale_failure(kept: dict[str, Any], summary: dict[str, Any]) -> bool:
-        """AEP may still show the failure a re-trigger answered: that is not a new one."""
+        """AEP may still show the failure a re-trigger answered: that is not a new one.
+
+        Only when AEP took the re-trigger (``sent``): after a refusal, or a try that died while
+        asking, the failure is still the run's own.
+        """
         return bool(
-            kept.get("run_id") == summary["run_id"]
+            kept.get("state") == RETRIGGER_SENT
+            and kept.get("run_id") == summary["run_id"]
             and kept.get("failed_at")
             and kept.get("failed_at") == summary.get("completed_at")
         )
@@ -343,16 +439,24 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
     def _retrigger(self, context: Context, summary: dict[str, Any]) -> bool:
         """Re-trigger the failed run if attempts are left; False when the task must fail.
 
-        The attempt is counted before the request goes, so a worker lost while asking never
-        makes a retried task re-trigger more often than asked.
+        The attempt is counted, as ``asking``, before the request goes, so a worker lost while
+        asking never makes a retried task re-trigger more often than asked; it becomes ``sent``
+        once AEP took it. A refusal for good (4xx: the flow was disabled meanwhile, the run
+        cannot be re-triggered) fails the task at once with AEP's answer; one for now (5xx
+        after the hook's retries, a lost answer) fails this try, and the next try re-triggers
+        again while attempts are left.
         """
         run_id = str(summary["run_id"])
         kept = self._retriggered(context)
-        done = int(kept.get("count", 0)) if kept.get("run_id") == run_id else 0
-        codes = (
-            "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in summary["errors"])
-            or "no errors given"
-        )
+        mine = kept.get("run_id") == run_id
+        done = int(kept.get("count", 0)) if mine else 0
+        codes = error_codes(summary["errors"])
+        if mine and kept.get("state") in (RETRIGGER_ASKING, RETRIGGER_REFUSED):
+            self.log.warning(
+                "Dataflow run %s: re-trigger %d was %s by an earlier try; the run is still %s",
+                run_id, done, "refused" if kept.get("state") == RETRIGGER_REFUSED else "not confirmed",
+                summary["status"],
+            )  # fmt: skip
         if done >= self.retrigger_failed:
             if done:
                 self.log.error("Dataflow run %s failed again after %d re-trigger(s): %s", run_id, done, codes)
@@ -361,15 +465,35 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             "Dataflow run %s %s (%s); re-triggering it, %d of at most %d",
             run_id, summary["status"], codes, done + 1, self.retrigger_failed,
         )  # fmt: skip
-        self.retriggered = {
+        accepted = _accepted(kept) if mine else 0
+        record = {
             "run_id": run_id,
             "count": done + 1,
+            "accepted": accepted,
             "failed_at": summary.get("completed_at"),
             "since_ms": self.since_ms(context),
+            "state": RETRIGGER_ASKING,
         }
-        remember(context, RETRIGGERED_KEY, self.retriggered)
-        self.hook.retrigger_run(run_id, self.failure_statuses)
+        self._keep_retriggers(context, record)
+        try:
+            self.hook.retrigger_run(run_id, self.failure_statuses)
+        except AEPFlowDisabledError as err:
+            self._forget_retriggers(context)
+            raise AEPDataflowDisabled(err.flow_id, err.detail) from err
+        except AEPApiError as err:
+            if _refused_for_good(err):
+                self._forget_retriggers(context)
+                raise AEPDataflowRunFailed(
+                    run_id, str(summary["status"]), summary["errors"], f"AEP refused to re-trigger it: {err}"
+                ) from err
+            self._keep_retriggers(context, {**record, "state": RETRIGGER_REFUSED})
+            raise
+        self._keep_retriggers(context, {**record, "accepted": accepted + 1, "state": RETRIGGER_SENT})
         return True
+
+    def _keep_retriggers(self, context: Context, record: dict[str, Any]) -> None:
+        self.retriggered = record
+        remember(context, RETRIGGERED_KEY, record)
 
     def _forget_retriggers(self, context: Context) -> None:
         forget(context, RETRIGGERED_KEY)
@@ -417,7 +541,10 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
                 failure_statuses=list(self.failure_statuses),
                 retry_policy=dataclasses.asdict(self.hook.retry_policy),
                 timeout=list(self.hook.timeout),
-                stale_failed_at=kept.get("failed_at") if kept.get("run_id") == pinned else None,
+                # Only a re-trigger AEP took makes its failure stale (see RETRIGGER_SENT).
+                stale_failed_at=kept.get("failed_at")
+                if kept.get("run_id") == pinned and kept.get("state") == RETRIGGER_SENT
+                else None,
             ),
             method_name="execute_complete",
             # One deadline for the whole wait, however often it re-triggers; without a task
@@ -450,11 +577,12 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             summary = event["summary"]
             if self._retrigger(context, summary):
                 self._defer(context, deadline or time.time() + float(self.timeout))
-            self._forget_retriggers(context)
-            raise AEPDataflowRunFailed(summary["run_id"], summary["status"], summary["errors"])
+            raise self._run_failed(context, summary)
         self._forget_retriggers(context)
         if status == "disabled":
             raise AEPDataflowDisabled(self.flow_id)
+        if status == "ended":
+            raise AEPDataflowEnded(self.flow_id, str(event["message"]))
         if status == "missing":
             raise self._missing(context)
         if status == "timeout":
@@ -467,9 +595,13 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         self, context: Context, summary: dict[str, Any], run: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         kept = self._retriggered(context)
-        retriggers = int(kept.get("count", 0)) if kept.get("run_id") == summary["run_id"] else 0
+        retriggers = _accepted(kept) if kept.get("run_id") == summary["run_id"] else 0
         summary = {**summary, "attempts": 1 + retriggers}
         self._forget_retriggers(context)
+        min_records, max_failed_records = self._record_limits()
+        breach = record_policy_breach(summary, min_records=min_records, max_failed_records=max_failed_records)
+        if breach:
+            raise AEPDataflowRecordPolicyBreached(str(summary["run_id"]), breach)
         self.run_summary = summary
         self._emit_asset_events(context, summary, run)
         self.log.info(
@@ -549,14 +681,27 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
 
 
 def _epoch_ms(moment: Any) -> int | None:
+    """Epoch milliseconds of ``since``/``until``; a moment without a time zone is UTC, as Airflow reads it."""
     moment = int_if_digits(moment)
     if isinstance(moment, int):
         return moment
-    if isinstance(moment, datetime):
-        return int(moment.timestamp() * 1000)
     if isinstance(moment, str) and moment:
-        return int(datetime.fromisoformat(moment).timestamp() * 1000)
+        moment = datetime.fromisoformat(moment)
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return int(moment.timestamp() * 1000)
     return None
+
+
+def _accepted(record: dict[str, Any]) -> int:
+    """How many re-triggers of the record AEP took (a record from before states: its count)."""
+    return int(record.get("accepted", record.get("count", 0)) or 0)
+
+
+def _refused_for_good(err: AEPApiError) -> bool:
+    """A 4xx other than a timeout or a rate limit: asking again would be refused again."""
+    return 400 <= err.status < 500 and err.status not in (408, 429)
 
 
 def _iso_ms(epoch_ms: int | None) -> str | None:

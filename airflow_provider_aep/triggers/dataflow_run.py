@@ -19,6 +19,7 @@ from airflow_provider_aep.utils.runs import (
     run_filters,
     select_run,
     summarize_run,
+    why_no_run_will_come,
     window_closed,
 )
 from airflow_provider_aep.version_compat import BaseTrigger, TriggerEvent, read_connection_async
@@ -31,7 +32,8 @@ _READING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio
 
 
 class AEPDataflowRunTrigger(BaseTrigger):
-    """Polls Flow Service runs asynchronously and fires one event: success, failed, disabled, timeout or error.
+    """Polls Flow Service runs asynchronously and fires one event: success, failed, disabled, ended,
+    missing, timeout or error.
 
     :class:`~airflow_provider_aep.sensors.dataflow_run.AEPDataflowRunSensor` builds it when it
     defers, passing on its own settings, so a deferred sensor waits as a poking one does.
@@ -52,8 +54,12 @@ class AEPDataflowRunTrigger(BaseTrigger):
     :param retry_policy: the sensor's hook's retry policy, as a dict of
         ``RetryPolicy`` fields (default: the standard policy).
     :param timeout: (connect, read) seconds per request (default: the connection's).
-    :param stale_failed_at: the end of the failure a re-trigger answered (``completed_at``): a
-        failed run that still shows it is running again, so the wait goes on.
+    :param stale_failed_at: the end of the failure a re-trigger AEP took answered
+        (``completed_at``): a failed run that still shows it is running again, so the wait goes on.
+
+    While no run is there, the flow is read on the first poll and every few after: a disabled
+    flow fires ``disabled``, one whose schedule starts no run for this wait (ended, or its next
+    run after ``until_ms``) fires ``ended`` with the reason as its message.
     """
 
     def __init__(
@@ -93,6 +99,13 @@ class AEPDataflowRunTrigger(BaseTrigger):
         self.timeout = list(timeout) if timeout else None
         #: When the failure a re-trigger answered ended: AEP may show it a little longer.
         self.stale_failed_at = stale_failed_at
+
+    @property
+    def log(self) -> Any:
+        """The triggerer's logger for this trigger, every line scrubbed of credential shapes."""
+        from airflow_provider_aep.utils.scrubbed_logs import scrubbed
+
+        return scrubbed(super().log)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -151,6 +164,17 @@ class AEPDataflowRunTrigger(BaseTrigger):
                                     "flow_id": self.flow_id,
                                     "message": f"dataflow {self.flow_id} is disabled",
                                 }
+                            )
+                            return
+                        reason = why_no_run_will_come(
+                            flow,
+                            now_ms=int(time.time() * 1000),
+                            until_ms=self.until_ms,
+                            grace_ms=int(self.until_grace * 1000),
+                        )
+                        if reason:
+                            yield TriggerEvent(
+                                {"status": "ended", "flow_id": self.flow_id, "message": reason}
                             )
                             return
                     if outcome.run is None and window_closed(

@@ -17,22 +17,26 @@ rival slower to show than that can still leave two; the next run then reuses the
 Deleting a losing dataflow is safe: it was created a moment ago, and AEP starts no run in a
 flow's first seconds (the first run waits for the schedule). A same-named rival with another
 configuration is not the same entity: ours is kept and a warning names both.
+
+A same-named entity configured otherwise than asked (see :mod:`.drift`) is never reused
+silently: ``if_exists="reuse"`` refuses it, naming each field and both values, and
+``if_exists="update"`` patches it in place (JSON Patch with If-Match, recomputed on a 412).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_aep.exceptions import AEPAmbiguousWriteError, AEPError, AEPValidationError
-from airflow_provider_aep.utils.secrets import HIDDEN_SECRET_VALUES
+from airflow_provider_aep.utils.drift import find_drift, patch_for
 
 if TYPE_CHECKING:
     from airflow_provider_aep.hooks.aep import AEPHook, EntityKind
 
-IfExists = Literal["reuse", "fail", "create"]
-IF_EXISTS = ("reuse", "fail", "create")
+IfExists = Literal["reuse", "update", "fail", "create"]
+IF_EXISTS = ("reuse", "update", "fail", "create")
 KIND_NAMES = {
     "connections": "base connection",
     "sourceConnections": "source connection",
@@ -56,41 +60,20 @@ def _spec_filter(kind: EntityKind, body: Mapping[str, Any]) -> list[str]:
     return [f"connectionSpec.id=={body['connectionSpec']['id']}"]
 
 
-def differences(kind: EntityKind, existing: Mapping[str, Any], body: Mapping[str, Any]) -> list[str]:
-    """What the stored entity has differently from the body (secrets cannot be compared: AEP hides them)."""
-    found: list[str] = []
+def differences(
+    kind: EntityKind,
+    existing: Mapping[str, Any],
+    body: Mapping[str, Any],
+    *,
+    defaulted: Collection[str] = (),
+) -> list[str]:
+    """What the stored entity has otherwise than the body, one line a field naming both values.
 
-    def compare(label: str, have: Any, want: Any) -> None:
-        if have != want:
-            found.append(f"{label} is {have!r} there, {want!r} here")
-
-    if kind == "flows":
-        compare("flowSpec.id", existing.get("flowSpec", {}).get("id"), body["flowSpec"]["id"])
-        compare("sourceConnectionIds", existing.get("sourceConnectionIds"), body["sourceConnectionIds"])
-        compare("targetConnectionIds", existing.get("targetConnectionIds"), body["targetConnectionIds"])
-        for key in ("exportMode", "timeUnit", "interval", "foldernameTemplate"):
-            have = (existing.get("scheduleParams") or {}).get(key)
-            want = (body.get("scheduleParams") or {}).get(key)
-            if want is not None:
-                compare(f"scheduleParams.{key}", have, want)
-        return found
-    compare("connectionSpec.id", existing.get("connectionSpec", {}).get("id"), body["connectionSpec"]["id"])
-    if "baseConnectionId" in body:
-        compare("baseConnectionId", existing.get("baseConnectionId"), body["baseConnectionId"])
-    if kind == "connections" and body.get("auth"):
-        auth = existing.get("auth") or {}
-        compare("auth.specName", auth.get("specName"), body["auth"]["specName"])
-        for key, want in body["auth"].get("params", {}).items():
-            have = (auth.get("params") or {}).get(key)
-            if have not in HIDDEN_SECRET_VALUES and have != want:
-                found.append(f"auth.params.{key} differs")
-    if kind == "sourceConnections" and "datasets" in (body.get("params") or {}):
-        have = sorted(d.get("dataSetId") for d in (existing.get("params") or {}).get("datasets", []))
-        compare("params.datasets", have, sorted(d["dataSetId"] for d in body["params"]["datasets"]))
-    if kind == "targetConnections":
-        for key, want in (body.get("params") or {}).items():
-            compare(f"params.{key}", (existing.get("params") or {}).get(key), want)
-    return found
+    Every field the user set is compared (see :func:`.drift.find_drift`); ``defaulted`` names
+    fields filled by a default that moves between runs, which are not. Secrets AEP hides
+    cannot be compared, and a secret value is never quoted.
+    """
+    return [d.describe() for d in find_drift(kind, existing, body, defaulted=defaulted)]
 
 
 def same_named(
@@ -134,15 +117,31 @@ def create_once(
     if_exists: str,
     state_store: Any,
     log: Any,
+    defaulted: Collection[str] = (),
 ) -> dict[str, Any]:
-    """Create the entity unless an earlier try or run already did; return ``{id, etag, reused}``."""
+    """Create the entity unless an earlier try or run already did; return ``{id, etag, reused, created}``.
+
+    ``created`` is True only when this task (this try or an earlier one) provably created the
+    entity: a teardown may delete that, and nothing it merely reused. An entity found (by an
+    earlier try or by name) that is configured otherwise than ``body`` is refused or, with
+    ``if_exists="update"``, patched (:func:`reconcile`); ``defaulted`` names the fields of
+    ``body`` filled by a default that moves between runs, which are not compared.
+    """
     what = KIND_NAMES[kind]
     key = f"aep_{kind}_id"
-    # 1. A retry of this task: the id an earlier try created, if it still exists.
+    # 1. A retry of this task: the id an earlier try created (or reused), if it still exists.
     prior = state_store.get(key) if state_store is not None else None
-    if prior and hook.get_entity(kind, str(prior)) is not None:
-        log.info("Reusing %s %s created by an earlier try of this task", what, prior)
-        return {"id": str(prior), "etag": None, "reused": True}
+    earlier = hook.get_entity(kind, str(prior)) if prior else None
+    if earlier is not None:
+        created_before = bool(state_store.get(created_key(kind)))
+        log.info(
+            "Reusing %s %s %s by an earlier try of this task",
+            what, prior, "created" if created_before else "found",
+        )  # fmt: skip
+        etag = None
+        if if_exists != "create":  # the task may be cleared after its DAG changed: compare again
+            etag = reconcile(hook, kind, earlier, body, if_exists=if_exists, defaulted=defaulted, log=log)
+        return {"id": str(prior), "etag": etag, "reused": True, "created": created_before}
     # 2. Another run: a same-named entity.
     if if_exists != "create":
         existing = same_named(hook, kind, body)
@@ -151,16 +150,10 @@ def create_once(
             if if_exists == "fail":
                 raise AEPError(f"A {what} named {body['name']!r} already exists ({ids}) and if_exists='fail'")
             first = existing[0]
-            changed = differences(kind, first, body)
-            if changed:
-                raise AEPError(
-                    f"A {what} named {body['name']!r} already exists ({first['id']}) with another configuration: "
-                    + "; ".join(changed)
-                    + ". Give this one another name, or set if_exists='create'."
-                )
-            log.info("Reusing %s %r: %s (if_exists='reuse')", what, body["name"], first["id"])
-            _remember(state_store, key, first["id"])
-            return {"id": first["id"], "etag": first.get("etag"), "reused": True}
+            etag = reconcile(hook, kind, first, body, if_exists=if_exists, defaulted=defaulted, log=log)
+            log.info("Reusing %s %r: %s (if_exists=%r)", what, body["name"], first["id"], if_exists)
+            _remember(state_store, kind, first["id"], created=False)
+            return {"id": first["id"], "etag": etag, "reused": True, "created": False}
     # 3. Create; if the answer was lost, look before trying again.
     started_ms = int(time.time() * 1000) - 1000
     owned = True  # the id is certainly the entity this call created
@@ -179,14 +172,64 @@ def create_once(
             log.warning("%s; no %s named %r exists, so creating it again", unknown, what, body["name"])
             created = hook.create_entity(kind, body)
     if if_exists != "create":
-        created = converge(hook, kind, body, created, log=log, owned=owned)
+        created = converge(hook, kind, body, created, log=log, owned=owned, defaulted=defaulted)
         if created.get("reused") and if_exists == "fail":
             raise AEPError(
                 f"A {what} named {body['name']!r} was created at the same moment by another run "
                 f"({created['id']}) and if_exists='fail'"
             )
-    _remember(state_store, key, created["id"])
-    return {"reused": False, **created}
+    mine = owned and not created.get("reused")
+    _remember(state_store, kind, created["id"], created=mine)
+    return {"reused": False, **created, "created": mine}
+
+
+def reconcile(
+    hook: AEPHook,
+    kind: EntityKind,
+    existing: Mapping[str, Any],
+    body: Mapping[str, Any],
+    *,
+    if_exists: str,
+    defaulted: Collection[str] = (),
+    log: Any,
+) -> str | None:
+    """Make sure an entity about to be reused is configured as ``body`` asks; return its etag.
+
+    Nothing is sent when it is. Otherwise ``if_exists="update"`` patches the differences
+    (:meth:`~airflow_provider_aep.hooks.aep.AEPHook.update_entity`: JSON Patch computed from the
+    entity as read, sent with If-Match, computed again after a 412) and logs each field changed
+    (a secret by name only); any other mode refuses, naming each field and both values.
+    """
+    what = KIND_NAMES[kind]
+    entity_id = str(existing["id"])
+    drift = find_drift(kind, existing, body, defaulted=defaulted)
+    if not drift:
+        return existing.get("etag")
+    if if_exists != "update":
+        in_place = all(d.path is not None for d in drift)
+        raise AEPError(
+            f"A {what} named {body['name']!r} already exists ({entity_id}) with another configuration: "
+            + "; ".join(d.describe() for d in drift)
+            + f". Nothing was changed (if_exists={if_exists!r}): give this one another name"
+            + (", set if_exists='update' to change that one in place," if in_place else "")
+            + " or set if_exists='create' for a second one."
+        )
+    changed: list[Any] = []
+
+    def still_needed(current: Mapping[str, Any]) -> list[dict[str, Any]]:
+        operations, drift_now = patch_for(kind, what, current, body, defaulted=defaulted)
+        changed[:] = drift_now
+        return operations
+
+    update = hook.update_entity(kind, entity_id, still_needed, current=dict(existing))
+    if update["operations"]:
+        log.info(
+            "Updated %s %s (%r) in place (if_exists='update'): %s",
+            what, entity_id, body["name"], "; ".join(d.change() for d in changed),
+        )  # fmt: skip
+    else:
+        log.info("%s %s is already as asked: no PATCH sent", what.capitalize(), entity_id)
+    return update.get("etag") or (update.get("entity") or {}).get("etag")
 
 
 def converge(
@@ -197,6 +240,7 @@ def converge(
     *,
     log: Any,
     owned: bool = True,
+    defaulted: Collection[str] = (),
 ) -> dict[str, Any]:
     """After our create, look again: when a racing run created the same entity, keep one.
 
@@ -210,14 +254,14 @@ def converge(
     ours = str(created["id"])
     twins = same_named(hook, kind, body)
     rivals = [e for e in twins if e.get("id") != ours]
-    others = [e for e in rivals if differences(kind, e, body)]
+    others = [e for e in rivals if differences(kind, e, body, defaulted=defaulted)]
     if others:
         log.warning(
             "Another run created a %s named %r with another configuration (%s); it is not the same "
             "entity, so ours (%s) stays. Give one of them another name: names should be unique.",
             what, body["name"], ", ".join(str(e["id"]) for e in others), ours,
         )  # fmt: skip
-    same = [e for e in rivals if not differences(kind, e, body)]
+    same = [e for e in rivals if not differences(kind, e, body, defaulted=defaulted)]
     if not same:
         return dict(created)
     # Ours may not show in the listing yet; its createdAt decides, so read it.
@@ -246,6 +290,12 @@ def converge(
     return {"id": str(winner["id"]), "etag": winner.get("etag"), "reused": True}
 
 
-def _remember(state_store: Any, key: str, entity_id: str) -> None:
+def created_key(kind: EntityKind) -> str:
+    """The ``task_state_store`` key that says whether this task created its entity (not reused it)."""
+    return f"aep_{kind}_created"
+
+
+def _remember(state_store: Any, kind: EntityKind, entity_id: str, *, created: bool) -> None:
     if state_store is not None:
-        state_store.set(key, entity_id)
+        state_store.set(f"aep_{kind}_id", entity_id)
+        state_store.set(created_key(kind), created)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
 
 from airflow_provider_aep.utils.ids import check_id
@@ -101,13 +101,45 @@ def outcome_of(
         return RunOutcome("waiting", reason="no run yet")
     status = run_status(run)
     if status.lower() in {s.lower() for s in failure_statuses}:
-        errors = list(((run.get("metrics") or {}).get("statusSummary") or {}).get("errors") or [])
+        errors = run_errors(run)
         return RunOutcome("failed", dict(run), f"run {run.get('id')} {status}", errors)
     if status.lower() in {s.lower() for s in success_statuses}:
         if "inputRecordCount" not in ((run.get("metrics") or {}).get("recordSummary") or {}):
             return RunOutcome("waiting", dict(run), f"run {run.get('id')} {status}, record counts not in yet")
         return RunOutcome("success", dict(run), f"run {run.get('id')} {status}")
     return RunOutcome("waiting", dict(run), f"run {run.get('id')} {status}")
+
+
+def as_error_list(errors: Any) -> list[dict[str, Any]]:
+    """AEP's run ``errors`` as a list of objects, whatever shape they came in.
+
+    A run's failure must fail the task with the run's own words, never with an AttributeError
+    on an unexpected shape: null is no error, a string or a list of strings becomes
+    ``{"message": ...}``, and one object is a list of one.
+    """
+    if errors is None or errors == "":
+        return []
+    if isinstance(errors, (str, Mapping)) or not isinstance(errors, Iterable):
+        errors = [errors]
+    listed: list[dict[str, Any]] = []
+    for error in errors:
+        if isinstance(error, Mapping):
+            listed.append(dict(error))
+        elif error is not None and error != "":
+            listed.append({"message": error if isinstance(error, str) else repr(error)})
+    return listed
+
+
+def run_errors(run: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The run's ``metrics.statusSummary.errors``, as objects (see :func:`as_error_list`)."""
+    metrics = run.get("metrics")
+    summary = metrics.get("statusSummary") if isinstance(metrics, Mapping) else None
+    return as_error_list(summary.get("errors") if isinstance(summary, Mapping) else None)
+
+
+def error_codes(errors: Iterable[Mapping[str, Any]]) -> str:
+    """``CODE: message; ...`` of a run's errors, or ``no errors given``."""
+    return "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in errors) or "no errors given"
 
 
 def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,7 +174,7 @@ def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:
         "output_bytes": sizes.get("outputBytes"),
         "files_out": files.get("outputFileCount"),
         # AEP's error texts may quote a credential back: scrubbed before they become XCom.
-        "errors": scrub_data(list((metrics.get("statusSummary") or {}).get("errors") or [])),
+        "errors": scrub_data(run_errors(run)),
         "sources": sources,
         # Audience exports report one source summary per segment: the same counts, by segment.
         "segments": sources if _is_segment_flow(run) else [],
@@ -160,3 +192,137 @@ def _iso(epoch_ms: Any) -> str | None:
     if not isinstance(epoch_ms, (int, float)) or not epoch_ms:
         return None
     return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).isoformat()
+
+
+# -- a flow that can no longer start a run ----------------------------------------------------------
+
+#: Seconds per ``timeUnit`` (dataset exports) or ``frequency`` (sources) of ``scheduleParams``.
+_PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+
+
+def _unix_ms(value: Any) -> int | None:
+    """``scheduleParams`` times are Unix seconds; a 13-digit value is read as milliseconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return None
+    return int(value) if value >= 10**11 else int(value * 1000)
+
+
+def _next_slot_ms(schedule: Mapping[str, Any], from_ms: int) -> int | None:
+    """The first scheduled start at or after ``from_ms``; None for a one-time or unreadable schedule."""
+    start = _unix_ms(schedule.get("startTime"))
+    unit = str(schedule.get("timeUnit") or schedule.get("frequency") or "").lower()
+    interval = schedule.get("interval")
+    if start is None or unit not in _PERIOD_SECONDS or isinstance(interval, bool):
+        return None
+    if not isinstance(interval, int) or interval <= 0:
+        return start if start >= from_ms else None
+    period = interval * _PERIOD_SECONDS[unit] * 1000
+    if from_ms <= start:
+        return start
+    return start + -(-(from_ms - start) // period) * period
+
+
+def _iso_ms(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).isoformat()
+
+
+def _segment_schedule_end_ms(schedule: Any) -> int | None:
+    """When a segment's schedule can start no more runs (the end of its last day), or None."""
+    if not isinstance(schedule, Mapping):
+        return None
+    frequency = str(schedule.get("frequency") or "").upper()
+    last_day = schedule.get("startDate") if frequency == "ONCE" else schedule.get("endDate")
+    try:
+        day = date.fromisoformat(str(last_day)) if last_day else None
+    except ValueError:
+        return None
+    if day is None:
+        return None
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    return int(end.timestamp() * 1000)
+
+
+def _segment_selectors(flow: Mapping[str, Any]) -> list[Any]:
+    transformations = flow.get("transformations")
+    first = transformations[0] if isinstance(transformations, list) and transformations else None
+    params = first.get("params") if isinstance(first, Mapping) else None
+    selectors = params.get("segmentSelectors") if isinstance(params, Mapping) else None
+    listed = selectors.get("selectors") if isinstance(selectors, Mapping) else None
+    return list(listed) if isinstance(listed, list) else []
+
+
+def why_no_run_will_come(
+    flow: Mapping[str, Any], *, now_ms: int, until_ms: int | None = None, grace_ms: int = 0
+) -> str | None:
+    """Why an enabled flow will start no run the wait could see, or None when one may still come.
+
+    - its schedule has ended: ``scheduleParams.endTime`` passed, or no scheduled start is left
+      before it; for an audience flow, every segment's schedule has ended (a ``ONCE`` export
+      after its day, the others after their ``endDate``);
+    - its next scheduled start lies at or after ``until_ms``, the end of the sensor's window.
+
+    ``grace_ms`` covers a run that started a moment ago and is not listed yet: a start that
+    recent still counts as one that may come. A one-time schedule (runs on request) and a
+    schedule this cannot read are never judged: None.
+    """
+    since_ms = now_ms - grace_ms
+    selectors = _segment_selectors(flow)
+    if selectors:
+        ends = [
+            _segment_schedule_end_ms(
+                (s.get("value") or {}).get("schedule") if isinstance(s, Mapping) else None
+            )
+            for s in selectors
+        ]
+        if all(end is not None and end <= since_ms for end in ends):
+            last = max(end for end in ends if end is not None)
+            return f"the schedule of every segment it exports ended by {_iso_ms(last)}"
+        return None
+    schedule = flow.get("scheduleParams")
+    if not isinstance(schedule, Mapping):
+        return None
+    end_ms = _unix_ms(schedule.get("endTime"))
+    if end_ms is not None and end_ms <= since_ms:
+        return f"its schedule ended at {_iso_ms(end_ms)} (scheduleParams.endTime)"
+    next_ms = _next_slot_ms(schedule, since_ms)
+    if next_ms is None:
+        return None
+    if end_ms is not None and next_ms >= end_ms:
+        return (
+            f"its schedule ends at {_iso_ms(end_ms)} (scheduleParams.endTime) before its next "
+            f"scheduled run at {_iso_ms(next_ms)}"
+        )
+    if until_ms is not None and next_ms >= until_ms:
+        return (
+            f"its next scheduled run starts at {_iso_ms(next_ms)}, not before the end of the "
+            f"window the sensor watches ({_iso_ms(until_ms)})"
+        )
+    return None
+
+
+# -- what a successful run must hold ---------------------------------------------------------------
+
+
+def record_policy_breach(
+    summary: Mapping[str, Any], *, min_records: int | None = None, max_failed_records: int | None = None
+) -> str | None:
+    """What a successful run's record counts breach of the sensor's policy, or None.
+
+    AEP reports a run that wrote nothing, or that failed some records, as a success: the
+    policy makes that a decision. A missing output count is read as none written; a missing
+    failed count as none failed.
+    """
+    output = summary.get("output_records")
+    failed = summary.get("failed_records")
+    counts = (
+        f"{summary.get('input_records')} records in, {output} out, "
+        f"{summary.get('skipped_records')} skipped, {failed} failed"
+    )
+    breaches = []
+    if min_records is not None and (output if isinstance(output, int) else 0) < min_records:
+        breaches.append(f"{output or 0} output records, fewer than min_records={min_records}")
+    if max_failed_records is not None and (failed if isinstance(failed, int) else 0) > max_failed_records:
+        breaches.append(f"{failed} failed records, more than max_failed_records={max_failed_records}")
+    if not breaches:
+        return None
+    return "; ".join(breaches) + f" ({counts})"

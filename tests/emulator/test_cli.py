@@ -91,3 +91,25 @@ def test_fault_plan_file_and_options_are_read(tmp_path):
     )
     assert config.faults == [{"path": "*/flows", "times": 2, "status": 503, "retry_after": 1}]
     assert (config.port, config.run_duration, config.state_file) == (9999, 0.5, tmp_path / "s.json")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"rules": [', "Expecting value"),
+        ("[1]", '{"rules": [...]}'),
+        ('{"rules": [7]}', "a fault rule is a JSON object"),
+        ('{"rules": [{"path": "*/flows", "status": "x"}]}', "'status'"),
+    ],
+)
+def test_a_bad_fault_plan_file_is_a_usage_error_naming_it(tmp_path, capsys, text, says):
+    from aep_emulator.cli import parse_args
+
+    plan = tmp_path / "faults.json"
+    plan.write_text(text)
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--faults", str(plan)])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--faults {plan}" in err
+    assert says in err

@@ -3,7 +3,6 @@ RE_TRIGGER, which credentials a run used, Adobe's request forms and AEP's paging
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import Any
@@ -21,10 +20,6 @@ NEW_ACCESS_KEY = "AKIAIOSFODNN7ROTATED"
 NEW_SECRET_KEY = "n3wS3cretK3yR0tatedByTheOwner/0123456789"
 OTHER_DATASET = "5ef3e328582424191b1beb44"
 ONE_TIME = {"exportMode": "DAILY_FULL_EXPORT", "timeUnit": "day", "interval": 0, "startTime": 1675901210}
-
-
-def fingerprint(params: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def etag_of(api: Api, kind: str, entity_id: str) -> str:
@@ -364,7 +359,7 @@ def test_a_run_records_its_credentials_and_the_next_run_uses_rotated_ones(api, e
     assert used["baseConnectionId"] == ids["base"]
     assert used["authSpecName"] == "Access Key"
     assert used["identifiers"] == {"s3AccessKey": seed.S3_ACCESS_KEY}
-    assert used["fingerprint"] == fingerprint(sent)
+    assert used["fingerprint"] == emu.fingerprint(sent)
     assert used["attempts"] == 1
     assert seed.S3_SECRET_KEY not in json.dumps(used)
 
@@ -374,7 +369,7 @@ def test_a_run_records_its_credentials_and_the_next_run_uses_rotated_ones(api, e
     later = [r for r in runs if r["createdAt"] > first["createdAt"]]
     assert later
     rotated = credentials_of(emu, later[0]["id"])
-    assert rotated["fingerprint"] == fingerprint({**sent, "s3SecretKey": NEW_SECRET_KEY})
+    assert rotated["fingerprint"] == emu.fingerprint({**sent, "s3SecretKey": NEW_SECRET_KEY})
     assert rotated["identifiers"] == {"s3AccessKey": seed.S3_ACCESS_KEY}
     assert NEW_SECRET_KEY not in json.dumps(rotated)
 
@@ -461,8 +456,8 @@ def test_a_re_triggered_run_uses_the_credentials_of_its_new_start(api, emu):
     used = credentials_of(emu, failed["id"])
     sent = seed.BASE_CONNECTIONS["amazon_s3"]["auth"]["params"]
     assert [h["fingerprint"] for h in used["history"]] == [
-        fingerprint(sent),
-        fingerprint({**sent, "s3SecretKey": NEW_SECRET_KEY}),
+        emu.fingerprint(sent),
+        emu.fingerprint({**sent, "s3SecretKey": NEW_SECRET_KEY}),
     ]
     assert used["fingerprint"] == used["history"][-1]["fingerprint"]
 

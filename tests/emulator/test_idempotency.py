@@ -77,7 +77,7 @@ def test_the_next_run_reuses_the_same_configuration(api, emu, hook):
     body = seed.BASE_CONNECTIONS["amazon_s3"]
     first = create_once(hook, "connections", body, if_exists="reuse", state_store=None, log=log)
     again = create_once(hook, "connections", body, if_exists="reuse", state_store=None, log=log)
-    assert again == {"id": first["id"], "etag": again["etag"], "reused": True}
+    assert again == {"id": first["id"], "etag": again["etag"], "reused": True, "created": False}
     assert len(_named(emu, "connections", body["name"])) == 1
 
 
@@ -99,7 +99,7 @@ def test_a_retried_task_reuses_what_its_first_try_created(api, emu, hook):
     store = Store()
     body = seed.BASE_CONNECTIONS["sftp"]
     first = create_once(hook, "connections", body, if_exists="create", state_store=store, log=log)
-    assert store == {"aep_connections_id": first["id"]}
+    assert store == {"aep_connections_id": first["id"], "aep_connections_created": True}
     retry = create_once(hook, "connections", body, if_exists="create", state_store=store, log=log)
     assert retry["id"] == first["id"]
     assert retry["reused"] is True

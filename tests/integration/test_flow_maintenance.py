@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import sqlite3
 import time
@@ -24,10 +23,6 @@ OTHER_DATASET = "5ef3e328582424191b1beb44"
 @pytest.fixture
 def api(emulator):
     return Api(emulator)
-
-
-def fingerprint(params: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def entity_counts(emulator) -> dict[str, int]:
@@ -82,7 +77,7 @@ def test_rotating_keys_patches_the_base_connection_and_the_next_run_uses_them(ai
     used = emulator.admin.get(f"/runs/{summary['run_id']}/credentials").json()
     rotated = {"s3AccessKey": NEW_ACCESS_KEY, "s3SecretKey": NEW_SECRET_KEY}
     assert used["baseConnectionId"] == ids["base"]
-    assert used["fingerprint"] == fingerprint(rotated)
+    assert used["fingerprint"] == emulator.fingerprint(rotated)
     assert used["identifiers"]["s3AccessKey"] == NEW_ACCESS_KEY
     first_runs = [
         r for r in emulator.admin.get("/state").json()["sandboxes"]["prod"]["runs"].values()
@@ -90,7 +85,7 @@ def test_rotating_keys_patches_the_base_connection_and_the_next_run_uses_them(ai
     ]  # fmt: skip
     assert first_runs
     old = emulator.admin.get(f"/runs/{first_runs[0]['id']}/credentials").json()
-    assert old["fingerprint"] == fingerprint(
+    assert old["fingerprint"] == emulator.fingerprint(
         {"s3AccessKey": seed.S3_ACCESS_KEY, "s3SecretKey": seed.S3_SECRET_KEY}
     )
 

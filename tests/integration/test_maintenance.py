@@ -89,12 +89,17 @@ def test_update_refuses_schedules_aep_would_refuse(api, emulator, kwargs, field)
 
 def test_delete_with_connections_in_order_and_again(api, emulator):
     ids = make_pipeline(api)
-    result, _ = _run(AEPDeleteDataflowOperator(task_id="d", flow_id=ids["flow"], delete_connections=True))
+    result, _ = _run(
+        AEPDeleteDataflowOperator(
+            task_id="d", flow_id=ids["flow"], delete_connections=True, only_created_by_this_run=False
+        )
+    )
     assert result == {
         "deleted": [f"flow {ids['flow']}", f"targetConnection {ids['target']}", f"sourceConnection {ids['source']}",
                     f"connection {ids['base']}"],
         "already_gone": [],
         "kept": [],
+        "why_kept": {},
     }  # fmt: skip
     deletes = [r["path"].split("/")[-2] for r in emulator.requests() if r["method"] == "DELETE"]
     assert deletes == ["flows", "targetConnections", "sourceConnections", "connections"]
@@ -103,7 +108,19 @@ def test_delete_with_connections_in_order_and_again(api, emulator):
         for kind in ("flows", "targetConnections", "sourceConnections", "connections")
     )
     again, _ = _run(AEPDeleteDataflowOperator(task_id="d", flow_id=ids["flow"], delete_connections=True))
-    assert again == {"deleted": [], "already_gone": [f"flow {ids['flow']}"], "kept": []}
+    assert again == {"deleted": [], "already_gone": [f"flow {ids['flow']}"], "kept": [], "why_kept": {}}
+
+
+def test_delete_by_id_deletes_nothing_this_run_did_not_create(api, emulator):
+    ids = make_pipeline(api)
+    result, _ = _run(AEPDeleteDataflowOperator(task_id="d", flow_id=ids["flow"], delete_connections=True))
+    assert result["deleted"] == []
+    assert result["kept"] == [f"flow {ids['flow']}", f"targetConnection {ids['target']}",
+                              f"sourceConnection {ids['source']}", f"connection {ids['base']}"]  # fmt: skip
+    assert "did not create it" in result["why_kept"][f"flow {ids['flow']}"]
+    assert result["why_kept"][f"connection {ids['base']}"] == f"its dataflow {ids['flow']} is kept"
+    assert not [r for r in emulator.requests() if r["method"] == "DELETE"]
+    assert ids["flow"] in emulator.entities("flows")
 
 
 def test_a_base_connection_still_in_use_is_kept_and_reported(api, emulator):
@@ -119,9 +136,23 @@ def test_a_base_connection_still_in_use_is_kept_and_reported(api, emulator):
         "targetConnectionIds": [other_target], "transformations": [], "scheduleParams": {
             k: flow["scheduleParams"][k] for k in ("exportMode", "timeUnit", "interval", "startTime", "endTime")},
     })  # fmt: skip
-    result, _ = _run(AEPDeleteDataflowOperator(task_id="d", flow_id=ids["flow"], delete_connections=True))
-    assert result["kept"] == [f"connection {ids['base']}"]
+    second_flow = api.ok("GET", "/flows", params={"property": "name==second flow"})["items"][0]["id"]
+    result, _ = _run(
+        AEPDeleteDataflowOperator(
+            task_id="d", flow_id=ids["flow"], delete_connections=True, only_created_by_this_run=False
+        )
+    )
+    # The second flow still uses the source connection, and its target connection the base one.
+    assert result["deleted"] == [f"flow {ids['flow']}", f"targetConnection {ids['target']}"]
+    assert result["kept"] == [f"sourceConnection {ids['source']}", f"connection {ids['base']}"]
+    assert result["why_kept"] == {
+        f"sourceConnection {ids['source']}": f"still used by flow {second_flow}",
+        f"connection {ids['base']}": f"still used by targetConnection {other_target}",
+    }
     assert ids["base"] in emulator.entities("connections")
+    assert ids["source"] in emulator.entities("sourceConnections")
+    deletes = [r["path"].split("/")[-2] for r in emulator.requests() if r["method"] == "DELETE"]
+    assert deletes == ["flows", "targetConnections"]
 
 
 def test_extend_only_flows_ending_soon(api, emulator):

@@ -11,7 +11,8 @@ from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.operators.dataflows import AEPActivateSegmentsOperator
 from airflow_provider_aep.payloads.activation import build_activation_patch, missing_after_activation
 
-TODAY = date(2026, 11, 23)
+#: The tutorial's own day: its ONCE export on 2021-12-20 is not in the past then.
+TODAY = date(2021, 12, 20)
 SEED_SEGMENT = {
     "name": "Name of the segment that you are activating",
     "description": "Description of the segment that you are activating",
@@ -50,7 +51,7 @@ def test_defaults_for_a_bare_segment_id_and_field_lists():
         "id": "seg-1",
         "filenameTemplate": "%DESTINATION_NAME%_%SEGMENT_ID%_%DATETIME(YYYYMMdd_HHmmss)%",
         "exportMode": "DAILY_FULL_EXPORT",
-        "schedule": {"frequency": "ONCE", "startDate": "2026-11-23", "startTime": "00:00"},
+        "schedule": {"frequency": "ONCE", "startDate": "2021-12-20", "startTime": "00:00"},
     }
     assert ops[-2] == {
         "op": "add", "path": "/transformations/0/params/profileSelectors/mandatoryFields", "value": ["person.name.lastName"],
@@ -196,7 +197,7 @@ def flow_api(mocker, aep_conn):
 def test_operator_patches_checks_and_returns_ids(flow_api, mocker):
     context = {"ti": mocker.MagicMock(), "logical_date": None}
     op = AEPActivateSegmentsOperator(
-        task_id="a", flow_id="f-1", etag='"e-1"', segments=["seg-1", SEED_SEGMENT | {"id": "seg-2"}],
+        task_id="a", flow_id="f-1", etag='"e-1"', segments=["seg-1", _segment(id="seg-2", schedule_startDate="2099-12-20")],
         profile_attributes=["person.name.lastName"],
     )  # fmt: skip
     assert op.execute(context) == ["seg-1", "seg-2"]

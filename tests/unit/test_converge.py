@@ -77,16 +77,17 @@ def test_an_older_twin_created_in_the_window_wins_and_ours_is_deleted(hook):
     hook.on_create = lambda: hook.add("z-older", created_at=hook.clock - 1)
     store = Store()
     result = create_once(hook, "connections", BODY, if_exists="reuse", state_store=store, log=log)
-    assert result == {"id": "z-older", "etag": '"z-older"', "reused": True}
+    assert result == {"id": "z-older", "etag": '"z-older"', "reused": True, "created": False}
     assert hook.deleted == ["b-1"]
     assert list(hook.entities) == ["z-older"]
-    assert store == {"aep_connections_id": "z-older"}  # a retry of the task reuses the winner
+    # A retry of the task reuses the winner, and knows it did not create it.
+    assert store == {"aep_connections_id": "z-older", "aep_connections_created": False}
 
 
 def test_a_younger_twin_loses_and_ours_stays(hook):
     hook.on_create = lambda: hook.add("a-younger", created_at=hook.clock + 1)
     result = create_once(hook, "connections", BODY, if_exists="reuse", state_store=None, log=log)
-    assert result == {"id": "b-1", "etag": '"b-1"', "reused": False}
+    assert result == {"id": "b-1", "etag": '"b-1"', "reused": False, "created": True}
     assert hook.deleted == []  # its own run deletes it
 
 

@@ -67,7 +67,10 @@ def test_base_connection_with_literal_params(hook_calls, context):
     )
     assert op.execute(context) == "create_base_connection-1"
     assert hook_calls["create_base_connection"] == [seed.BASE_CONNECTIONS["amazon_s3"]]
-    assert _pushed(context) == {"etag": '"create_base_connection-etag"'}
+    assert _pushed(context) == {
+        "etag": '"create_base_connection-etag"',
+        "created": ["create_base_connection-1"],  # for a teardown: this run made it
+    }
 
 
 def test_base_connection_credentials_from_an_aws_style_connection(hook_calls, context, monkeypatch):
@@ -263,7 +266,7 @@ def test_dataflow_payload_and_link(hook_calls, context, key):
     assert op.execute(context) == "create_flow-1"
     assert hook_calls["create_flow"] == [expected]
     assert op.aep_dataflow_url == "https://platform.example.test/_emulator/ui/flows/create_flow-1"
-    assert _pushed(context) == {"etag": '"create_flow-etag"'}
+    assert _pushed(context) == {"etag": '"create_flow-etag"', "created": ["create_flow-1"]}
 
 
 def test_rendered_string_times_become_ints(hook_calls, context):
@@ -420,7 +423,7 @@ def test_teardown_delete_after_a_failed_create_has_nothing_to_do(fake, context):
 
     cleanup = AEPDeleteDataflowOperator(task_id="cleanup", flow_id="{{ ti.xcom_pull('flow') }}")
     cleanup.flow_id = None  # what the XCom of a create that failed renders to
-    assert cleanup.execute(context) == {"deleted": [], "already_gone": [], "kept": []}
+    assert cleanup.execute(context) == {"deleted": [], "already_gone": [], "kept": [], "why_kept": {}}
     assert fake.calls == []
 
 

@@ -426,7 +426,7 @@ def test_delete_takes_none_but_refuses_other_non_ids(fake, mocker, value):
     with pytest.raises(AEPValidationError, match="flow_id"):
         op.execute(context(mocker))
     op.flow_id = None
-    assert op.execute(context(mocker)) == {"deleted": [], "already_gone": [], "kept": []}
+    assert op.execute(context(mocker)) == {"deleted": [], "already_gone": [], "kept": [], "why_kept": {}}
     assert fake.calls == []
 
 

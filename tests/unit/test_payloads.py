@@ -327,11 +327,9 @@ def test_every_allowed_schedule_is_built(mode, unit, interval):
 
 
 def test_defaults_follow_the_rules_table():
-    assert build_schedule_params(export_mode="DAILY_FULL_EXPORT", start_time=1, end_time=2)["interval"] == 0
-    assert (
-        build_schedule_params(export_mode="FIRST_FULL_THEN_INCREMENTAL", start_time=1, end_time=2)["interval"]
-        == 1
-    )
+    then = {"start_time": 1, "end_time": 2, "now": 0}
+    assert build_schedule_params(export_mode="DAILY_FULL_EXPORT", **then)["interval"] == 0
+    assert build_schedule_params(export_mode="FIRST_FULL_THEN_INCREMENTAL", **then)["interval"] == 1
 
 
 def test_missing_end_time_is_allowed_and_the_builder_logs_nothing(caplog):

@@ -330,3 +330,30 @@ def test_a_cancelled_trigger_gives_its_client_back(monkeypatch, platform):
         return CLIENTS.open_transports()
 
     assert asyncio.run(go()) == 0
+
+
+def test_a_cookie_one_tenants_platform_sets_never_rides_on_any_later_request():
+    """AEP is stateless: the shared client keeps no cookie, for another tenant or the same one."""
+    from tests.local_servers import cookie_setting_platform
+
+    with cookie_setting_platform() as server:
+        tenants = [
+            settings(
+                client_id=f"tenant-{name}", ims_url=f"{server.url}/ims/token/v3", platform_url=server.url
+            )
+            for name in ("a", "b")
+        ]
+
+        async def poll() -> None:
+            async with AsyncAEPClient(tenants[0]) as first, AsyncAEPClient(tenants[1]) as second:
+                assert first.transport_key == second.transport_key  # one shared client for both
+                for client in (first, second, first, second):
+                    await client.list_runs(["flowId==f-1"])
+
+        asyncio.run(poll())
+
+    assert [s.method for s in server.seen].count("GET") == 4
+    assert [s.headers.get("Cookie") for s in server.seen] == [None] * len(server.seen)
+    assert [s.headers["x-api-key"] for s in server.seen if s.method == "GET"] == [
+        "tenant-a", "tenant-b", "tenant-a", "tenant-b"
+    ]  # fmt: skip

@@ -11,7 +11,9 @@ from urllib.parse import quote, quote_plus
 import httpx
 import pendulum
 import pytest
+import requests
 from airflow.sdk import DAG
+from requests.utils import select_proxy
 
 from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError, AEPError, AEPValidationError
 from airflow_provider_aep.hooks import ims
@@ -499,6 +501,34 @@ def test_a_url_read_two_ways_is_refused(monkeypatch, fake, url):
     assert fake.calls == []
 
 
+URL_PASSWORD = "hunter2-Pa55w0rd"
+
+
+@pytest.mark.parametrize(
+    ("host", "ims_url", "field"),
+    [
+        (f"http://alice:{URL_PASSWORD}@127.0.0.1:8765", None, "host"),
+        (f"https://alice:{URL_PASSWORD}@platform.example.test", None, "host"),
+        (PLATFORM, f"https://alice:{URL_PASSWORD}@ims.example.test/ims/token/v3", "extra.ims_url"),
+        (PLATFORM, f"http://:{URL_PASSWORD}@127.0.0.1/ims", "extra.ims_url"),
+        (PLATFORM, f"https://alice:{URL_PASSWORD}@x@ims.example.test:99999/ims", "extra.ims_url"),
+        (PLATFORM, f"https://alice:{URL_PASSWORD} x@ims.example.test/ims", "extra.ims_url"),
+    ],
+)
+def test_a_refused_url_never_quotes_its_password_back(monkeypatch, fake, host, ims_url, field):
+    _conn(monkeypatch, host, ims_url=ims_url)
+    with pytest.raises(AEPValidationError) as err:
+        AEPHook().list_connection_specs()
+    assert err.value.field == f"connection 'aep_default' {field}"
+    ok, message = AEPHook().test_connection()
+    assert not ok
+    assert field in message
+    for text in (str(err.value), repr(err.value.args), str(err.value.value), message):
+        assert URL_PASSWORD not in text
+        assert ":***@" in text
+    assert fake.calls == []
+
+
 def test_redirects_are_not_followed_and_fail_clearly(hook, fake):
     fake.token_answers = [response(307, None, {"Location": "http://127.0.0.1:9/steal"})]
     with pytest.raises(AEPAuthError, match="HTTP 307"):
@@ -509,12 +539,20 @@ def test_redirects_are_not_followed_and_fail_clearly(hook, fake):
     assert all(c.options["allow_redirects"] is False for c in fake.calls)
 
 
-def test_plain_http_to_loopback_never_goes_through_a_proxy(monkeypatch, fake):
-    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.test:3128")
+@pytest.mark.parametrize(
+    "variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "SOCKS_PROXY", "HTTPS_PROXY"]
+)
+def test_plain_http_to_loopback_never_goes_through_a_proxy(monkeypatch, fake, variable):
+    monkeypatch.setenv(variable, "http://proxy.example.test:3128")
     host = "http://127.0.0.1:8765"
     _conn(monkeypatch, host, ims_url=f"{host}/ims/token/v3")
     AEPHook().list_connection_specs()
-    assert [c.options["proxies"] for c in fake.calls] == [{"http": None, "https": None}] * 2
+    assert [c.path for c in fake.calls] == ["/ims/token/v3", f"{FS}/connectionSpecs"]
+    for call in fake.calls:  # requests' own reading of the request's proxies and the environment
+        chosen = requests.Session().merge_environment_settings(
+            call.url, call.options["proxies"], None, None, None
+        )
+        assert select_proxy(call.url, chosen["proxies"]) is None
     settings = AEPConnectionSettings(
         client_id="c", client_secret=CLIENT_SECRET, org_id=ORG_ID, ims_url=f"{host}/ims", platform_url=host
     )

@@ -1,0 +1,90 @@
+"""The provider's log lines, scrubbed like its error texts.
+
+Airflow's masker hides only the secrets registered in the process that logs; a sensor or a
+triggerer never read the destination credentials, so a line quoting one would pass. Every line
+the provider writes goes through :func:`~airflow_provider_aep.utils.secrets.scrub` first: known
+secrets and credential shapes.
+
+A stdlib logger gets :class:`ScrubFilter` (it also sees records other code logs to it); any
+other logger (Airflow's structlog loggers of hooks, operators and triggers) is wrapped in
+:class:`ScrubbedLogger`.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any
+
+from airflow_provider_aep.utils.secrets import scrub
+
+
+class ScrubFilter(logging.Filter):
+    """Rewrites a record's message (and traceback) scrubbed; never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # arguments that do not fit the format: keep both, scrubbed
+            message = f"{record.msg} {record.args}"
+        record.msg = scrub(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+_FILTER = ScrubFilter()
+_LEVELS = ("debug", "info", "warning", "warn", "error", "exception", "critical", "fatal")
+
+
+class ScrubbedLogger:
+    """A logger whose every line (message and arguments) is scrubbed before it is handed on."""
+
+    def __init__(self, logger: Any) -> None:
+        self._logger = logger
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._logger, name)
+        if name not in _LEVELS:
+            return target
+
+        def log(msg: Any, *args: Any, **kwargs: Any) -> Any:
+            return target(_scrubbed(msg, args), **kwargs)
+
+        return log
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._logger.log(level, _scrubbed(msg, args), **kwargs)
+
+
+def _scrubbed(msg: Any, args: tuple[Any, ...]) -> str:
+    text = str(msg)
+    if args:
+        try:
+            text = text % args
+        except (TypeError, ValueError):
+            text = f"{text} {args}"
+    # A '%' left in the text is not a format any more: no arguments follow it.
+    return scrub(text)
+
+
+#: One wrapper per wrapped logger while the wrapper is in use: ``task.log`` is the same object on
+#: every access, as Airflow's own ``log`` property is. (A live wrapper keeps its logger alive, so
+#: the id cannot be reused meanwhile.)
+_WRAPPERS: weakref.WeakValueDictionary[int, ScrubbedLogger] = weakref.WeakValueDictionary()
+
+
+def scrubbed(logger: Any) -> Any:
+    """The logger, with its lines scrubbed: the provider's own stdlib loggers get the filter (so
+    records others log to them are scrubbed too); any other logger, handed in, a wrapper."""
+    if isinstance(logger, ScrubbedLogger):
+        return logger
+    if isinstance(logger, logging.Logger) and logger.name.split(".")[0] == __name__.split(".")[0]:
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+        return logger
+    wrapper = _WRAPPERS.get(id(logger))
+    if wrapper is None or wrapper._logger is not logger:
+        wrapper = _WRAPPERS[id(logger)] = ScrubbedLogger(logger)
+    return wrapper
