@@ -63,9 +63,11 @@ bench: system-deps $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c $(CONSTRAINTS) -e '.[dev,emulator,docs,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
-# docs/bad-input.md from the bad-input catalogue, then the HTML site in docs/_build/html.
+# docs/bad-input.md from the bad-input catalogue and the destination pages' generated blocks
+# from the catalog, then the HTML site in docs/_build/html.
 docs: $(STAMP)
 	AEP_WRITE_DOCS=1 $(BIN)/pytest -q tests/integration/test_bad_input.py -k docs_table
+	AEP_WRITE_DOCS=1 $(BIN)/pytest -q tests/unit/test_destination_docs.py
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 # The Sphinx build alone, from scratch, warnings as errors (part of lint, so of make test).
@@ -77,6 +79,16 @@ docs-check: $(STAMP)
 screenshots: $(STAMP)
 	@test -x /usr/bin/chromium || { echo "screenshots need Debian's chromium: apt-get install chromium"; exit 1; }
 	AEP_WRITE_SCREENSHOTS=1 $(BIN)/pytest -q tests/ui
+
+# The sdist and the wheel in $(DIST) (the wheel built from the sdist, so the sdist is complete),
+# then checked as a package index reads them (twine check: metadata, README rendering).
+# tests/integration/test_wheel.py builds them so, into a scratch DIST, and installs the wheel.
+DIST ?= dist
+.PHONY: dist
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/uv build --quiet --python $(BIN)/python --out-dir $(DIST)
+	$(BIN)/twine check --strict $(DIST)/*
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,19 @@ DEMO_CLIENT_SECRET = "demo-client-secret"
 DEMO_ORG_ID = "EMULATOR0000000000000001@AdobeOrg"
 #: AEP's gateway takes request bodies of a few MB; larger ones get a 413 and are not read.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def default_exports_dir() -> Path:
+    """Where exports go unless told: the user's cache, never the working directory, so running
+    the emulator from a clone leaves ``git status`` clean. ``$XDG_CACHE_HOME`` (when absolute),
+    else ``~/.cache``, else the temporary directory, then ``aep-emulator/exports``."""
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(cache):
+        try:
+            cache = str(Path.home() / ".cache")
+        except RuntimeError:  # no home directory to be found
+            cache = tempfile.gettempdir()
+    return Path(cache, "aep-emulator", "exports")
 
 
 @dataclass
@@ -29,7 +44,7 @@ class EmulatorConfig:
     time_scale: float = 3600.0
     #: At most this many runs per flow and segment, so an accelerated clock cannot flood the disk.
     max_runs_per_flow: int = 5
-    exports_dir: Path = field(default_factory=lambda: Path("aep-exports"))
+    exports_dir: Path = field(default_factory=default_exports_dir)
     state_file: Path | None = None
     #: Audience CSV files are split after this many rows (AEP: 5 million).
     csv_split_rows: int = 5_000_000

@@ -18,84 +18,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# DEMO_CREDENTIALS lives with every connection the emulator prints; imported from here too.
+from aep_emulator.airflow_connections import DEMO_CREDENTIALS as DEMO_CREDENTIALS
+from aep_emulator.airflow_connections import credentials_connections
 from aep_emulator.config import EmulatorConfig
 from aep_emulator.server import running_emulator
 from airflow_provider_aep.catalog import DATASET_EXPORT_DESTINATIONS
 
 DAG_ID = "aep_export_datasets"
 SENSOR_TASK = "wait_for_export_run"
-
-#: Demo credentials: the shapes the connection specs demand, accepted by the emulator only.
-DEMO_CREDENTIALS: dict[str, dict[str, Any]] = {
-    "amazon_s3": {
-        "conn_type": "aws",
-        "login": "AKIAIOSFODNN7EXAMPLE",
-        "password": "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY12",
-    },
-    "azure_blob": {
-        "conn_type": "generic",
-        "password": "DefaultEndpointsProtocol=https;AccountName=demo;AccountKey=ZGVtbw==;",
-    },
-    "adls_gen2": {
-        "conn_type": "generic",
-        "login": "11111111-2222-3333-4444-555555555555",
-        "password": "demo-service-principal-key",
-        "host": "https://demo.dfs.core.windows.net",
-        "extra": {"tenant": "demo.onmicrosoft.com"},
-    },
-    "data_landing_zone": {"conn_type": "generic"},
-    "google_cloud_storage": {
-        "conn_type": "generic",
-        "login": "GOOG1EDEMOACCESSKEYID",
-        "password": "demo-gcs-secret-access-key",
-    },
-    "sftp": {
-        "conn_type": "sftp",
-        "login": "exporter",
-        "password": "demo-sftp-password",
-        "host": "sftp.example.com",
-    },
-    # Audience destinations; the email-marketing ones store files on S3 or SFTP.
-    "adobe_campaign": {
-        "conn_type": "aws",
-        "login": "AKIACAMPAIGNDEMOKEY1",
-        "password": "demo-campaign-s3-secret",
-    },
-    "amazon_s3_audiences": {
-        "conn_type": "aws",
-        "login": "AKIAIOSFODNN7EXAMPLE",
-        "password": "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY12",
-    },
-    "azure_blob_audiences": {
-        "conn_type": "wasb",
-        "password": "DefaultEndpointsProtocol=https;AccountName=demo;AccountKey=ZGVtbw==;",
-    },
-    "oracle_eloqua": {
-        "conn_type": "sftp",
-        "login": "eloqua",
-        "password": "demo-eloqua-password",
-        "host": "eloqua.example.com",
-        "extra": {"host": "sftp.eloqua.example.com"},
-    },
-    "oracle_responsys": {
-        "conn_type": "sftp",
-        "login": "responsys",
-        "password": "demo-responsys-password",
-        "host": "responsys.example.com",
-        "extra": {"host": "sftp.responsys.example.com"},
-    },
-    "salesforce_marketing_cloud": {
-        "conn_type": "aws",
-        "login": "AKIASFMCDEMOKEY00001",
-        "password": "demo-sfmc-s3-secret",
-    },
-    "sftp_audiences": {
-        "conn_type": "sftp",
-        "login": "audiences",
-        "password": "demo-audience-sftp-password",
-        "host": "sftp.example.com",
-    },
-}
 
 
 def airflow_env(home: Path, dags: Path, emulator_conn: str, destination: str | None = None) -> dict[str, str]:
@@ -112,9 +43,7 @@ def airflow_env(home: Path, dags: Path, emulator_conn: str, destination: str | N
             "AIRFLOW_CONN_AEP_DEFAULT": emulator_conn,
         }
     )
-    for key, conn in DEMO_CREDENTIALS.items():
-        if destination in (None, key):
-            env[f"AIRFLOW_CONN_AEP_{key.upper()}_CREDENTIALS"] = json.dumps(conn)
+    env.update(credentials_connections(destination))
     return env
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import threading
 import time
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from aep_emulator.airflow_connections import aep_connection
 from aep_emulator.app import Emulator
 from aep_emulator.config import EmulatorConfig
 
@@ -26,21 +26,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def airflow_connection(config: EmulatorConfig, sandbox: str = "prod") -> str:
     """The ``AIRFLOW_CONN_AEP_DEFAULT`` value that points Airflow at this emulator."""
-    return json.dumps(
-        {
-            "conn_type": "aep",
-            "login": config.client_id,
-            "password": config.client_secret,
-            "host": config.url,
-            "extra": {
-                "org_id": config.org_id,
-                "sandbox_name": sandbox,
-                "ims_url": f"{config.url}/ims/token/v3",
-                # The "AEP dataflow" link opens the emulator's page of the flow.
-                "ui_url": f"{config.url}/_emulator/ui/flows/{{flow_id}}",
-            },
-        }
-    )
+    return aep_connection(config, sandbox)
 
 
 class RunningEmulator:

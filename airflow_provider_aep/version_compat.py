@@ -2,7 +2,7 @@
 
 Official providers keep one such module: every other provider module imports Airflow's base
 classes, exceptions and helpers from here, so what moved between releases is decided in one
-place. Supported: Airflow 3.0, 3.1, 3.2 and 3.3 (the README's supported-versions table says
+place. Supported: Airflow 3.0, 3.1, 3.2 and 3.3 (docs/airflow-versions.md says
 what is tested on which release).
 
 What moved, and where each name comes from:

@@ -43,7 +43,10 @@ exclude_patterns = ["_build"]
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(airflow|requests|httpx|logging|datetime|collections)\..*"),
-    (r"py:class", r"Context|TaskInstanceKey|BaseOperator|PokeReturnValue|Session|Logger|datetime|date"),
+    (
+        r"py:class",
+        r"Context|TaskInstanceKey|BaseOperator|PokeReturnValue|Session|Logger|datetime|date|timedelta",
+    ),
 ]
 #: Pages written by other steps of the project: the index lists each one once it exists, so a
 #: page not written yet is no broken toctree. (A glob that matches nothing warns, and that

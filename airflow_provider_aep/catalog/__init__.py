@@ -7,6 +7,7 @@ for destinations that are not listed here; they are simply not validated client-
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -228,12 +229,39 @@ def find_destination(key_or_spec_id: str) -> Destination | None:
     return _BY_ALIAS.get(key_or_spec_id.strip().lower()) or _BY_SPEC_ID.get(key_or_spec_id.strip())
 
 
+def did_you_mean(value: Any, workflow: Workflow | None = None) -> list[str]:
+    """Catalog keys and aliases close to a mistyped destination (``difflib``), closest first.
+
+    :param value: what was given.
+    :param workflow: only destinations of this workflow.
+    :return: up to three keys or aliases; empty when none is close.
+    """
+    if not isinstance(value, str):
+        return []
+    names = [a for a, d in _BY_ALIAS.items() if workflow is None or d.workflow == workflow]
+    return difflib.get_close_matches(value.strip().lower(), names, n=3, cutoff=0.6)
+
+
+def accepted_destinations(workflow: Workflow | None = None) -> str:
+    """The keys a ``destination`` takes, then their aliases: ``amazon_s3, ...; aliases: s3 = amazon_s3, ...``."""
+    chosen = [d for d in DESTINATIONS.values() if workflow is None or d.workflow == workflow]
+    aliases = ", ".join(f"{a} = {d.key}" for d in chosen for a in d.aliases)
+    return ", ".join(d.key for d in chosen) + (f" (aliases: {aliases})" if aliases else "")
+
+
+def unknown_destination_hint(value: Any, workflow: Workflow | None = None) -> str:
+    """What an error about an unknown destination says is allowed: a did-you-mean, then the keys."""
+    close = did_you_mean(value, workflow)
+    if not close:
+        return f"one of {accepted_destinations(workflow)}"
+    return f"did you mean {' or '.join(map(repr, close))}? The keys: {accepted_destinations(workflow)}"
+
+
 def get_destination(key: str, workflow: Workflow | None = None) -> Destination:
-    """The destination for ``key``, or an error that lists the keys there are."""
+    """The destination for ``key``, or an error that suggests close keys and lists those there are."""
     found = find_destination(key)
     if found is None or (workflow and found.workflow != workflow):
-        keys = [k for k, d in DESTINATIONS.items() if workflow is None or d.workflow == workflow]
-        raise AEPValidationError("destination", key, "one of " + ", ".join(keys))
+        raise AEPValidationError("destination", key, unknown_destination_hint(key, workflow))
     return found
 
 

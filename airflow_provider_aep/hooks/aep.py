@@ -6,6 +6,7 @@ Service endpoint the tutorials use. Operators never build URLs.
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
@@ -46,6 +47,7 @@ from airflow_provider_aep.hooks.retry import (
 from airflow_provider_aep.utils.ids import (
     ENTITY_NAMES,
     check_id,
+    check_name,
     check_path,
     check_sandbox_name,
     collection,
@@ -484,6 +486,40 @@ class AEPHook(BaseHook):
         :return: an iterator of flows.
         """
         return self._iter_listing("/flows", properties, orderby, None)
+
+    def find_flow_by_name(self, name: str) -> JsonDict:
+        """The one dataflow with exactly this name (``GET /flows?property=name==<name>``).
+
+        AEP's filter may ignore case, trims spaces and reads a comma as "or", so the names it
+        answers are compared exactly here too; when none matches exactly, the whole listing is
+        read once: it finds a name the filter cannot express, and the close names to suggest.
+
+        :param name: the dataflow's name, as AEP shows it.
+        :return: the flow.
+        :raises AEPValidationError: no dataflow has the name (close names are listed), or
+            several have it (their ids are listed).
+        """
+        check_name("flow_name", name)
+        found = [flow for flow in self.iter_flows([f"name=={name}"]) if flow.get("name") == name]
+        everything: list[JsonDict] = []
+        if not found:
+            everything = list(self.iter_flows())
+            found = [flow for flow in everything if flow.get("name") == name]
+        if len(found) == 1:
+            return found[0]
+        where = f"in sandbox {self.sandbox_name!r}"
+        if found:
+            ids = ", ".join(sorted(str(flow.get("id")) for flow in found))
+            raise AEPValidationError(
+                "flow_name",
+                name,
+                f"a name only one dataflow has: {len(found)} {where} have it ({ids}); pass flow_id",
+            )
+        names = sorted({str(flow["name"]) for flow in everything if flow.get("name")})
+        close = [n for n in names if n.strip().lower() == name.strip().lower()]
+        close += [n for n in difflib.get_close_matches(name, names, n=3, cutoff=0.6) if n not in close]
+        hint = "did you mean " + ", ".join(map(repr, close[:3])) + "?" if close else "no name is close to it"
+        raise AEPValidationError("flow_name", name, f"the name of a dataflow {where}: none has it; {hint}")
 
     def users_of(self, kind: EntityKind, entity_id: str) -> list[tuple[EntityKind, str]]:
         """What still references an entity: the dataflows using a source or target connection,

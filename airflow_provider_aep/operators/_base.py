@@ -200,3 +200,14 @@ class AEPCreateOperator(AEPBaseOperator):
             created_here.append(str(done["id"]))
         context["ti"].xcom_push(key=CREATED_XCOM_KEY, value=list(created_here))
         return done
+
+    def log_created(self, done: dict[str, Any], message: str, *args: Any) -> None:
+        """Log ``message`` ("Created ...") for an entity :meth:`create` made, not for one it reused.
+
+        A reused entity was already logged once, as reused, by :meth:`create`.
+
+        :param done: what :meth:`create` returned.
+        :param message: the log line's format, and ``args`` its values.
+        """
+        if not done.get("reused"):
+            self.log.info(message, *args)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aep.catalog import Destination, find_destination
+from airflow_provider_aep.catalog import Destination, find_destination, unknown_destination_hint
 from airflow_provider_aep.exceptions import AEPValidationError
 from airflow_provider_aep.operators._base import AEPCreateOperator, check_when_literal
 from airflow_provider_aep.payloads.connections import (
@@ -25,6 +25,7 @@ from airflow_provider_aep.payloads.connections import (
     check_target_params,
     require_text,
 )
+from airflow_provider_aep.utils.ids import check_id
 
 if TYPE_CHECKING:
     from airflow_provider_aep.version_compat import Context
@@ -43,10 +44,8 @@ def resolve_destination(destination: str) -> tuple[str, Destination | None]:
         return found.connection_spec_id, found
     if re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", destination.strip()):
         return destination.strip(), None
-    from airflow_provider_aep.catalog import DESTINATIONS
-
     raise AEPValidationError(
-        "destination", destination, "one of " + ", ".join(DESTINATIONS) + ", or a connection spec id"
+        "destination", destination, unknown_destination_hint(destination) + ", or a connection spec id"
     )
 
 
@@ -58,29 +57,21 @@ def auth_params_for(
 ) -> tuple[str | None, dict[str, Any]]:
     """The auth spec name and params: the given ones, completed from ``credentials_conn_id``.
 
-    Several auth specs (SFTP, email marketing): the first the connection fills is used, those
-    matching the connection's type (sftp, aws, wasb, ...) tried first.
+    Several auth specs (SFTP, email marketing): the first the connection fills is used, only
+    those matching the connection's type (sftp, aws, wasb, ...) tried; a connection that fills
+    none is refused, naming the connection and the fields to fill.
     """
     params = dict(auth_params or {})
     if not credentials_conn_id:
         return auth_spec_name, params
-    from airflow_provider_aep.utils.credentials import auth_params_from_connection, rank_auth_specs
+    from airflow_provider_aep.utils.credentials import auth_from_connection, auth_params_from_connection
     from airflow_provider_aep.version_compat import BaseHook
 
     conn = BaseHook.get_connection(credentials_conn_id)
     _, found = resolve_destination(destination)
     if found is None or not found.auth_specs:
         return auth_spec_name, {**auth_params_from_connection(conn, auth_spec_name), **params}
-    specs = (
-        [found.auth_spec(auth_spec_name)]
-        if auth_spec_name
-        else rank_auth_specs(found.auth_specs, conn.conn_type)
-    )
-    for spec in specs:
-        filled = {**auth_params_from_connection(conn, spec.name, spec.params), **params}
-        if set(spec.required) <= set(filled):
-            return spec.name, filled
-    return auth_spec_name, {**auth_params_from_connection(conn, specs[0].name, specs[0].params), **params}
+    return auth_from_connection(conn, found, auth_spec_name, params)
 
 
 class MasksRenderedAuthParams:
@@ -102,7 +93,14 @@ class AEPCreateBaseConnectionOperator(MasksRenderedAuthParams, AEPCreateOperator
 
     Returns the base connection's id. Takes the parameters of :class:`.AEPCreateOperator` too.
 
-    :param destination: a catalog key (``amazon_s3``, ``sftp``, ...) or a raw connection spec id.
+    :param destination: where the data goes: a catalog key or one of its aliases (case and
+        surrounding spaces ignored), or a raw connection spec id. Dataset exports: ``amazon_s3``
+        (or ``s3``), ``azure_blob``, ``adls_gen2`` (or ``adls``), ``data_landing_zone`` (or
+        ``dlz``), ``google_cloud_storage`` (or ``gcs``), ``sftp``. Audiences:
+        ``adobe_campaign`` (or ``campaign``), ``amazon_s3_audiences`` (or ``s3_audiences``),
+        ``azure_blob_audiences``, ``oracle_eloqua`` (or ``eloqua``), ``oracle_responsys`` (or
+        ``responsys``), ``salesforce_marketing_cloud`` (or ``sfmc``), ``sftp_audiences``. A
+        literal value is checked at DAG parse; an unknown one is refused with a "did you mean".
     :param name: the base connection's name; with ``if_exists="reuse"`` it is what finds the
         one a previous run created, which must have the same description and the same auth
         params where AEP shows them (secrets it hides cannot be compared).
@@ -146,6 +144,8 @@ class AEPCreateBaseConnectionOperator(MasksRenderedAuthParams, AEPCreateOperator
         self.auth_spec_name = auth_spec_name
         self.auth_params = auth_params
         self.credentials_conn_id = credentials_conn_id
+        # The destination on its own, whatever else is templated or comes from a connection.
+        check_when_literal({"destination": destination}, lambda: resolve_destination(destination))
         if credentials_conn_id is None:
             check_when_literal(
                 {
@@ -186,7 +186,8 @@ class AEPCreateBaseConnectionOperator(MasksRenderedAuthParams, AEPCreateOperator
     def execute_step(self, context: Context) -> str:
         body = self._body(self._params())
         created = self.create(context, "connections", body)
-        self.log.info(
+        self.log_created(
+            created,
             "Created base connection %r (%s): %s",
             self.name,
             body.get("auth", {}).get("specName", "no auth"),
@@ -254,10 +255,8 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
                     "datasets", self.datasets, "a non-empty list of dataset ids or names"
                 )
             build_data_lake_source_connection(name=self.name, datasets=[_as_entry(d) for d in self.datasets])
-        elif not self.base_connection_id and self.base_connection_id is not None:
-            raise AEPValidationError(
-                "base_connection_id", self.base_connection_id, "the Profile Store base connection id"
-            )
+        elif self.base_connection_id is not None:
+            check_id("base_connection_id", self.base_connection_id)
 
     def execute_step(self, context: Context) -> str:
         self._check_shape()
@@ -265,8 +264,9 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
             base = self.base_connection_id
             if not base:
                 body = build_profile_store_base_connection(name=f"{self.name} (Profile Store base)")
-                base = self.create(context, "connections", body)["id"]
-                self.log.info("Created Profile Store base connection %s", base)
+                made = self.create(context, "connections", body)
+                base = made["id"]
+                self.log_created(made, "Created Profile Store base connection %s", base)
             body = build_profile_store_source_connection(
                 name=self.name, base_connection_id=base, description=self.description
             )
@@ -275,7 +275,7 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
                 name=self.name, datasets=self._resolve(self.datasets or []), description=self.description
             )
         created = self.create(context, "sourceConnections", body)
-        self.log.info("Created source connection %r: %s", self.name, created["id"])
+        self.log_created(created, "Created source connection %r: %s", self.name, created["id"])
         self.push_etag(context, created.get("etag"))
         return str(created["id"])
 
@@ -319,7 +319,14 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
 
     Returns the target connection's id. Takes the parameters of :class:`.AEPCreateOperator` too.
 
-    :param destination: a catalog key or a raw connection spec id.
+    :param destination: where the data goes: a catalog key or one of its aliases (case and
+        surrounding spaces ignored), or a raw connection spec id. Dataset exports: ``amazon_s3``
+        (or ``s3``), ``azure_blob``, ``adls_gen2`` (or ``adls``), ``data_landing_zone`` (or
+        ``dlz``), ``google_cloud_storage`` (or ``gcs``), ``sftp``. Audiences:
+        ``adobe_campaign`` (or ``campaign``), ``amazon_s3_audiences`` (or ``s3_audiences``),
+        ``azure_blob_audiences``, ``oracle_eloqua`` (or ``eloqua``), ``oracle_responsys`` (or
+        ``responsys``), ``salesforce_marketing_cloud`` (or ``sfmc``), ``sftp_audiences``. A
+        literal value is checked at DAG parse; an unknown one is refused with a "did you mean".
     :param name: the target connection's name (what ``if_exists`` matches on; a same-named one
         is compared on its location, format and description, which ``"update"`` patches).
     :param base_connection_id: the base connection (``create_base.output``).
@@ -369,6 +376,11 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         self.compression = compression
         self.description = description
         self.extra_params = extra_params
+        check_when_literal({"destination": destination}, lambda: resolve_destination(destination))
+        check_when_literal(
+            {"base_connection_id": base_connection_id},
+            lambda: check_id("base_connection_id", base_connection_id),
+        )
         check_when_literal(
             {
                 "destination": destination,
@@ -417,8 +429,8 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         )
 
     def execute_step(self, context: Context) -> str:
-        body = self._body(self.base_connection_id)
+        body = self._body(check_id("base_connection_id", self.base_connection_id))
         created = self.create(context, "targetConnections", body)
-        self.log.info("Created target connection %r: %s", self.name, created["id"])
+        self.log_created(created, "Created target connection %r: %s", self.name, created["id"])
         self.push_etag(context, created.get("etag"))
         return str(created["id"])

@@ -19,6 +19,7 @@ from airflow_provider_aep.operators.connections import resolve_destination
 from airflow_provider_aep.payloads.connections import require_text
 from airflow_provider_aep.payloads.flows import build_dataflow, empty_general_transform
 from airflow_provider_aep.payloads.schedule import SCHEDULE_RULES, build_schedule_params
+from airflow_provider_aep.utils.flow_ref import FlowByNameMixin
 from airflow_provider_aep.utils.ids import check_id
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         flow_id = str(created["id"])
         self.flow_id = flow_id
         self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
-        self.log.info("Created dataflow %r: %s", self.name, flow_id)
+        self.log_created(created, "Created dataflow %r: %s", self.name, flow_id)
         # A line of its own, the URL last: Airflow's log view links everything up to a blank, and
         # cuts long lines at the window's edge.
         self.log.info("Dataflow page: %s", self.aep_dataflow_url)
@@ -375,7 +376,7 @@ def _check_days(field: str, value: Any) -> None:
         raise AEPValidationError(field, value, "a positive number of days")
 
 
-class AEPUpdateDataflowOperator(AEPBaseOperator):
+class AEPUpdateDataflowOperator(FlowByNameMixin, AEPBaseOperator):
     """Change a dataset dataflow: extend its end, change its schedule within the rules, rename, enable or disable.
 
     Schedule changes go as one PATCH of ``/scheduleParams`` with If-Match, computed from the flow
@@ -386,7 +387,10 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
     parameters of :class:`.AEPBaseOperator` too; every other parameter is optional, and only
     what is given changes.
 
-    :param flow_id: the dataflow to change.
+    :param flow_id: the dataflow to change; or give ``flow_name``, not both.
+    :param flow_name: the dataflow's exact (current) name instead of its id: resolved when the
+        task starts to the one dataflow with that name (none, or several, fail the task before
+        anything changes, listing close names or the ids). Rename it with ``name``.
     :param end_time: the new end (Unix seconds or a datetime).
     :param extend_by_days: or: move the end this many days past the later of today and the current end.
     :param export_mode: a new export mode; checked with the schedule as it will be.
@@ -401,6 +405,7 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
 
     template_fields: Sequence[str] = (
         "flow_id",
+        "flow_name",
         "end_time",
         "extend_by_days",
         "export_mode",
@@ -419,7 +424,8 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
     def __init__(
         self,
         *,
-        flow_id: str,
+        flow_id: str | None = None,
+        flow_name: str | None = None,
         end_time: int | str | datetime | None = None,
         extend_by_days: int | str | None = None,
         export_mode: str | None = None,
@@ -433,6 +439,7 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.flow_id = flow_id
+        self.flow_name = flow_name
         self.end_time = end_time
         self.extend_by_days = extend_by_days
         self.export_mode = export_mode
@@ -443,7 +450,7 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
         self.state = state
         self.etag = etag
         self.aep_dataflow_url: str | None = None
-        check_when_literal({"flow_id": flow_id}, lambda: check_id("flow_id", flow_id))
+        check_when_literal({"flow_id": flow_id, "flow_name": flow_name}, self.check_flow_ref)
         check_when_literal(
             {
                 "end_time": end_time,
@@ -535,7 +542,7 @@ class AEPUpdateDataflowOperator(AEPBaseOperator):
 
     def execute_step(self, context: Context) -> str:
         self._check()
-        flow_id = check_id("flow_id", self.flow_id)
+        flow_id = self.resolve_flow_id(context)
         flow = self.hook.get_flow(flow_id)
         plan = self._planner(flow, int(time.time()), context.get("task_state_store"))
         update = self.hook.update_entity("flows", flow_id, plan, current=flow, etag=self.etag or None)
@@ -570,7 +577,8 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
     "already_gone": [...], "kept": [...], "why_kept": {entity: reason}}``. Takes the parameters
     of :class:`.AEPBaseOperator` too.
 
-    :param flow_id: the dataflow; None (an upstream create that failed) deletes nothing.
+    :param flow_id: the dataflow; None, or the text ``None`` a template renders of it (an
+        upstream create that failed), deletes nothing.
     :param delete_connections: delete its target, source and base connections too.
     :param only_created_by_this_run: delete only what this DAG run created (default). False
         also deletes what it reused or got by id (a maintenance DAG deleting an old export);
@@ -602,15 +610,19 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
 
     def _check(self) -> None:
         # None is fine: as a teardown after a failed create there is nothing to delete.
-        if self.flow_id is not None:
+        if not self._nothing_created_upstream():
             check_id("flow_id", self.flow_id)
+
+    def _nothing_created_upstream(self) -> bool:
+        """None, or the text a template makes of it (``{{ ti.xcom_pull(...) }}`` of a failed create)."""
+        return self.flow_id is None or self.flow_id == "None"
 
     def execute_step(self, context: Context) -> dict[str, Any]:
         from airflow_provider_aep.utils.teardown import label
 
         self._check()
         result: dict[str, Any] = {"deleted": [], "already_gone": [], "kept": [], "why_kept": {}}
-        if self.flow_id is None:
+        if self.flow_id is None or self._nothing_created_upstream():
             self.log.info("No dataflow was created upstream: nothing to delete")
             return result
         flow = self.hook.get_entity("flows", self.flow_id)

@@ -228,6 +228,14 @@ _STORAGE_LOCATION_KEYS = {
 }
 
 
+def storage_location_keys(destination: Destination) -> dict[str, tuple[str, ...]]:
+    """Storage mode → its location keys, for the email-marketing destinations (empty for the others)."""
+    if destination.target_mode not in _STORAGE_LOCATION_KEYS:
+        return {}
+    modes = destination.target_schema.get("properties", {}).get("mode", {}).get("enum", ())
+    return {mode: _STORAGE_LOCATION_KEYS[mode] for mode in modes if mode in _STORAGE_LOCATION_KEYS}
+
+
 def _check_storage_mode_params(destination: Destination, target: Mapping[str, Any]) -> None:
     """Email-marketing destinations keep files on S3, Azure Blob or SFTP: the mode's keys must be there."""
     mode = target.get("mode")

@@ -30,6 +30,7 @@ from airflow_provider_aep.operators._base import (
     check_when_literal,
     int_if_digits,
 )
+from airflow_provider_aep.utils.flow_ref import FlowByNameMixin
 from airflow_provider_aep.utils.ids import check_id
 from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
@@ -112,13 +113,28 @@ def check_event(event: Any) -> str:
     return str(status)
 
 
-def _default_deferrable() -> bool:
+def record_limits(min_records: Any, max_failed_records: Any) -> tuple[int | None, int | None]:
+    """The record-count policy as numbers (rendered templates are strings); None: no limit."""
+    limits: list[int | None] = []
+    for field, value in (("min_records", min_records), ("max_failed_records", max_failed_records)):
+        value = int_if_digits(value)
+        if value in (None, ""):
+            limits.append(None)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise AEPValidationError(field, value, "a whole number of records, 0 or more, or None")
+        limits.append(value)
+    return limits[0], limits[1]
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable``: what a wait does when ``deferrable`` is not given."""
     from airflow_provider_aep.version_compat import conf
 
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
-class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
+class AEPDataflowRunSensor(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
     """Wait for a dataflow run to end, and return its summary (record, byte and file counts).
 
     Which run: ``run_id`` when given; else the newest run when ``latest``; else the first run
@@ -134,7 +150,11 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
     ``extra`` holds the run's ids, times, counts, file URIs and per-dataset or per-segment
     counts, nothing secret. A failed, missing or timed-out run emits nothing.
 
-    :param flow_id: the dataflow (``create_flow.output``).
+    :param flow_id: the dataflow (``create_flow.output``); or give ``flow_name``, not both.
+    :param flow_name: the dataflow's exact name instead of its id: resolved when the task starts
+        (``GET /flows?property=name==...``) to the one dataflow with that name, which the wait
+        (and its trigger) then uses; none (close names are listed) or several (their ids are
+        listed) fail the task before it waits.
     :param aep_conn_id: the ``aep`` Airflow connection (default ``aep_default``).
     :param sandbox_name: the sandbox to look in instead of the connection's.
     :param run_id: wait for this run.
@@ -178,6 +198,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
 
     template_fields: Sequence[str] = (
         "flow_id",
+        "flow_name",
         "run_id",
         "since",
         "until",
@@ -193,7 +214,8 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
     def __init__(
         self,
         *,
-        flow_id: str,
+        flow_id: str | None = None,
+        flow_name: str | None = None,
         aep_conn_id: str = "aep_default",
         sandbox_name: str | None = None,
         run_id: str | None = None,
@@ -219,6 +241,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         self.retriggered: dict[str, Any] = {}
         self.polls_without_run = 0
         self.flow_id = flow_id
+        self.flow_name = flow_name
         self.run_id = run_id
         self.latest = latest
         self.since = since
@@ -236,11 +259,12 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
                 raise AEPValidationError(field, statuses, "a list of run statuses, not one string")
         self.success_statuses = tuple(success_statuses)
         self.failure_statuses = tuple(failure_statuses)
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.aep_dataflow_url: str | None = None
         check_when_literal(
             {
                 "flow_id": flow_id,
+                "flow_name": flow_name,
                 "run_id": run_id,
                 "since": since,
                 "until": until,
@@ -253,7 +277,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
 
     def check_inputs(self) -> None:
         """Refuse what would make the sensor wait for the wrong run, or for none, before any request."""
-        check_id("flow_id", self.flow_id)
+        self.check_flow_ref()
         if self.run_id not in (None, ""):
             check_id("run_id", self.run_id)
         check_sandbox_override(self.sandbox_name)
@@ -303,19 +327,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
 
     def _record_limits(self) -> tuple[int | None, int | None]:
         """``min_records`` and ``max_failed_records`` as numbers (rendered templates are strings)."""
-        limits: list[int | None] = []
-        for field, value in (
-            ("min_records", self.min_records),
-            ("max_failed_records", self.max_failed_records),
-        ):
-            value = int_if_digits(value)
-            if value in (None, ""):
-                limits.append(None)
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise AEPValidationError(field, value, "a whole number of records, 0 or more, or None")
-            limits.append(value)
-        return limits[0], limits[1]
+        return record_limits(self.min_records, self.max_failed_records)
 
     def since_ms(self, context: Context) -> int | None:
         """From when runs count: ``since``, else the DAG run's start.
@@ -340,9 +352,11 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         return None if self.run_id or self.latest else _epoch_ms(self.until)
 
     def _set_link(self) -> None:
+        self.resolve_flow_id()
         self.aep_dataflow_url = self.hook.flow_page_url(self.flow_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
+        self.resolve_flow_id(context)
         kept = self._retriggered(context)
         run_id = self.run_id or kept.get("run_id")
         if run_id:
@@ -504,6 +518,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         self.check_inputs()
+        self.resolve_flow_id(context)
         self._set_link()
         if self.retrigger_failed and self.mode == "reschedule" and context.get("task_state_store") is None:
             raise AEPValidationError(
@@ -549,7 +564,13 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
             method_name="execute_complete",
             # One deadline for the whole wait, however often it re-triggers; without a task
             # state store (Airflow before 3.3) the re-trigger count rides along too.
-            kwargs={"retriggered": self.retriggered or None, "deadline": deadline},
+            # The id a flow_name resolved to rides along: the name is looked up once per wait.
+            kwargs={
+                "retriggered": self.retriggered or None,
+                "deadline": deadline,
+                "flow_id": self.flow_id,
+                "run_id": self.run_id or None,
+            },
             timeout=timedelta(seconds=max(deadline - time.time(), 0) + 60),
         )
 
@@ -559,6 +580,8 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         event: dict[str, Any],
         retriggered: dict[str, Any] | None = None,
         deadline: float | None = None,
+        flow_id: str | None = None,
+        run_id: str | None = None,
     ) -> dict[str, Any]:
         """Back from the triggerer: the summary, or the failure it reported.
 
@@ -566,8 +589,12 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         :param event: the trigger's event (checked before it is read).
         :param retriggered: which run was re-triggered and how often, carried through deferral.
         :param deadline: when the whole wait times out (epoch seconds), carried through deferral.
+        :param flow_id: the dataflow's id as resolved before the deferral (from ``flow_name``).
+        :param run_id: the ``run_id`` the wait was given (a task that waits for the run it started).
         :return: the run's summary, as :meth:`poke` returns it.
         """
+        self.use_resolved_flow_id(flow_id)
+        self.run_id = self.run_id or run_id
         self._set_link()
         self.retriggered = dict(retriggered or self.retriggered)
         status = check_event(event)
@@ -647,7 +674,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         from airflow_provider_aep.lineage import dataflow_lineage, lineage_or_empty
 
         return lineage_or_empty(
-            lambda: dataflow_lineage(self.hook, str(self.flow_id), storage_account=self.storage_account),
+            lambda: dataflow_lineage(self.hook, self.resolve_flow_id(), storage_account=self.storage_account),
             task_id=self.task_id,
             logger=self.log,
         )
@@ -670,7 +697,7 @@ class AEPDataflowRunSensor(AEPHookMixin, BaseSensorOperator):
         return lineage_or_empty(
             lambda: dataflow_lineage(
                 self.hook,
-                str(self.flow_id),
+                self.resolve_flow_id(),
                 summary=self.run_summary,
                 location=self.location,
                 storage_account=self.storage_account,

@@ -23,8 +23,27 @@ SANDBOX_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 PATH_PATTERN = re.compile(r"(?:/[A-Za-z0-9._:@%-]+)+")
 
 
+#: What a template renders when the value it reads is missing (``{{ ti.xcom_pull(...) }}`` of a
+#: task that returned nothing): never an id or a name, and refused before it reaches a URL.
+RENDERED_NOTHING = ("None", "")
+
+
+def refuse_rendered_nothing(field: str, value: Any) -> None:
+    """Refuse the text ``None`` (or an empty string): a template rendered a missing value."""
+    if isinstance(value, str) and value.strip() in RENDERED_NOTHING:
+        none = value.strip() == "None"
+        raise AEPValidationError(
+            field,
+            value,
+            f"an AEP id or name, not {'the text None' if none else 'an empty string'}: the template "
+            f"rendered {'None' if none else 'nothing'} (an upstream task returned nothing, or the "
+            "XCom or variable it reads is missing)",
+        )
+
+
 def check_id(field: str, value: Any) -> str:
     """The id, or AEPValidationError naming the field when it cannot be an AEP id."""
+    refuse_rendered_nothing(field, value)
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise AEPValidationError(
             field,
@@ -32,6 +51,14 @@ def check_id(field: str, value: Any) -> str:
             "an AEP id: 1 to 128 letters, digits and . _ : @ - (no '/', '?', '#', '%', spaces), "
             "e.g. create_flow.output",
         )
+    return value
+
+
+def check_name(field: str, value: Any) -> str:
+    """An entity's name as a lookup takes it: text that is not what a missing value renders."""
+    refuse_rendered_nothing(field, value)
+    if not isinstance(value, str) or not value.strip():
+        raise AEPValidationError(field, value, "the entity's name, as AEP shows it")
     return value
 
 

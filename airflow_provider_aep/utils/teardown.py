@@ -1,6 +1,6 @@
 """What a teardown may delete: only what its own DAG run created and nothing else still uses.
 
-The README's pattern creates a pipeline with ``if_exists="reuse"`` and deletes it in a teardown.
+The documented pattern creates a pipeline with ``if_exists="reuse"`` and deletes it in a teardown.
 Names are fixed, so tomorrow's run (or another DAG) reuses today's entities, and two runs of one
 DAG may overlap. A teardown that deleted whatever its flow pointed to would pull a dataflow
 from under a sensor still waiting on it, or a connection from under another DAG's dataflow.

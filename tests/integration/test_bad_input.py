@@ -279,6 +279,24 @@ CASES = [
     Case(StartRun, "a start time in seconds, not milliseconds", "start_time", {"start_time": 1767225600}),
     Case(StartRun, "a dataflow id with a path in it", "flow_id", rendered={"flow_id": "../runs"}),
     Case(Retrigger, "a run id with a query in it", "run_id", rendered={"run_id": "r?op=RE_TRIGGER"}),
+    # -- dataflows by name, and ids a template rendered to None
+    Case(Sensor, "both a dataflow id and a dataflow name", "flow_name", {"flow_name": "Nightly export"}),
+    Case(Sensor, "a dataflow id a template rendered None", "flow_id", rendered={"flow_id": "None"}),
+    Case(Sensor, "a dataflow name a template rendered None", "flow_name",
+         {"flow_id": None}, rendered={"flow_name": "None"}),
+    Case(StartRun, "neither a dataflow id nor a dataflow name", "flow_id", {"flow_id": None}),
+    Case(StartRun, "a dataflow name no dataflow has", "flow_name",
+         {"flow_id": None, "flow_name": "Nightly export"}, reads=True),
+    Case(StartRun, "a record minimum without wait_for_completion", "min_records", {"min_records": 1}),
+    Case(Update, "both a dataflow id and a dataflow name", "flow_name", {"flow_name": "Nightly export"}),
+    Case(Update, "a dataflow id a template rendered None", "flow_id", rendered={"flow_id": "None"}),
+    Case(Retrigger, "both a run id and a dataflow name", "flow_name", {"flow_name": "Nightly export"}),
+    Case(Retrigger, "a run id a template rendered None", "run_id", rendered={"run_id": "None"}),
+    Case(Target, "a base connection id a template rendered None", "base_connection_id",
+         rendered={"base_connection_id": "None"}),
+    Case(Base, "a destination typo, with a credentials connection", "destination",
+         {"destination": "amazn_s3", "auth_params": None, "credentials_conn_id": "half_creds"}),
+    Case(Target, "a destination typo", "destination", {"destination": "gsc"}),
 ]  # fmt: skip
 
 

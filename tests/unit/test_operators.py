@@ -18,6 +18,7 @@ from airflow_provider_aep.operators.connections import (
 )
 from airflow_provider_aep.operators.dataflows import AEPCreateDataflowOperator
 from airflow_provider_aep.operators.datasets import AEPListDatasetsOperator
+from airflow_provider_aep.payloads.connections import build_data_lake_source_connection
 from tests import seed_bodies as seed
 
 
@@ -442,3 +443,96 @@ def test_the_real_error_survives_when_listing_earlier_tasks_fails(hook_calls, co
     with pytest.raises(AEPApiError, match="HTTP 503") as failed:
         flow.execute(context)
     assert failed.value.already_in_aep == ()
+
+
+# -- destination names, checked at parse with a "did you mean" -----------------------------------
+
+
+def test_a_destination_typo_is_refused_at_parse_even_with_a_credentials_connection():
+    with pytest.raises(AEPValidationError, match="did you mean 'amazon_s3'") as err:
+        AEPCreateBaseConnectionOperator(
+            task_id="b", destination="amazn_s3", name="n", credentials_conn_id="s3_creds"
+        )
+    assert err.value.field == "destination"
+    assert "s3 = amazon_s3" in err.value.allowed  # the aliases are listed too
+
+
+def test_a_literal_destination_is_checked_at_parse_whatever_else_is_templated():
+    with pytest.raises(AEPValidationError, match="did you mean 'gcs'"):
+        AEPCreateTargetConnectionOperator(
+            task_id="t", destination="gsc", name="n", base_connection_id="b", location="{{ params.where }}"
+        )
+    # Aliases and case are accepted as they are documented.
+    AEPCreateBaseConnectionOperator(task_id="b", destination=" S3 ", name="n", credentials_conn_id="c")
+
+
+@pytest.mark.parametrize("operator", [AEPCreateBaseConnectionOperator, AEPCreateTargetConnectionOperator])
+def test_the_destination_docstring_lists_every_key_and_alias(operator):
+    from airflow_provider_aep.catalog import DESTINATIONS
+
+    doc = " ".join((operator.__doc__ or "").split())
+    for destination in DESTINATIONS.values():
+        assert f"``{destination.key}``" in doc
+        for alias in destination.aliases:
+            assert f"``{destination.key}`` (or ``{alias}``)" in doc
+
+
+# -- a reused entity is logged once, as reused -----------------------------------------------------
+
+
+def _found(body):
+    """AEP already has an entity exactly as ``body`` asks (a run of yesterday made it)."""
+    existing = {**body, "id": "found-1", "createdAt": 1, "etag": '"e"'}
+    AEPHook.iter_entities.side_effect = lambda self, kind, props=(): iter([existing])
+
+
+@pytest.mark.parametrize("kind", ["base", "source", "target", "flow"])
+def test_a_reused_entity_is_logged_as_reused_and_never_as_created(hook_calls, context, logged, kind):
+    ops = {
+        "base": lambda: AEPCreateBaseConnectionOperator(
+            task_id="b", destination="amazon_s3", name="n",
+            auth_params={"s3SecretKey": seed.S3_SECRET_KEY, "s3AccessKey": seed.S3_ACCESS_KEY},
+        ),
+        "source": lambda: AEPCreateSourceConnectionOperator(task_id="s", name="n", datasets=["a" * 24]),
+        "target": lambda: AEPCreateTargetConnectionOperator(
+            task_id="t", destination="amazon_s3", name="n", base_connection_id="b",
+            location={"bucketName": "acme-bucket", "path": "p"},
+        ),
+        "flow": lambda: AEPCreateDataflowOperator(
+            task_id="f", destination="sftp", name="n", source_connection_id="s", target_connection_id="t",
+            end_time=1975901210, start_time=1675901210,
+        ),
+    }  # fmt: skip
+    op = ops[kind]()
+    bodies = {
+        "base": lambda: op._body(dict(op.auth_params)),
+        "source": lambda: build_data_lake_source_connection(name="n", datasets=[{"dataSetId": "a" * 24}]),
+        "target": lambda: op._body("b"),
+        "flow": lambda: op._body("s", "t", now=1675901210),
+    }
+    _found(bodies[kind]())
+    logged()  # what was logged before the task ran
+    assert op.execute(context) == "found-1"
+    text = logged()
+    assert text.count("Reusing ") == 1
+    assert "Created " not in text
+    assert hook_calls == {}  # nothing was created
+
+
+def test_created_then_reused_each_logged_once_as_what_it_was(hook_calls, context, logged):
+    def target():
+        return AEPCreateTargetConnectionOperator(
+            task_id="t", destination="amazon_s3", name="n", base_connection_id="b",
+            location={"bucketName": "acme-bucket", "path": "p"},
+        )  # fmt: skip
+
+    logged()
+    assert target().execute(context) == "create_target_connection-1"
+    text = logged()
+    assert "Created target connection 'n': create_target_connection-1" in text
+    assert "Reusing" not in text
+    _found({**hook_calls["create_target_connection"][0]})  # the next run finds it
+    assert target().execute(context) == "found-1"
+    text = logged()
+    assert "Reusing target connection 'n': found-1" in text
+    assert "Created" not in text

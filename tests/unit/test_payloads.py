@@ -13,6 +13,7 @@ from airflow_provider_aep.payloads.connections import (
     build_data_lake_source_connection,
     build_profile_store_source_connection,
     build_target_connection,
+    storage_location_keys,
 )
 from airflow_provider_aep.payloads.flows import build_dataflow, empty_general_transform
 from airflow_provider_aep.payloads.schedule import build_schedule_params
@@ -363,3 +364,17 @@ def test_secret_values_never_appear_in_validation_errors():
     assert secret not in str(err.value)
     assert secret not in repr(err.value.value)
     assert "auth_params.s3SecretKey" in str(err.value)
+
+
+def test_storage_modes_and_their_location_keys_come_from_the_target_spec():
+    assert storage_location_keys(get_destination("adobe_campaign")) == {
+        "S3": ("bucketName", "path"),
+        "AZURE_BLOB": ("container", "path"),
+        "FTP": ("remotePath",),
+    }
+    assert storage_location_keys(get_destination("oracle_eloqua")) == {
+        "S3": ("bucketName", "path"),
+        "FTP": ("remotePath",),
+    }
+    assert storage_location_keys(get_destination("amazon_s3")) == {}
+    assert storage_location_keys(get_destination("sftp_audiences")) == {}

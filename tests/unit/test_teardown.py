@@ -204,3 +204,16 @@ def test_create_once_says_whether_it_created_or_reused(mocker, aep_conn):
 def test_the_emulator_lists_flows_by_a_connection_id_in_their_lists(expression, expected):
     flow = {"sourceConnectionIds": ["s-1", "s-2"]}
     assert matches(flow, parse_filters([expression])) is expected
+
+
+def test_a_teardown_after_a_failed_create_rendered_as_text_deletes_nothing(aep):
+    deleted, _ = aep
+    cleanup = AEPDeleteDataflowOperator(task_id="cleanup", flow_id="{{ ti.xcom_pull('flow') }}")
+    cleanup.flow_id = "None"  # what Jinja renders of the XCom of a create that failed
+    assert cleanup.execute({"ti": RunningTI()}) == {
+        "deleted": [],
+        "already_gone": [],
+        "kept": [],
+        "why_kept": {},
+    }
+    assert deleted == []
