@@ -114,6 +114,8 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         self.aep_dataflow_url: str | None = None
         #: The dataflow this task created or reused, once ``execute`` has run (for OpenLineage).
         self.flow_id: str | None = None
+        # A literal destination is checked on its own, whatever else is templated.
+        check_when_literal({"destination": destination}, lambda: resolve_destination(destination))
         check_when_literal(
             {
                 "destination": destination, "name": name, "flow_spec_id": flow_spec_id, "export_mode": export_mode, "time_unit": time_unit, "interval": interval,

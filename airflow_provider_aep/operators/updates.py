@@ -124,6 +124,8 @@ class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParams, AEPConnectionUpda
         self.auth_params = auth_params
         self.credentials_conn_id = credentials_conn_id
         self.auth_spec_name = auth_spec_name
+        # A literal destination is checked on its own, whatever else is templated.
+        check_when_literal({"destination": destination}, lambda: resolve_destination(destination))
         if credentials_conn_id is None:
             check_when_literal(
                 {

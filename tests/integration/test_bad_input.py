@@ -125,7 +125,7 @@ CASES = [
          {"destination": "sftp", "auth_params": {"domain": "sftp.example.com"}}),
     Case(Base, "Azure Blob without its connection string", "auth_params.connectionString",
          {"destination": "azure_blob", "auth_params": {}}),
-    Case(Base, "a credentials connection that lacks the secret", "auth_params.secretAccessKey",
+    Case(Base, "a credentials connection that lacks the secret", "credentials_conn_id",
          {"destination": "google_cloud_storage", "auth_params": None, "credentials_conn_id": "half_creds"}),
     Case(Base, "an unknown if_exists", "if_exists", {"if_exists": "upsert"}),
     Case(Base, "an empty name", "name", rendered={"name": ""}),

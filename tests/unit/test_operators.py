@@ -536,3 +536,25 @@ def test_created_then_reused_each_logged_once_as_what_it_was(hook_calls, context
     text = logged()
     assert "Reusing target connection 'n': found-1" in text
     assert "Created" not in text
+
+
+def _dataflow_to(destination):
+    return AEPCreateDataflowOperator(
+        task_id="f", destination=destination, name="{{ params.name }}",
+        source_connection_id="s", target_connection_id="t",
+    )  # fmt: skip
+
+
+def _base_update_to(destination):
+    from airflow_provider_aep.operators.updates import AEPUpdateBaseConnectionOperator
+
+    return AEPUpdateBaseConnectionOperator(
+        task_id="u", base_connection_id="b", destination=destination, credentials_conn_id="{{ params.conn }}"
+    )
+
+
+@pytest.mark.parametrize("build", [_dataflow_to, _base_update_to])
+def test_a_literal_destination_typo_is_refused_at_parse_whatever_else_is_templated(build):
+    with pytest.raises(AEPValidationError, match=r"destination='amazn_s3'.*did you mean 'amazon_s3'"):
+        build("amazn_s3")
+    assert build("amazon_s3").destination == "amazon_s3"
