@@ -277,7 +277,8 @@ class AEPStartDataflowRunOperator(FlowByNameMixin, AEPBaseOperator):
             sandbox_name=self.sandbox_name,
             deferrable=self.deferrable,
             poke_interval=self.poke_interval,
-            timeout=self.timeout,
+            # None is the sensor's default ([sensors] default_timeout); Airflow 3.0 refuses None.
+            **({} if self.timeout is None else {"timeout": self.timeout}),
             mode="poke",
             min_records=min_records,
             max_failed_records=max_failed_records,

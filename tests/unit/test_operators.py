@@ -486,8 +486,22 @@ def _found(body):
     AEPHook.iter_entities.side_effect = lambda self, kind, props=(): iter([existing])
 
 
+def _info_lines(op, mocker) -> list[str]:
+    """The INFO lines an operator logs from now on, formatted (whatever Airflow's log handlers)."""
+    log = op.log  # the same scrubbed logger on every access (on Airflow 3.0, for every task too)
+    spy = log.info if hasattr(log.info, "call_args_list") else mocker.spy(log, "info")
+    start = len(spy.call_args_list)
+
+    def lines() -> list[str]:
+        calls = spy.call_args_list[start:]
+        return [c.args[0] % c.args[1:] if len(c.args) > 1 else str(c.args[0]) for c in calls]
+
+    op.__dict__["_keep_log"] = op.log  # held, so the spied logger stays the task's logger
+    return lines  # type: ignore[return-value]
+
+
 @pytest.mark.parametrize("kind", ["base", "source", "target", "flow"])
-def test_a_reused_entity_is_logged_as_reused_and_never_as_created(hook_calls, context, logged, kind):
+def test_a_reused_entity_is_logged_as_reused_and_never_as_created(hook_calls, context, mocker, kind):
     ops = {
         "base": lambda: AEPCreateBaseConnectionOperator(
             task_id="b", destination="amazon_s3", name="n",
@@ -511,31 +525,35 @@ def test_a_reused_entity_is_logged_as_reused_and_never_as_created(hook_calls, co
         "flow": lambda: op._body("s", "t", now=1675901210),
     }
     _found(bodies[kind]())
-    logged()  # what was logged before the task ran
+    lines = _info_lines(op, mocker)
     assert op.execute(context) == "found-1"
-    text = logged()
-    assert text.count("Reusing ") == 1
-    assert "Created " not in text
+    assert [line for line in lines() if line.startswith("Reusing ")] == [
+        f"Reusing {op.entity_name} 'n': found-1 (if_exists='reuse')"
+    ]
+    assert not [line for line in lines() if line.startswith("Created ")]
     assert hook_calls == {}  # nothing was created
 
 
-def test_created_then_reused_each_logged_once_as_what_it_was(hook_calls, context, logged):
+def test_created_then_reused_each_logged_once_as_what_it_was(hook_calls, context, mocker):
     def target():
         return AEPCreateTargetConnectionOperator(
             task_id="t", destination="amazon_s3", name="n", base_connection_id="b",
             location={"bucketName": "acme-bucket", "path": "p"},
         )  # fmt: skip
 
-    logged()
-    assert target().execute(context) == "create_target_connection-1"
-    text = logged()
-    assert "Created target connection 'n': create_target_connection-1" in text
-    assert "Reusing" not in text
+    first = target()
+    lines = _info_lines(first, mocker)
+    assert first.execute(context) == "create_target_connection-1"
+    assert any(
+        line.startswith("Created target connection 'n': create_target_connection-1") for line in lines()
+    )
+    assert not [line for line in lines() if line.startswith("Reusing")]
     _found({**hook_calls["create_target_connection"][0]})  # the next run finds it
-    assert target().execute(context) == "found-1"
-    text = logged()
-    assert "Reusing target connection 'n': found-1" in text
-    assert "Created" not in text
+    second = target()
+    lines = _info_lines(second, mocker)
+    assert second.execute(context) == "found-1"
+    assert any(line.startswith("Reusing target connection 'n': found-1") for line in lines())
+    assert not [line for line in lines() if line.startswith("Created")]
 
 
 def _dataflow_to(destination):
