@@ -277,8 +277,7 @@ class AEPStartDataflowRunOperator(FlowByNameMixin, AEPBaseOperator):
             sandbox_name=self.sandbox_name,
             deferrable=self.deferrable,
             poke_interval=self.poke_interval,
-            # None is the sensor's default ([sensors] default_timeout); Airflow 3.0 refuses None.
-            **({} if self.timeout is None else {"timeout": self.timeout}),
+            **self._sensor_timeout(),
             mode="poke",
             min_records=min_records,
             max_failed_records=max_failed_records,
@@ -286,6 +285,10 @@ class AEPStartDataflowRunOperator(FlowByNameMixin, AEPBaseOperator):
         )
         waiter.__dict__["hook"] = self.hook  # one hook (and token) for the whole task
         return waiter
+
+    def _sensor_timeout(self) -> dict[str, Any]:
+        """None is the sensor's own default (``[sensors] default_timeout``): Airflow 3.0 refuses None."""
+        return {} if self.timeout is None else {"timeout": self.timeout}
 
     def execute_complete(
         self,
