@@ -72,9 +72,12 @@ def run(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
 def dist(tmp_path_factory) -> Path:
     """`make dist` into a scratch folder; `-o` keeps make from reinstalling the venv here."""
     out = tmp_path_factory.mktemp("dist")
-    built = run("make", "--no-print-directory", "-o", ".venv/.installed", "dist", f"DIST={out}", cwd=ROOT)
-    verdicts = re.sub(r"\x1b\[[0-9;]*m", "", built.stdout)  # twine colours and wraps them
-    passed = re.findall(r"Checking\s+(\S+?):\s*PASSED", verdicts)
+    wide = {**os.environ, "COLUMNS": "500"}  # twine (rich) wraps its verdicts at the terminal width
+    built = run(
+        "make", "--no-print-directory", "-o", ".venv/.installed", "dist", f"DIST={out}", cwd=ROOT, env=wide
+    )
+    verdicts = re.sub(r"\x1b\[[0-9;]*m", "", built.stdout)  # and colours them
+    passed = re.findall(r"Checking\s+(\S+?)\s*:\s*PASSED", verdicts)
     assert sorted(Path(name).suffix for name in passed) == [".gz", ".whl"], verdicts  # sdist, wheel
     return out
 
