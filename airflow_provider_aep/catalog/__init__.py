@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -263,6 +264,29 @@ def get_destination(key: str, workflow: Workflow | None = None) -> Destination:
     if found is None or (workflow and found.workflow != workflow):
         raise AEPValidationError("destination", key, unknown_destination_hint(key, workflow))
     return found
+
+
+_SPEC_ID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+
+
+def resolve_destination(destination: Any) -> tuple[str, Destination | None]:
+    """An operator's ``destination``: a catalog key, an alias or a raw connection spec id.
+
+    :return: the connection spec id, and the catalog entry (None for a spec id it does not list).
+    :raises AEPValidationError: naming ``destination``, with a did-you-mean, for anything else.
+    """
+    if not isinstance(destination, str) or not destination.strip():
+        raise AEPValidationError(
+            "destination", destination, "a destination key (e.g. 'amazon_s3') or a connection spec id"
+        )
+    found = find_destination(destination)
+    if found is not None:
+        return found.connection_spec_id, found
+    if _SPEC_ID.fullmatch(destination.strip()):
+        return destination.strip(), None
+    raise AEPValidationError(
+        "destination", destination, unknown_destination_hint(destination) + ", or a connection spec id"
+    )
 
 
 @cache

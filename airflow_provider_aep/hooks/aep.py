@@ -14,6 +14,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests
+from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_aep import __version__
 from airflow_provider_aep.assets import ExportLocation, export_location
@@ -32,6 +33,7 @@ from airflow_provider_aep.hooks.connection import (
     form_message,
     proxies_for,
 )
+from airflow_provider_aep.hooks.connection_form import connection_form_widgets, field_behaviour
 from airflow_provider_aep.hooks.responses import (
     continuation_token,
     decode_json,
@@ -60,7 +62,6 @@ from airflow_provider_aep.utils.runs import (
     run_filters,
     run_status,
 )
-from airflow_provider_aep.version_compat import BaseHook, connection_form_widgets, field_behaviour
 
 USER_AGENT = f"airflow-provider-aep/{__version__}"
 JsonDict = dict[str, Any]

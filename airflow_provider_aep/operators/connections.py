@@ -8,13 +8,12 @@ what it created, never a credential.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aep.catalog import Destination, find_destination, unknown_destination_hint
+from airflow_provider_aep.catalog import resolve_destination
 from airflow_provider_aep.exceptions import AEPValidationError
-from airflow_provider_aep.operators._base import AEPCreateOperator, check_when_literal
+from airflow_provider_aep.operators.base import AEPCreateOperator
 from airflow_provider_aep.payloads.connections import (
     build_base_connection,
     build_data_lake_source_connection,
@@ -25,70 +24,19 @@ from airflow_provider_aep.payloads.connections import (
     check_target_params,
     require_text,
 )
-from airflow_provider_aep.utils.ids import check_id
+from airflow_provider_aep.utils.credentials import auth_params_for
+from airflow_provider_aep.utils.ids import DATASET_ID, check_id
+from airflow_provider_aep.utils.mixins import (
+    MasksRenderedAuthParamsMixin,
+    check_when_literal,
+    says_what_exists,
+)
 
 if TYPE_CHECKING:
-    from airflow_provider_aep.version_compat import Context
-
-DATASET_ID = re.compile(r"^[0-9a-f]{24}$")
+    from airflow.providers.common.compat.sdk import Context
 
 
-def resolve_destination(destination: str) -> tuple[str, Destination | None]:
-    """A catalog key or a raw connection spec id → (connection spec id, catalog entry or None)."""
-    if not isinstance(destination, str) or not destination.strip():
-        raise AEPValidationError(
-            "destination", destination, "a destination key (e.g. 'amazon_s3') or a connection spec id"
-        )
-    found = find_destination(destination)
-    if found is not None:
-        return found.connection_spec_id, found
-    if re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", destination.strip()):
-        return destination.strip(), None
-    raise AEPValidationError(
-        "destination", destination, unknown_destination_hint(destination) + ", or a connection spec id"
-    )
-
-
-def auth_params_for(
-    destination: str,
-    auth_params: Mapping[str, Any] | None,
-    credentials_conn_id: str | None,
-    auth_spec_name: str | None,
-) -> tuple[str | None, dict[str, Any]]:
-    """The auth spec name and params: the given ones, completed from ``credentials_conn_id``.
-
-    Several auth specs (SFTP, email marketing): the first the connection fills is used, only
-    those matching the connection's type (sftp, aws, wasb, ...) tried; a connection that fills
-    none is refused, naming the connection and the fields to fill.
-    """
-    params = dict(auth_params or {})
-    if not credentials_conn_id:
-        return auth_spec_name, params
-    from airflow_provider_aep.utils.credentials import auth_from_connection, auth_params_from_connection
-    from airflow_provider_aep.version_compat import BaseHook
-
-    conn = BaseHook.get_connection(credentials_conn_id)
-    _, found = resolve_destination(destination)
-    if found is None or not found.auth_specs:
-        return auth_spec_name, {**auth_params_from_connection(conn, auth_spec_name), **params}
-    return auth_from_connection(conn, found, auth_spec_name, params)
-
-
-class MasksRenderedAuthParams:
-    """Registers rendered ``auth_params`` with the secrets masker before Airflow stores them."""
-
-    def _do_render_template_fields(
-        self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]
-    ) -> None:
-        # Both a task and a mapped task's expansion render through here.
-        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)  # type: ignore[misc]
-        from airflow_provider_aep.utils.secrets import mask
-
-        for value in (getattr(parent, "auth_params", None) or {}).values():
-            mask(value)
-
-
-class AEPCreateBaseConnectionOperator(MasksRenderedAuthParams, AEPCreateOperator):
+class AEPCreateBaseConnectionOperator(MasksRenderedAuthParamsMixin, AEPCreateOperator):
     """Create a base connection: the credentials AEP keeps for a destination (``POST /connections``).
 
     Returns the base connection's id. Takes the parameters of :class:`.AEPCreateOperator` too.
@@ -183,7 +131,8 @@ class AEPCreateBaseConnectionOperator(MasksRenderedAuthParams, AEPCreateOperator
         )
         return params
 
-    def execute_step(self, context: Context) -> str:
+    @says_what_exists
+    def execute(self, context: Context) -> str:
         body = self._body(self._params())
         created = self.create(context, "connections", body)
         self.log_created(
@@ -258,7 +207,8 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
         elif self.base_connection_id is not None:
             check_id("base_connection_id", self.base_connection_id)
 
-    def execute_step(self, context: Context) -> str:
+    @says_what_exists
+    def execute(self, context: Context) -> str:
         self._check_shape()
         if self.source == "profile_store":
             base = self.base_connection_id
@@ -428,7 +378,8 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
             description=self.description,
         )
 
-    def execute_step(self, context: Context) -> str:
+    @says_what_exists
+    def execute(self, context: Context) -> str:
         body = self._body(check_id("base_connection_id", self.base_connection_id))
         created = self.create(context, "targetConnections", body)
         self.log_created(created, "Created target connection %r: %s", self.name, created["id"])

@@ -7,26 +7,22 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_aep.catalog import resolve_destination
 from airflow_provider_aep.exceptions import AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
-from airflow_provider_aep.operators._base import (
-    AEPBaseOperator,
-    AEPCreateOperator,
-    check_when_literal,
-    int_if_digits,
-)
-from airflow_provider_aep.operators.connections import resolve_destination
+from airflow_provider_aep.operators.base import AEPBaseOperator, AEPCreateOperator
 from airflow_provider_aep.payloads.connections import require_text
 from airflow_provider_aep.payloads.flows import build_dataflow, empty_general_transform
 from airflow_provider_aep.payloads.schedule import SCHEDULE_RULES, build_schedule_params
 from airflow_provider_aep.utils.flow_ref import FlowByNameMixin
 from airflow_provider_aep.utils.ids import check_id
+from airflow_provider_aep.utils.mixins import check_when_literal, int_if_digits, says_what_exists
 
 if TYPE_CHECKING:
     import airflow.providers.openlineage.extractors
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_aep.hooks.aep import EntityKind
-    from airflow_provider_aep.version_compat import Context
 
 
 def utc_today() -> date:
@@ -159,7 +155,8 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
             transformations=[empty_general_transform()] if schedule is None else [],
         )
 
-    def execute_step(self, context: Context) -> str:
+    @says_what_exists
+    def execute(self, context: Context) -> str:
         body = self._body(self.source_connection_id, self.target_connection_id, now=int(time.time()))
         # A start of "now" differs on every run: compared with a flow found only when it was given.
         defaulted = ("scheduleParams.startTime",) if self.start_time in ("", None) else ()
@@ -297,7 +294,8 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
             today=today,
         )
 
-    def execute_step(self, context: Context) -> list[str]:
+    @says_what_exists
+    def execute(self, context: Context) -> list[str]:
         from airflow_provider_aep.exceptions import AEPError
         from airflow_provider_aep.payloads.activation import (
             SEGMENT_SELECTORS,
@@ -542,7 +540,8 @@ class AEPUpdateDataflowOperator(FlowByNameMixin, AEPBaseOperator):
 
         return operations
 
-    def execute_step(self, context: Context) -> str:
+    @says_what_exists
+    def execute(self, context: Context) -> str:
         self._check()
         flow_id = self.resolve_flow_id(context)
         flow = self.hook.get_flow(flow_id)
@@ -619,7 +618,8 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
         """None, or the text a template makes of it (``{{ ti.xcom_pull(...) }}`` of a failed create)."""
         return self.flow_id is None or self.flow_id == "None"
 
-    def execute_step(self, context: Context) -> dict[str, Any]:
+    @says_what_exists
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_aep.utils.teardown import label
 
         self._check()
@@ -758,7 +758,8 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
         _check_days("within_days", self.within_days)
         _check_days("extend_by_days", self.extend_by_days)
 
-    def execute_step(self, context: Context) -> list[dict[str, Any]]:
+    @says_what_exists
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         self._check()
         now = int(time.time())
         cutoff = now + int(int_if_digits(self.within_days)) * DAY

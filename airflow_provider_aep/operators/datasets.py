@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.exceptions import AEPValidationError
-from airflow_provider_aep.operators._base import AEPBaseOperator
+from airflow_provider_aep.operators.base import AEPBaseOperator
+from airflow_provider_aep.utils.mixins import says_what_exists
 
 if TYPE_CHECKING:
-    from airflow_provider_aep.version_compat import Context
+    from airflow.providers.common.compat.sdk import Context
 
 
 class AEPListDatasetsOperator(AEPBaseOperator):
@@ -39,7 +40,8 @@ class AEPListDatasetsOperator(AEPBaseOperator):
         self.names = names
         self.ids = ids
 
-    def execute_step(self, context: Context) -> list[dict[str, str]]:
+    @says_what_exists
+    def execute(self, context: Context) -> list[dict[str, str]]:
         datasets = [
             {"id": str(d["id"]), "name": str(d.get("name", ""))} for d in self.hook.iter_eligible_datasets()
         ]

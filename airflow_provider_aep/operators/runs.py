@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.exceptions import AEPApiError, AEPError, AEPFlowDisabledError, AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
-from airflow_provider_aep.operators._base import AEPBaseOperator, check_when_literal, int_if_digits
+from airflow_provider_aep.operators.base import AEPBaseOperator
 from airflow_provider_aep.utils.flow_ref import FlowByNameMixin, check_flow_ref
 from airflow_provider_aep.utils.ids import check_id
+from airflow_provider_aep.utils.mixins import check_when_literal, int_if_digits, says_what_exists
 from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
@@ -187,7 +188,8 @@ class AEPStartDataflowRunOperator(FlowByNameMixin, AEPBaseOperator):
 
         record_limits(self.min_records, self.max_failed_records)
 
-    def execute_step(self, context: Context) -> str | dict[str, Any]:
+    @says_what_exists
+    def execute(self, context: Context) -> str | dict[str, Any]:
         self._check()
         self._check_limits()
         flow_id = self.resolve_flow_id(context)
@@ -380,7 +382,8 @@ class AEPRetriggerDataflowRunOperator(FlowByNameMixin, AEPBaseOperator):
         self.log.info("Newest run of dataflow %s: %s", flow_id, newest["id"])
         return str(newest["id"])
 
-    def execute_step(self, context: Context) -> str:
+    @says_what_exists
+    def execute(self, context: Context) -> str:
         self._check()
         run_id = check_id("run_id", self.run_id) if self.run_id is not None else self._newest_run(context)
         status = run_status(self.hook.get_run(run_id))

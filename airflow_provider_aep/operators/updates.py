@@ -9,80 +9,33 @@ run uses the new values. Logs and errors name the parameters changed, never thei
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_aep.catalog import resolve_destination
 from airflow_provider_aep.exceptions import AEPError, AEPValidationError
-from airflow_provider_aep.operators._base import AEPBaseOperator, check_when_literal
-from airflow_provider_aep.operators.connections import (
-    DATASET_ID,
-    MasksRenderedAuthParams,
-    auth_params_for,
-    resolve_destination,
+from airflow_provider_aep.operators.base import AEPConnectionUpdateOperator
+from airflow_provider_aep.payloads.patch import changed_params, paths_of
+from airflow_provider_aep.utils.credentials import auth_params_for
+from airflow_provider_aep.utils.ids import DATASET_ID, check_id
+from airflow_provider_aep.utils.mixins import (
+    MasksRenderedAuthParamsMixin,
+    check_when_literal,
+    says_what_exists,
 )
-from airflow_provider_aep.utils.ids import check_id
-from airflow_provider_aep.utils.secrets import HIDDEN_SECRET_VALUES
 
 if TYPE_CHECKING:
-    from airflow_provider_aep.version_compat import Context
-
-#: The XCom key of the moment an update was in AEP (epoch milliseconds).
-UPDATED_AT_XCOM_KEY = "updated_at"
+    from airflow.providers.common.compat.sdk import Context
 
 
-def pointer(*keys: str) -> str:
-    """A JSON Pointer (RFC 6901) to a nested key: ``~`` and ``/`` in a key are escaped."""
-    return "".join("/" + str(key).replace("~", "~0").replace("/", "~1") for key in keys)
-
-
-def changed_params(
-    current: Mapping[str, Any], wanted: Mapping[str, Any], *prefix: str
-) -> list[dict[str, Any]]:
-    """``replace`` (or ``add``) operations for the wanted params that the entity lacks or hides."""
-    return [
-        {"op": "replace" if key in current else "add", "path": pointer(*prefix, key), "value": value}
-        for key, value in wanted.items()
-        if key not in current or _hidden(current[key]) or current[key] != value
-    ]
-
-
-def _hidden(value: Any) -> bool:
-    """A value AEP shows in place of a secret (a nested object is a real value)."""
-    return value is None or (isinstance(value, str) and value in HIDDEN_SECRET_VALUES)
-
-
-def _paths(operations: Sequence[Mapping[str, Any]]) -> str:
-    return ", ".join(str(op["path"]) for op in operations) or "nothing"
-
-
-class AEPConnectionUpdateOperator(AEPBaseOperator):
-    """Base of the in-place updates: what they push when the change is in AEP.
-
-    Takes the parameters of :class:`.AEPBaseOperator`.
-    """
-
-    def push_updated(self, context: Context, etag: str | None) -> None:
-        """Push the new etag (``etag``) and, as ``updated_at``, when the change was in AEP.
-
-        ``updated_at`` (epoch milliseconds) is the ``since`` of a sensor waiting for the first
-        run that uses the change.
-
-        :param context: the task's Airflow context.
-        :param etag: the entity's etag after the update.
-        """
-        self.push_etag(context, etag)
-        context["ti"].xcom_push(key=UPDATED_AT_XCOM_KEY, value=int(time.time() * 1000))
-
-
-class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParams, AEPConnectionUpdateOperator):
+class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParamsMixin, AEPConnectionUpdateOperator):
     """Rotate the credentials of a base connection in place (``PATCH /connections/{id}``).
 
     The keys a destination uses are rotated every few months: this puts the new ones on the
     base connection that the exports already use, so nothing is recreated and the next run uses
     them. Parameters AEP shows are compared and only those that differ are sent; secrets, which
     AEP hides, are always sent. Returns the base connection's id and pushes its new etag.
-    Takes the parameters of :class:`.AEPConnectionUpdateOperator` too; pushes ``etag`` and ``updated_at``.
+    Takes the parameters of :class:`~airflow_provider_aep.operators.base.AEPConnectionUpdateOperator` too; pushes ``etag`` and ``updated_at``.
 
     :param base_connection_id: the base connection to update.
     :param destination: a catalog key (``amazon_s3``, ``sftp``, ...) or a raw connection spec id:
@@ -155,7 +108,8 @@ class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParams, AEPConnectionUpda
     def _spec_id(self) -> str:
         return resolve_destination(self.destination)[0]
 
-    def execute_step(self, context: Context) -> str:
+    @says_what_exists
+    def execute(self, context: Context) -> str:
         spec_name, params = auth_params_for(
             self.destination, self.auth_params, self.credentials_conn_id, self.auth_spec_name or None
         )
@@ -188,7 +142,7 @@ class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParams, AEPConnectionUpda
                 ", ".join(sorted(params)),
             )
         elif update["operations"]:
-            self.log.info("Base connection %s: new %s", connection_id, _paths(update["operations"]))
+            self.log.info("Base connection %s: new %s", connection_id, paths_of(update["operations"]))
         else:
             self.log.info("Base connection %s already has these credentials: no PATCH sent", connection_id)
         self.push_updated(context, update.get("etag"))
@@ -201,7 +155,7 @@ class AEPUpdateTargetConnectionOperator(AEPConnectionUpdateOperator):
     A new bucket, path, container or remote path (``PATCH /targetConnections/{id}``): the params
     given are laid over the ones the connection has, the result is checked against the
     connection's spec, and only what differs is sent. Returns the target connection's id and
-    pushes its new etag. Takes the parameters of :class:`.AEPConnectionUpdateOperator` too.
+    pushes its new etag. Takes the parameters of :class:`~airflow_provider_aep.operators.base.AEPConnectionUpdateOperator` too.
 
     :param target_connection_id: the target connection to update.
     :param location: the location keys to change, e.g. ``{"path": "exports/v2"}``.
@@ -269,7 +223,8 @@ class AEPUpdateTargetConnectionOperator(AEPConnectionUpdateOperator):
             )
         return wanted
 
-    def execute_step(self, context: Context) -> str:
+    @says_what_exists
+    def execute(self, context: Context) -> str:
         from airflow_provider_aep.payloads.connections import check_target_params
 
         wanted = self._wanted()
@@ -283,7 +238,7 @@ class AEPUpdateTargetConnectionOperator(AEPConnectionUpdateOperator):
 
         update = self.hook.update_entity("targetConnections", connection_id, still_needed)
         if update["operations"]:
-            self.log.info("Target connection %s: new %s", connection_id, _paths(update["operations"]))
+            self.log.info("Target connection %s: new %s", connection_id, paths_of(update["operations"]))
         else:
             self.log.info("Target connection %s already has these params: no PATCH sent", connection_id)
         self.push_updated(context, update.get("etag"))
@@ -296,7 +251,7 @@ class AEPUpdateSourceConnectionOperator(AEPConnectionUpdateOperator):
     Reads the Data Lake source connection, computes its new dataset list and replaces
     ``/params/datasets`` with it (``PATCH /sourceConnections/{id}`` with ``If-Match``; a 412
     recomputes from the fresh list). Returns the dataset ids the export has now.
-    Takes the parameters of :class:`.AEPConnectionUpdateOperator` too; pushes ``etag`` and ``updated_at``.
+    Takes the parameters of :class:`~airflow_provider_aep.operators.base.AEPConnectionUpdateOperator` too; pushes ``etag`` and ``updated_at``.
 
     :param source_connection_id: the Data Lake source connection of the export.
     :param add_datasets: dataset ids (24 hex digits) to export too.
@@ -353,7 +308,8 @@ class AEPUpdateSourceConnectionOperator(AEPConnectionUpdateOperator):
             raise AEPValidationError("remove_datasets", both, "datasets that are not also in add_datasets")
         return add, remove
 
-    def execute_step(self, context: Context) -> list[str]:
+    @says_what_exists
+    def execute(self, context: Context) -> list[str]:
         add, remove = self._changes()
         connection_id = self.source_connection_id
         kept: list[str] = []

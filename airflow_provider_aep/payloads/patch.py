@@ -1,13 +1,45 @@
-"""Whether a JSON Patch (RFC 6902) already shows in a document, for any patch of a flow.
+"""JSON Patch (RFC 6902) documents: their pointers, the operations a change needs, and whether
+a patch already shows in a document.
 
-A PATCH whose answer was lost, or that met a 412, is re-checked against the flow as it is now
-instead of being sent again blindly: only what the flow does not show yet goes out.
+A PATCH whose answer was lost, or that met a 412, is re-checked against the entity as it is now
+instead of being sent again blindly: only what the entity does not show yet goes out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from airflow_provider_aep.utils.secrets import HIDDEN_SECRET_VALUES
+
+
+def pointer(*keys: str) -> str:
+    """A JSON Pointer (RFC 6901) to a nested key: ``~`` and ``/`` in a key are escaped."""
+    return "".join("/" + str(key).replace("~", "~0").replace("/", "~1") for key in keys)
+
+
+def paths_of(operations: Sequence[Mapping[str, Any]]) -> str:
+    """The paths a patch touches, for a log line: ``/params/path, /params/bucketName``."""
+    return ", ".join(str(op["path"]) for op in operations) or "nothing"
+
+
+def shows_hidden_secret(value: Any) -> bool:
+    """A value AEP shows in place of a secret it keeps (``***``, ``<encrypted>``, empty)."""
+    return isinstance(value, str) and value in HIDDEN_SECRET_VALUES
+
+
+def changed_params(
+    current: Mapping[str, Any], wanted: Mapping[str, Any], *prefix: str
+) -> list[dict[str, Any]]:
+    """``replace`` (or ``add``) operations for the wanted params that the entity lacks or hides."""
+    return [
+        {"op": "replace" if key in current else "add", "path": pointer(*prefix, key), "value": value}
+        for key, value in wanted.items()
+        if key not in current
+        or current[key] is None
+        or shows_hidden_secret(current[key])
+        or current[key] != value
+    ]
 
 
 def unapplied_operations(

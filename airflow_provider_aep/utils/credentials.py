@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_aep.catalog import DESTINATIONS, AuthSpec, Destination
+from airflow_provider_aep.catalog import DESTINATIONS, AuthSpec, Destination, resolve_destination
 from airflow_provider_aep.exceptions import AEPValidationError
 from airflow_provider_aep.utils.secrets import mask
 
@@ -354,3 +354,28 @@ def _gcs_hint(fields: ConnectionFields, label: str) -> str:
         "`airflow connections add --conn-login ... --conn-password ...` or AIRFLOW_CONN_ JSON, "
         "or use a generic connection"
     )
+
+
+def auth_params_for(
+    destination: str,
+    auth_params: Mapping[str, Any] | None,
+    credentials_conn_id: str | None,
+    auth_spec_name: str | None,
+) -> tuple[str | None, dict[str, Any]]:
+    """The auth spec name and params of a base connection: the given ones, completed from the
+    Airflow connection ``credentials_conn_id``.
+
+    Several auth specs (SFTP, email marketing): the first the connection fills is used, only
+    those matching the connection's type (sftp, aws, wasb, ...) tried; a connection that fills
+    none is refused, naming the connection and the fields to fill.
+    """
+    params = dict(auth_params or {})
+    if not credentials_conn_id:
+        return auth_spec_name, params
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    conn = BaseHook.get_connection(credentials_conn_id)
+    _, found = resolve_destination(destination)
+    if found is None or not found.auth_specs:
+        return auth_spec_name, {**auth_params_from_connection(conn, auth_spec_name), **params}
+    return auth_from_connection(conn, found, auth_spec_name, params)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.exceptions import AEPError
-from airflow_provider_aep.utils.secrets import HIDDEN_SECRET_VALUES
+from airflow_provider_aep.payloads.patch import pointer, shows_hidden_secret
 
 if TYPE_CHECKING:
     from airflow_provider_aep.hooks.aep import EntityKind
@@ -71,11 +71,6 @@ class Drift:
 
 def _show(value: Any) -> str:
     return "not set" if value is None else repr(value)
-
-
-def pointer(*keys: str) -> str:
-    """A JSON Pointer (RFC 6901) to a nested key: ``~`` and ``/`` in a key are escaped."""
-    return "".join("/" + str(key).replace("~", "~0").replace("/", "~1") for key in keys)
 
 
 def find_drift(
@@ -208,7 +203,7 @@ def _auth_drift(existing: Mapping[str, Any], body: Mapping[str, Any]) -> list[Dr
     for key, want in (body["auth"].get("params") or {}).items():
         have = have_params.get(key)
         # A secret AEP shows masked cannot be compared: it is not a difference.
-        if have != want and not _hidden(have):
+        if have != want and not shows_hidden_secret(have):
             found.append(
                 Drift(
                     f"auth.params.{key}",
@@ -220,10 +215,6 @@ def _auth_drift(existing: Mapping[str, Any], body: Mapping[str, Any]) -> list[Dr
                 )
             )
     return found
-
-
-def _hidden(value: Any) -> bool:
-    return isinstance(value, str) and value in HIDDEN_SECRET_VALUES
 
 
 def _secret_names(connection_spec_id: str, auth_spec_name: str | None) -> frozenset[str] | None:

@@ -8,6 +8,8 @@ from then on the task (and its trigger) works with the id.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.exceptions import AEPValidationError
@@ -83,8 +85,16 @@ class FlowByNameMixin:
         self.flow_id = self.resolved_from_name = flow_id
         return flow_id
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A task's ``execute`` (and its return from a deferral) forgets the kept id once it has
+        ended well, so a cleared task looks the name up again; the task's own code need not."""
+        super().__init_subclass__(**kwargs)
+        for method in ("execute", "resume_execution"):
+            if method in cls.__dict__:
+                setattr(cls, method, _forgets_resolved_name(cls.__dict__[method]))
+
     def execute(self, context: Context) -> Any:
-        """The task's work; once it has ended well, the kept id goes (a cleared task looks again)."""
+        """The task's work (Airflow's, for a sensor); then the kept id goes."""
         done = super().execute(context)  # type: ignore[misc]
         self._forget_resolved(context)
         return done
@@ -110,3 +120,15 @@ class FlowByNameMixin:
             self.flow_id = check_id("flow_id", flow_id)
             if self.flow_name is not None:
                 self.resolved_from_name = self.flow_id
+
+
+def _forgets_resolved_name(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: FlowByNameMixin, *args: Any, **kwargs: Any) -> Any:
+        done = method(self, *args, **kwargs)
+        context = kwargs.get("context", args[-1] if args else None)
+        if context is not None:
+            self._forget_resolved(context)
+        return done
+
+    return wrapper

@@ -17,6 +17,8 @@ from airflow_provider_aep.exceptions import AEPValidationError
 #: AEP ids are UUIDs (connections, flows, runs, specs) or 24 hex digits (datasets); this
 #: admits those and the readable ids of tests, and nothing that changes a URL's meaning.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+#: A Data Lake dataset id: 24 hex digits (anything else is taken for a dataset's name).
+DATASET_ID = re.compile(r"^[0-9a-f]{24}$")
 #: AEP sandbox names: lowercase letters, digits and hyphens (``prod``, ``dev-2``).
 SANDBOX_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 #: A Flow Service path as the hook sends it: segments that need no encoding, or encoded ones.

@@ -61,12 +61,43 @@ def mask(secret: Any) -> None:
         _known.update(new)
     if not new:
         return
-    from airflow_provider_aep.version_compat import mask_secret
-
     # Airflow's masker (log lines) gets the parts as they are, the shortest first: it compiles
     # all its patterns again for each new one, and a PEM key's lines in every form cost seconds.
     for form in sorted(new & (_echoed_forms(secret) | parts), key=len):
-        mask_secret(form)
+        _mask_in_airflow(form)
+
+
+#: Registrations handed from a triggerer's event loop to a thread (Airflow 3.0), kept until done.
+_pending: set[Any] = set()
+
+
+def _mask_in_airflow(secret: str) -> None:
+    """Airflow's ``mask_secret``: this process's masker and, when it can be told, the supervisor's.
+
+    Airflow 3.0 tells the supervisor first, through ``async_to_sync``, which raises on a
+    triggerer's event-loop thread ("You cannot use AsyncToSync in the same thread as an async
+    event loop"). There the call is handed to asgiref's ``sync_to_async`` thread, whose
+    ``async_to_sync`` calls go back to this loop: the secret is masked a moment later, in both
+    processes, and :func:`scrub` hides it from this provider's own lines meanwhile.
+    """
+    from airflow.providers.common.compat.sdk import mask_secret
+
+    try:
+        mask_secret(secret)
+        return
+    except RuntimeError as refused:
+        failure = refused
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise failure from None  # not on a loop: another failure, and it must show
+    from asgiref.sync import sync_to_async
+
+    task = loop.create_task(sync_to_async(mask_secret)(secret))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
 
 
 #: Connection-string keys whose value is a secret of its own (Azure storage, Service Bus, SAS).

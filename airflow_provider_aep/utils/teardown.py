@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_provider_aep.version_compat import Context
+    from airflow.providers.common.compat.sdk import Context
 
 #: The Airflow DAG-run states in which another run may still use what this one created.
 ACTIVE_RUN_STATES = ("queued", "running")
@@ -36,16 +36,9 @@ def created_by_this_run(operator: Any, context: Context) -> set[str]:
     :param context: the task's Airflow context.
     :return: entity ids; empty when no upstream task created anything.
     """
-    from airflow_provider_aep.operators._base import CREATED_XCOM_KEY, AEPCreateOperator
+    from airflow_provider_aep.utils.mixins import CREATED_XCOM_KEY, upstream_creators
 
-    if not operator.has_dag():
-        return set()
-    upstream = {task.task_id for task in operator.get_flat_relatives(upstream=True)}
-    creators = [
-        task.task_id
-        for task in operator.dag.tasks
-        if task.task_id in upstream and isinstance(task, AEPCreateOperator)
-    ]
+    creators = [task.task_id for task in upstream_creators(operator)]
     ids: set[str] = set()
     for task_id in creators:
         ids.update(_flatten(context["ti"].xcom_pull(task_ids=task_id, key=CREATED_XCOM_KEY)))

@@ -4,30 +4,136 @@ rendered fields, parse-time checks that know a literal from an XComArg, no ``ass
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pendulum
 import pytest
 from airflow.sdk import DAG, BaseOperator
 
+from airflow_provider_aep.get_provider_info import get_provider_info
 from airflow_provider_aep.operators import connections, dataflows, datasets
-from airflow_provider_aep.operators._base import is_literal
+from airflow_provider_aep.operators.base import AEPBaseOperator
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
+from airflow_provider_aep.utils.mixins import is_literal
 
 PACKAGE = Path(__file__).resolve().parents[2] / "airflow_provider_aep"
-OPERATORS = [
-    cls
-    for module in (connections, dataflows, datasets)
-    for cls in vars(module).values()
-    if isinstance(cls, type) and issubclass(cls, BaseOperator) and cls.__module__ == module.__name__
-] + [AEPDataflowRunSensor]
+
+
+def listed_modules(kind: str) -> list[str]:
+    """The modules the provider info lists under ``operators`` or ``sensors``: what Airflow knows."""
+    return [module for entry in get_provider_info()[kind] for module in entry["python-modules"]]
+
+
+def classes_defined_in(module_names: list[str]) -> list[type]:
+    modules = [importlib.import_module(name) for name in module_names]
+    return [
+        cls
+        for module in modules
+        for cls in vars(module).values()
+        if isinstance(cls, type) and issubclass(cls, BaseOperator) and cls.__module__ == module.__name__
+    ]
+
+
+OPERATORS = classes_defined_in(listed_modules("operators")) + classes_defined_in(listed_modules("sensors"))
+
+
+def test_the_provider_info_lists_every_operator_and_sensor_module():
+    on_disk = {
+        f"airflow_provider_aep.{folder}.{path.stem}"
+        for folder in ("operators", "sensors")
+        for path in (PACKAGE / folder).glob("*.py")
+        if path.stem not in ("__init__", "base")
+    }
+    assert on_disk == set(listed_modules("operators")) | set(listed_modules("sensors"))
+    names = {cls.__name__ for cls in OPERATORS}
+    assert {  # the public names (DESIGN.md), found through the provider info
+        "AEPCreateBaseConnectionOperator",
+        "AEPCreateSourceConnectionOperator",
+        "AEPCreateTargetConnectionOperator",
+        "AEPCreateDataflowOperator",
+        "AEPActivateSegmentsOperator",
+        "AEPUpdateDataflowOperator",
+        "AEPDeleteDataflowOperator",
+        "AEPListDatasetsOperator",
+        "AEPDataflowRunSensor",
+        "AEPStartDataflowRunOperator",
+        "AEPRetriggerDataflowRunOperator",
+        "AEPUpdateBaseConnectionOperator",
+    } <= names
 
 
 def test_every_operator_and_the_sensor_template_their_connection_id():
-    assert len(OPERATORS) == 10
+    assert len(OPERATORS) >= 12
     for cls in OPERATORS:
         assert "aep_conn_id" in cls.template_fields, cls.__name__
         assert "sandbox_name" in cls.template_fields, cls.__name__
+
+
+def test_every_operator_extends_execute_and_says_what_exists_when_it_fails():
+    operators = [cls for cls in OPERATORS if issubclass(cls, AEPBaseOperator)]
+    assert operators
+    for cls in operators:
+        assert "execute_step" not in vars(cls), cls.__name__
+        assert getattr(cls.execute, "says_what_exists", False), (
+            f"{cls.__name__}.execute lacks @says_what_exists"
+        )
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every ``airflow_provider_aep`` module a file imports, at module level or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("airflow_provider_aep")
+        ):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("airflow_provider_aep"))
+    return found
+
+
+def test_operators_and_sensors_are_siblings():
+    """No operator module imports another (the base classes aside) or a sensor, and no sensor
+    imports an operator: what they share is in utils/ (an operator may defer to a trigger)."""
+    wrong = []
+    for path in sorted((PACKAGE / "operators").glob("*.py")):
+        for name in imported_modules(path):
+            own = f"airflow_provider_aep.operators.{path.stem}"
+            if name.startswith("airflow_provider_aep.operators.") and not name.startswith(
+                ("airflow_provider_aep.operators.base", own)
+            ):
+                wrong.append(f"operators/{path.name} imports {name}")
+            if name.startswith("airflow_provider_aep.sensors"):
+                wrong.append(f"operators/{path.name} imports {name}")
+    for path in sorted((PACKAGE / "sensors").glob("*.py")):
+        wrong += [
+            f"sensors/{path.name} imports {name}"
+            for name in imported_modules(path)
+            if name.startswith("airflow_provider_aep.operators")
+        ]
+    assert wrong == []
+
+
+def test_lower_layers_import_no_higher_one():
+    """catalog <- payloads <- hooks <- operators/sensors/triggers: utils, payloads, the catalog
+    and the hooks never import an operator, a sensor or a trigger."""
+    higher = (
+        "airflow_provider_aep.operators",
+        "airflow_provider_aep.sensors",
+        "airflow_provider_aep.triggers",
+    )
+    wrong = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for folder in ("utils", "payloads", "catalog", "hooks")
+        for path in sorted((PACKAGE / folder).rglob("*.py"))
+        for name in imported_modules(path)
+        if name.startswith(higher)
+    ]
+    assert wrong == []
 
 
 @pytest.mark.parametrize(

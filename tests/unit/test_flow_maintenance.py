@@ -16,9 +16,8 @@ from airflow_provider_aep.operators.updates import (
     AEPUpdateBaseConnectionOperator,
     AEPUpdateSourceConnectionOperator,
     AEPUpdateTargetConnectionOperator,
-    changed_params,
-    pointer,
 )
+from airflow_provider_aep.payloads.patch import changed_params, pointer
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.utils.runs import summarize_run

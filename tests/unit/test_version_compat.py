@@ -21,6 +21,7 @@ import pytest
 from airflow_provider_aep import version_compat
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
+from airflow_provider_aep.utils import airflow_lacks, task_state
 
 
 @pytest.mark.parametrize(
@@ -228,18 +229,18 @@ def test_the_trigger_reads_its_connection_through_the_compat_lookup(monkeypatch)
 
 
 def test_without_a_task_state_store_older_airflow_says_so_once(monkeypatch, caplog):
-    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_3_PLUS", False)
-    monkeypatch.setattr(version_compat, "_said", set())
+    monkeypatch.setattr(task_state, "AIRFLOW_V_3_3_PLUS", False)
+    monkeypatch.setattr(airflow_lacks, "_said", set())
     from airflow_provider_aep.utils.task_state import forget, recall, remember
 
-    with caplog.at_level(logging.INFO, logger=version_compat.__name__):
+    with caplog.at_level(logging.INFO, logger=airflow_lacks.__name__):
         context: dict[str, Any] = {}
         remember(context, "k", 1)
         assert recall(context, "k") is None
         forget(context, "k")
-        assert version_compat.task_state_store(context) is None
+        assert task_state.task_state_store(context) is None
 
-    said = [r.getMessage() for r in caplog.records if r.name == version_compat.__name__]
+    said = [r.getMessage() for r in caplog.records if r.name == airflow_lacks.__name__]
     assert len(said) == 1
     assert "no task_state_store (it needs Airflow 3.3+)" in said[0]
 
@@ -252,16 +253,16 @@ def test_a_task_state_store_is_used_and_nothing_is_said(monkeypatch, caplog):
         def delete(self, key):
             del self[key]
 
-    monkeypatch.setattr(version_compat, "_said", set())
+    monkeypatch.setattr(airflow_lacks, "_said", set())
     from airflow_provider_aep.utils.task_state import forget, recall, remember
 
     context = {"task_state_store": Store()}
-    with caplog.at_level(logging.INFO, logger=version_compat.__name__):
+    with caplog.at_level(logging.INFO, logger=airflow_lacks.__name__):
         remember(context, "k", {"n": 1})
         assert recall(context, "k") == {"n": 1}
         forget(context, "k")
         assert recall(context, "k") is None
-    assert [r for r in caplog.records if r.name == version_compat.__name__] == []
+    assert [r for r in caplog.records if r.name == airflow_lacks.__name__] == []
 
 
 # -- the connection form on Airflow 3.0/3.1 ------------------------------------------------------
@@ -301,8 +302,8 @@ def fake_wtforms(monkeypatch):
 
 
 def test_the_hook_offers_the_conn_fields_as_the_older_form(fake_wtforms, monkeypatch, caplog):
-    monkeypatch.setattr(version_compat, "_said", set())
-    with caplog.at_level(logging.INFO, logger=version_compat.__name__):
+    monkeypatch.setattr(airflow_lacks, "_said", set())
+    with caplog.at_level(logging.INFO, logger=airflow_lacks.__name__):
         form = AEPHook.get_connection_form_widgets()
         AEPHook.get_connection_form_widgets()
 
@@ -314,7 +315,7 @@ def test_the_hook_offers_the_conn_fields_as_the_older_form(fake_wtforms, monkeyp
     assert isinstance(form["timeout"], FakeIntegerField)
     assert form["timeout"].default == 60
     assert form["ims_url"].default == "https://ims-na1.adobelogin.com/ims/token/v3"
-    said = [r.getMessage() for r in caplog.records if r.name == version_compat.__name__]
+    said = [r.getMessage() for r in caplog.records if r.name == airflow_lacks.__name__]
     assert len(said) == 1
     assert "get_connection_form_widgets" in said[0]
 
