@@ -34,6 +34,7 @@ from airflow_provider_aep.hooks.connection import (
     proxies_for,
 )
 from airflow_provider_aep.hooks.connection_form import connection_form_widgets, field_behaviour
+from airflow_provider_aep.hooks.create_once import CreateOnceMixin
 from airflow_provider_aep.hooks.responses import (
     continuation_token,
     decode_json,
@@ -87,7 +88,7 @@ def quote_etag(etag: str) -> str:
     return etag if etag.startswith('"') or etag.startswith('W/"') else f'"{etag}"'
 
 
-class AEPHook(BaseHook):
+class AEPHook(CreateOnceMixin, BaseHook):
     """Talks to the Flow Service with an ``aep`` connection.
 
     :param aep_conn_id: the Airflow connection (login = client ID, password = client secret,

@@ -76,7 +76,7 @@ class AEPCreateOperator(CreatesEntitiesMixin, AEPBaseOperator):
 
     def __init__(self, *, if_exists: str = "reuse", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        from airflow_provider_aep.utils.idempotency import check_if_exists
+        from airflow_provider_aep.hooks.create_once import check_if_exists
 
         check_if_exists(if_exists)
         self.if_exists = if_exists
@@ -94,11 +94,9 @@ class AEPCreateOperator(CreatesEntitiesMixin, AEPBaseOperator):
         :return: ``{"id", "etag", "reused", "created"}`` of the entity created or reused; the
             ``created`` XCom lists what this task created, for a teardown downstream.
         """
-        from airflow_provider_aep.utils.idempotency import create_once
         from airflow_provider_aep.utils.task_state import task_state_store
 
-        done = create_once(
-            self.hook,
+        done = self.hook.create_once(
             kind,
             body,
             if_exists=self.if_exists,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.exceptions import AEPError
 from airflow_provider_aep.payloads.patch import pointer, shows_hidden_secret
+from airflow_provider_aep.utils.ids import ENTITY_NAMES
 
 if TYPE_CHECKING:
     from airflow_provider_aep.hooks.aep import EntityKind
@@ -99,9 +100,7 @@ def find_drift(
         for key in ("sourceConnectionIds", "targetConnectionIds"):
             fixed(key, existing.get(key), body[key], _NEW_FLOW)
     else:
-        what = {"connections": "base connection", "sourceConnections": "source connection"}.get(
-            kind, "target connection"
-        )
+        what = ENTITY_NAMES[kind]
         spec = (existing.get("connectionSpec") or {}).get("id")
         fixed("connectionSpec.id", spec, body["connectionSpec"]["id"], _new_entity(what))
         if "baseConnectionId" in body:

@@ -30,7 +30,6 @@ def race(index: int, rounds: int, barrier: Any, results: Any, connection: str) -
     try:
         from airflow_provider_aep.hooks.aep import AEPHook
         from airflow_provider_aep.hooks.retry import RetryPolicy
-        from airflow_provider_aep.utils.idempotency import create_once
         from tests import seed_bodies as seed
 
         log = logging.getLogger(f"racer-{index}")
@@ -42,7 +41,7 @@ def race(index: int, rounds: int, barrier: Any, results: Any, connection: str) -
 
             def create(kind: str, body: dict[str, Any], ids: dict[str, str] = ids) -> None:
                 barrier.wait(timeout=60)
-                ids[kind] = create_once(hook, kind, body, if_exists="reuse", state_store=None, log=log)["id"]
+                ids[kind] = hook.create_once(kind, body, if_exists="reuse", state_store=None, log=log)["id"]
 
             create("connections", wanted["connections"])
             create("sourceConnections", wanted["sourceConnections"])

@@ -14,6 +14,7 @@ import pytest
 
 from aep_emulator.datasets import BY_ID
 from airflow_provider_aep.exceptions import AEPError
+from airflow_provider_aep.hooks import create_once as create_once_module
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.hooks.retry import RetryPolicy
 from airflow_provider_aep.operators.connections import (
@@ -22,7 +23,6 @@ from airflow_provider_aep.operators.connections import (
     AEPCreateTargetConnectionOperator,
 )
 from airflow_provider_aep.operators.dataflows import AEPCreateDataflowOperator
-from airflow_provider_aep.utils import idempotency
 from tests import seed_bodies as seed
 from tests.emulator.pipeline import make_pipeline
 
@@ -34,7 +34,7 @@ FAST = RetryPolicy(max_attempts=3, base_wait=0.05, max_wait=0.1)
 @pytest.fixture(autouse=True)
 def _setup(emu, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_AEP_DEFAULT", emu.connection())
-    monkeypatch.setattr(idempotency, "CONVERGE_SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(create_once_module, "CONVERGE_SETTLE_SECONDS", 0.0)
 
 
 def run(op: Any) -> str:

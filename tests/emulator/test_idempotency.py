@@ -11,7 +11,6 @@ import pytest
 from airflow_provider_aep.exceptions import AEPError
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.hooks.retry import RetryPolicy
-from airflow_provider_aep.utils.idempotency import create_once
 from tests import seed_bodies as seed
 from tests.emulator.pipeline import make_pipeline
 
@@ -45,7 +44,7 @@ def _named(emu, kind, name):
 def test_a_lost_response_leaves_one_dataflow(api, emu, hook, if_exists):
     body = _flow_body(api)
     emu.add_fault(method="POST", path="*/flows", drop_after=True)
-    created = create_once(hook, "flows", body, if_exists=if_exists, state_store=Store(), log=log)
+    created = hook.create_once("flows", body, if_exists=if_exists, state_store=Store(), log=log)
     assert [f["id"] for f in _named(emu, "flows", body["name"])] == [created["id"]]
     posts = [r for r in emu.requests() if r["method"] == "POST" and r["path"].endswith("/flows")]
     assert len(posts) == 2  # make_pipeline's and ours: the lost one was not sent again
@@ -54,7 +53,7 @@ def test_a_lost_response_leaves_one_dataflow(api, emu, hook, if_exists):
 def test_a_create_dropped_before_aep_saw_it_is_sent_again(api, emu, hook):
     body = _flow_body(api)
     emu.add_fault(method="POST", path="*/flows", drop=True)
-    created = create_once(hook, "flows", body, if_exists="create", state_store=None, log=log)
+    created = hook.create_once("flows", body, if_exists="create", state_store=None, log=log)
     assert [f["id"] for f in _named(emu, "flows", body["name"])] == [created["id"]]
 
 
@@ -63,7 +62,7 @@ def test_a_create_slower_than_the_read_timeout_is_waited_for_not_repeated(api, e
     body = _flow_body(api)
     hook._timeout = (5.0, 0.5)
     emu.add_fault(method="POST", path="*/flows", latency=1.5)
-    created = create_once(hook, "flows", body, if_exists="create", state_store=None, log=log)
+    created = hook.create_once("flows", body, if_exists="create", state_store=None, log=log)
     for _ in range(50):  # until the emulator has answered the slow POST (nobody is listening)
         if any(r["fault"] and r["status"] for r in emu.requests()):
             break
@@ -75,32 +74,32 @@ def test_a_create_slower_than_the_read_timeout_is_waited_for_not_repeated(api, e
 
 def test_the_next_run_reuses_the_same_configuration(api, emu, hook):
     body = seed.BASE_CONNECTIONS["amazon_s3"]
-    first = create_once(hook, "connections", body, if_exists="reuse", state_store=None, log=log)
-    again = create_once(hook, "connections", body, if_exists="reuse", state_store=None, log=log)
+    first = hook.create_once("connections", body, if_exists="reuse", state_store=None, log=log)
+    again = hook.create_once("connections", body, if_exists="reuse", state_store=None, log=log)
     assert again == {"id": first["id"], "etag": again["etag"], "reused": True, "created": False}
     assert len(_named(emu, "connections", body["name"])) == 1
 
 
 def test_same_name_with_another_configuration_is_an_error(api, emu, hook):
     body = _flow_body(api)
-    create_once(hook, "flows", body, if_exists="reuse", state_store=None, log=log)
+    hook.create_once("flows", body, if_exists="reuse", state_store=None, log=log)
     changed = copy.deepcopy(body)
     changed["scheduleParams"]["interval"] = 6
     with pytest.raises(AEPError, match=r"scheduleParams\.interval is 3 there, 6 here"):
-        create_once(hook, "flows", changed, if_exists="reuse", state_store=None, log=log)
+        hook.create_once("flows", changed, if_exists="reuse", state_store=None, log=log)
     with pytest.raises(AEPError, match="if_exists='fail'"):
-        create_once(hook, "flows", body, if_exists="fail", state_store=None, log=log)
+        hook.create_once("flows", body, if_exists="fail", state_store=None, log=log)
     assert len(_named(emu, "flows", body["name"])) == 1
-    create_once(hook, "flows", changed, if_exists="create", state_store=None, log=log)
+    hook.create_once("flows", changed, if_exists="create", state_store=None, log=log)
     assert len(_named(emu, "flows", body["name"])) == 2
 
 
 def test_a_retried_task_reuses_what_its_first_try_created(api, emu, hook):
     store = Store()
     body = seed.BASE_CONNECTIONS["sftp"]
-    first = create_once(hook, "connections", body, if_exists="create", state_store=store, log=log)
+    first = hook.create_once("connections", body, if_exists="create", state_store=store, log=log)
     assert store == {"aep_connections_id": first["id"], "aep_connections_created": True}
-    retry = create_once(hook, "connections", body, if_exists="create", state_store=store, log=log)
+    retry = hook.create_once("connections", body, if_exists="create", state_store=store, log=log)
     assert retry["id"] == first["id"]
     assert retry["reused"] is True
     assert len(_named(emu, "connections", body["name"])) == 1
@@ -109,8 +108,8 @@ def test_a_retried_task_reuses_what_its_first_try_created(api, emu, hook):
 def test_a_remembered_id_that_is_gone_is_created_again(api, emu, hook):
     store = Store()
     body = seed.BASE_CONNECTIONS["sftp"]
-    first = create_once(hook, "connections", body, if_exists="create", state_store=store, log=log)
+    first = hook.create_once("connections", body, if_exists="create", state_store=store, log=log)
     api.ok("DELETE", f"/connections/{first['id']}", 202)
-    second = create_once(hook, "connections", body, if_exists="create", state_store=store, log=log)
+    second = hook.create_once("connections", body, if_exists="create", state_store=store, log=log)
     assert second["id"] != first["id"]
     assert store["aep_connections_id"] == second["id"]

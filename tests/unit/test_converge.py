@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_aep.exceptions import AEPError
-from airflow_provider_aep.utils import idempotency
-from airflow_provider_aep.utils.idempotency import create_once
+from airflow_provider_aep.hooks import create_once as create_once_module
+from airflow_provider_aep.hooks.create_once import CreateOnceMixin
 
 log = logging.getLogger("test")
 SPEC = {"id": "4fce964d-3f37-408f-9778-e597338a21ee", "version": "1.0"}
@@ -23,7 +23,7 @@ class Store(dict):
         self[key] = value
 
 
-class FakeHook:
+class FakeHook(CreateOnceMixin):
     """Base connections in memory; ``on_create`` runs inside a create, where the race window is."""
 
     timeout = (10.0, 60.0)
@@ -65,7 +65,7 @@ class FakeHook:
 
 @pytest.fixture(autouse=True)
 def _no_pause(monkeypatch):
-    monkeypatch.setattr(idempotency, "CONVERGE_SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(create_once_module, "CONVERGE_SETTLE_SECONDS", 0.0)
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def hook() -> FakeHook:
 def test_an_older_twin_created_in_the_window_wins_and_ours_is_deleted(hook):
     hook.on_create = lambda: hook.add("z-older", created_at=hook.clock - 1)
     store = Store()
-    result = create_once(hook, "connections", BODY, if_exists="reuse", state_store=store, log=log)
+    result = hook.create_once("connections", BODY, if_exists="reuse", state_store=store, log=log)
     assert result == {"id": "z-older", "etag": '"z-older"', "reused": True, "created": False}
     assert hook.deleted == ["b-1"]
     assert list(hook.entities) == ["z-older"]
@@ -86,7 +86,7 @@ def test_an_older_twin_created_in_the_window_wins_and_ours_is_deleted(hook):
 
 def test_a_younger_twin_loses_and_ours_stays(hook):
     hook.on_create = lambda: hook.add("a-younger", created_at=hook.clock + 1)
-    result = create_once(hook, "connections", BODY, if_exists="reuse", state_store=None, log=log)
+    result = hook.create_once("connections", BODY, if_exists="reuse", state_store=None, log=log)
     assert result == {"id": "b-1", "etag": '"b-1"', "reused": False, "created": True}
     assert hook.deleted == []  # its own run deletes it
 
@@ -94,9 +94,7 @@ def test_a_younger_twin_loses_and_ours_stays(hook):
 @pytest.mark.parametrize(("rival", "winner"), [("a-rival", "a-rival"), ("c-rival", "b-1")])
 def test_the_same_millisecond_goes_to_the_lowest_id(hook, rival, winner):
     hook.on_create = lambda: hook.add(rival, created_at=hook.clock)
-    assert (
-        create_once(hook, "connections", BODY, if_exists="reuse", state_store=None, log=log)["id"] == winner
-    )
+    assert hook.create_once("connections", BODY, if_exists="reuse", state_store=None, log=log)["id"] == winner
     assert hook.deleted == ([] if winner == "b-1" else ["b-1"])
 
 
@@ -104,7 +102,7 @@ def test_a_twin_with_another_configuration_is_not_the_same_entity(hook, caplog):
     other_auth = {"specName": "Access Key", "params": {"k": "other"}}
     hook.on_create = lambda: hook.add("z-older", created_at=hook.clock - 1, auth=other_auth)
     with caplog.at_level(logging.WARNING):
-        result = create_once(hook, "connections", BODY, if_exists="reuse", state_store=None, log=log)
+        result = hook.create_once("connections", BODY, if_exists="reuse", state_store=None, log=log)
     assert result["id"] == "b-1"
     assert hook.deleted == []
     assert "another configuration (z-older)" in caplog.text
@@ -113,7 +111,7 @@ def test_a_twin_with_another_configuration_is_not_the_same_entity(hook, caplog):
 
 def test_if_exists_create_does_not_converge(hook):
     hook.add("z-older", created_at=1)
-    result = create_once(hook, "connections", BODY, if_exists="create", state_store=None, log=log)
+    result = hook.create_once("connections", BODY, if_exists="create", state_store=None, log=log)
     assert result["id"] == "b-1"
     assert hook.deleted == []
 
@@ -121,7 +119,7 @@ def test_if_exists_create_does_not_converge(hook):
 def test_if_exists_fail_loses_the_race_with_an_error_and_leaves_the_winner(hook):
     hook.on_create = lambda: hook.add("z-older", created_at=hook.clock - 1)
     with pytest.raises(AEPError, match=r"created at the same moment by another run \(z-older\)"):
-        create_once(hook, "connections", BODY, if_exists="fail", state_store=None, log=log)
+        hook.create_once("connections", BODY, if_exists="fail", state_store=None, log=log)
     assert list(hook.entities) == ["z-older"]
 
 
@@ -131,8 +129,7 @@ def test_the_listing_may_not_show_ours_yet(hook):
     listed = hook.iter_entities
     hook.iter_entities = lambda kind, properties=(): iter([e for e in listed(kind) if e["id"] != "b-1"])
     assert (
-        create_once(hook, "connections", BODY, if_exists="reuse", state_store=None, log=log)["id"]
-        == "z-older"
+        hook.create_once("connections", BODY, if_exists="reuse", state_store=None, log=log)["id"] == "z-older"
     )
     assert hook.deleted == ["b-1"]
 
@@ -145,7 +142,7 @@ def test_two_racers_end_with_the_same_id_and_one_entity(hook):
 
     def racer() -> None:
         results.append(
-            create_once(hook, "connections", BODY, if_exists="reuse", state_store=None, log=log)["id"]
+            hook.create_once("connections", BODY, if_exists="reuse", state_store=None, log=log)["id"]
         )
 
     threads = [threading.Thread(target=racer) for _ in range(2)]
@@ -169,7 +166,7 @@ def test_ours_that_cannot_be_read_back_yet_is_kept_not_swapped_for_another(hook)
     hook.iter_entities = lagging  # type: ignore[method-assign]
     hook.get_entity = lambda kind, entity_id: None  # type: ignore[method-assign]
     hook.on_create = lambda: hook.add("a-rival", created_at=hook.clock + 1)
-    result = create_once(hook, "connections", BODY, if_exists="reuse", state_store=Store(), log=log)
+    result = hook.create_once("connections", BODY, if_exists="reuse", state_store=Store(), log=log)
     assert result["id"] == "b-1"
     assert hook.deleted == []
 
@@ -184,7 +181,7 @@ def test_a_create_whose_answer_was_lost_joins_the_oldest_and_deletes_nothing(hoo
         raise AEPAmbiguousWriteError("POST", "/connections", "ReadTimeout")
 
     hook.create_entity = lost_answer  # type: ignore[method-assign]
-    result = create_once(hook, "connections", BODY, if_exists="reuse", state_store=Store(), log=log)
+    result = hook.create_once("connections", BODY, if_exists="reuse", state_store=Store(), log=log)
     assert result["id"] == "rival-older"
     assert hook.deleted == []
     assert set(hook.entities) == {"rival-older", "maybe-ours"}

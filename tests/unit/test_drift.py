@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import copy
 import logging
+import types
 from typing import Any
 from unittest import mock
 
 import pytest
 
 from airflow_provider_aep.exceptions import AEPApiError, AEPError
+from airflow_provider_aep.hooks import create_once as create_once_module
 from airflow_provider_aep.hooks.aep import AEPHook
-from airflow_provider_aep.utils import idempotency
-from airflow_provider_aep.utils.idempotency import create_once, differences
+from airflow_provider_aep.hooks.create_once import CreateOnceMixin, differences
 
 log = logging.getLogger("test.drift")
 S3_SPEC = "4fce964d-3f37-408f-9778-e597338a21ee"
@@ -136,11 +137,14 @@ class Store(dict):
 
 @pytest.fixture(autouse=True)
 def _no_pause(monkeypatch):
-    monkeypatch.setattr(idempotency, "CONVERGE_SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(create_once_module, "CONVERGE_SETTLE_SECONDS", 0.0)
 
 
 def listing_hook(*entities: dict[str, Any]) -> mock.MagicMock:
+    """A hook whose entity calls are mocks and whose create-once logic is the real one."""
     hook = mock.MagicMock(spec=AEPHook)
+    for name in ("create_once", "reconcile", "converge", "same_named", "created_since"):
+        setattr(hook, name, types.MethodType(getattr(CreateOnceMixin, name), hook))
     hook.iter_entities.side_effect = lambda kind, properties=(): iter([dict(e) for e in entities])
     hook.get_entity.side_effect = lambda kind, entity_id: next(
         (dict(e) for e in entities if e["id"] == entity_id), None
@@ -154,7 +158,7 @@ STORED = {**FLOW, "id": "f-1", "etag": '"e-1"', "createdAt": 1}
 def test_reuse_refuses_and_sends_nothing():
     hook = listing_hook(STORED)
     with pytest.raises(AEPError, match=rf"scheduleParams\.endTime is {END_1} there, {END_2} here"):
-        create_once(hook, "flows", changed(FLOW, endTime=END_2), if_exists="reuse", state_store=None, log=log)
+        hook.create_once("flows", changed(FLOW, endTime=END_2), if_exists="reuse", state_store=None, log=log)
     hook.update_entity.assert_not_called()
     hook.create_entity.assert_not_called()
 
@@ -164,9 +168,7 @@ def test_a_retry_compares_what_the_earlier_try_left_too():
     hook = listing_hook(STORED)
     store = Store(aep_flows_id="f-1", aep_flows_created=True)
     with pytest.raises(AEPError, match=r"scheduleParams\.endTime"):
-        create_once(
-            hook, "flows", changed(FLOW, endTime=END_2), if_exists="reuse", state_store=store, log=log
-        )
+        hook.create_once("flows", changed(FLOW, endTime=END_2), if_exists="reuse", state_store=store, log=log)
     hook.update_entity.assert_not_called()
 
 
@@ -181,7 +183,7 @@ def test_update_patches_through_update_entity_from_the_entity_as_read(caplog):
     }
     body = changed(FLOW, endTime=END_2)
     with caplog.at_level(logging.INFO, logger="test.drift"):
-        result = create_once(hook, "flows", body, if_exists="update", state_store=Store(), log=log)
+        result = hook.create_once("flows", body, if_exists="update", state_store=Store(), log=log)
     assert result == {"id": "f-1", "etag": '"e-2"', "reused": True, "created": False}
     ((kind, entity_id, compute), kwargs) = hook.update_entity.call_args
     assert (kind, entity_id, kwargs["current"]["etag"]) == ("flows", "f-1", '"e-1"')
@@ -205,7 +207,7 @@ def test_update_logs_a_secret_by_name_only(caplog):
     body = copy.deepcopy(SFTP_BASE)
     body["auth"]["params"]["password"] = "pw-new-91c2"
     with caplog.at_level(logging.INFO, logger="test.drift"):
-        create_once(hook, "connections", body, if_exists="update", state_store=None, log=log)
+        hook.create_once("connections", body, if_exists="update", state_store=None, log=log)
     ((_, _, compute), kwargs) = hook.update_entity.call_args
     assert compute(kwargs["current"]) == [
         {"op": "replace", "path": "/auth/params/password", "value": "pw-new-91c2"}
@@ -222,7 +224,7 @@ def test_update_refuses_what_aep_cannot_change_in_place():
     with pytest.raises(
         AEPError, match=r"sourceConnectionIds is \['s-1'\] there, \['s-2'\] here: AEP does not"
     ):
-        create_once(hook, "flows", body, if_exists="update", state_store=None, log=log)
+        hook.create_once("flows", body, if_exists="update", state_store=None, log=log)
     hook.create_entity.assert_not_called()
 
 
@@ -244,8 +246,8 @@ def test_a_412_makes_the_hook_read_again_and_compute_from_the_fresh_flow():
         mock.patch.object(AEPHook, "iter_entities", side_effect=lambda *a, **k: iter([dict(STORED)])),
         mock.patch.object(AEPHook, "log", create=True),
     ):
-        result = create_once(
-            hook, "flows", changed(FLOW, endTime=END_2), if_exists="update", state_store=None, log=log
+        result = hook.create_once(
+            "flows", changed(FLOW, endTime=END_2), if_exists="update", state_store=None, log=log
         )
     op = {"op": "replace", "path": "/scheduleParams/endTime", "value": END_2}
     # The second patch is what the fresh flow lacks: the DAG's description, changed meanwhile, too.

@@ -13,7 +13,6 @@ from aep_emulator.listing import matches, parse_filters
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.operators.connections import AEPCreateTargetConnectionOperator
 from airflow_provider_aep.operators.dataflows import AEPCreateDataflowOperator, AEPDeleteDataflowOperator
-from airflow_provider_aep.utils.idempotency import create_once
 from airflow_provider_aep.utils.teardown import created_by_this_run, other_active_runs
 
 FLOW = {
@@ -174,20 +173,20 @@ def test_create_once_says_whether_it_created_or_reused(mocker, aep_conn):
     body = {"name": "n", "connectionSpec": {"id": "spec"}}
     mocker.patch.object(AEPHook, "iter_entities", return_value=iter([]))
     mocker.patch.object(AEPHook, "create_entity", return_value={"id": "new-1", "etag": "e"})
-    mocker.patch("airflow_provider_aep.utils.idempotency.CONVERGE_SETTLE_SECONDS", 0)
+    mocker.patch("airflow_provider_aep.hooks.create_once.CONVERGE_SETTLE_SECONDS", 0)
     store = StateStore()
     log = logging.getLogger("test")
-    first = create_once(hook, "connections", body, if_exists="reuse", state_store=store, log=log)
+    first = hook.create_once("connections", body, if_exists="reuse", state_store=store, log=log)
     assert (first["id"], first["created"]) == ("new-1", True)
     assert store == {"aep_connections_id": "new-1", "aep_connections_created": True}
     # A retry of the task finds its own entity: still created by this run.
     existing = {"id": "new-1", "name": "n", "connectionSpec": {"id": "spec"}, "etag": "e"}
     mocker.patch.object(AEPHook, "get_entity", return_value=existing)
-    again = create_once(hook, "connections", body, if_exists="reuse", state_store=store, log=log)
+    again = hook.create_once("connections", body, if_exists="reuse", state_store=store, log=log)
     assert (again["id"], again["created"]) == ("new-1", True)
     # Another run finds it by name: reused, not created.
     mocker.patch.object(AEPHook, "iter_entities", return_value=iter([existing]))
-    other = create_once(hook, "connections", body, if_exists="reuse", state_store=StateStore(), log=log)
+    other = hook.create_once("connections", body, if_exists="reuse", state_store=StateStore(), log=log)
     assert (other["id"], other["reused"], other["created"]) == ("new-1", True, False)
 
 
