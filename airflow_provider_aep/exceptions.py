@@ -3,13 +3,18 @@
 Every message names what a person needs to act on and nothing secret: validation errors name
 the field, the value and what is allowed; API errors carry status, AEP code, title, detail and
 request id, never a header, a token or a request body.
+
+One class per failure. Those a retry cannot heal (a failed run, a disabled flow, a window with
+no run, a flow whose schedule ended, a breached record policy) are also Airflow's
+``AirflowFailException``: the task fails at once instead of spending its retries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_aep.utils.secrets import scrub, scrub_data
 
@@ -138,8 +143,8 @@ class AEPAmbiguousWriteError(AEPError):
         super().__init__(f"AEP API {method} {path}: the outcome is unknown ({cause})")
 
 
-class AEPRunFailedError(AEPError):
-    """A dataflow run ended in a failure status.
+class AEPDataflowRunFailed(AEPError, AirflowFailException):
+    """A dataflow run ended in a failure status: retrying the task would see the same failed run.
 
     ``note`` adds what happened next, e.g. AEP's refusal of the re-trigger that was to heal it.
     """
@@ -147,8 +152,6 @@ class AEPRunFailedError(AEPError):
     def __init__(
         self, run_id: str, status: str, errors: Iterable[Mapping[str, Any]] | Any, note: str | None = None
     ) -> None:
-        from airflow_provider_aep.utils.runs import as_error_list, error_codes
-
         self.run_id = run_id
         self.status = status
         self.errors = [scrub_data(e) for e in as_error_list(errors)]
@@ -160,8 +163,8 @@ class AEPRunFailedError(AEPError):
         return type(self), (self.run_id, self.status, self.errors, self.note), dict(self.__dict__)
 
 
-class AEPFlowDisabledError(AEPError):
-    """The awaited dataflow is disabled: no scheduled run will start, so waiting is pointless.
+class AEPDataflowDisabled(AEPError, AirflowFailException):
+    """The dataflow is disabled: no scheduled run will start, so waiting (or retrying) is pointless.
 
     ``detail`` is AEP's own answer when it said so (a refused re-trigger).
     """
@@ -179,7 +182,7 @@ class AEPFlowDisabledError(AEPError):
         return type(self), (self.flow_id, self.detail), dict(self.__dict__)
 
 
-class AEPFlowEndedError(AEPError):
+class AEPDataflowEnded(AEPError, AirflowFailException):
     """The awaited dataflow will start no run the wait could see: its schedule ended, or its
     next run starts after the sensor's window."""
 
@@ -196,8 +199,9 @@ class AEPFlowEndedError(AEPError):
         return type(self), (self.flow_id, self.reason), dict(self.__dict__)
 
 
-class AEPRecordPolicyError(AEPError):
-    """AEP reports the run a success, but its record counts breach the sensor's policy."""
+class AEPDataflowRecordPolicyBreached(AEPError, AirflowFailException):
+    """AEP reports the run a success, but its record counts breach the sensor's policy: retrying
+    the sensor would see the same run."""
 
     def __init__(self, run_id: str, breach: str) -> None:
         self.run_id = run_id
@@ -208,8 +212,9 @@ class AEPRecordPolicyError(AEPError):
         return type(self), (self.run_id, self.breach), dict(self.__dict__)
 
 
-class AEPRunMissingError(AEPError):
-    """No run of the dataflow started in the window the sensor watches, and none can any more."""
+class AEPDataflowRunMissing(AEPError, AirflowFailException):
+    """No run of the dataflow started in the window the sensor watches, and none can any more:
+    retrying the sensor would find none again."""
 
     def __init__(self, flow_id: str, since: str | None, until: str) -> None:
         self.flow_id = flow_id
@@ -223,69 +228,6 @@ class AEPRunMissingError(AEPError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.flow_id, self.since, self.until), dict(self.__dict__)
-
-
-if TYPE_CHECKING:
-    from airflow_provider_aep.version_compat import AirflowFailException
-
-    class AEPDataflowRunFailed(AEPRunFailedError, AirflowFailException):
-        """The awaited run failed in AEP: retrying the sensor would see the same failed run."""
-
-    class AEPDataflowDisabled(AEPFlowDisabledError, AirflowFailException):
-        """The awaited flow is disabled: retrying the sensor would wait for nothing again."""
-
-    class AEPDataflowRunMissing(AEPRunMissingError, AirflowFailException):
-        """No run started in the watched window: retrying the sensor would find none again."""
-
-    class AEPDataflowEnded(AEPFlowEndedError, AirflowFailException):
-        """The awaited flow's schedule starts no run for this wait: retrying would wait for nothing."""
-
-    class AEPDataflowRecordPolicyBreached(AEPRecordPolicyError, AirflowFailException):
-        """The run's record counts break the policy: retrying the sensor would see the same run."""
-
-else:
-
-    def __getattr__(name: str) -> type:
-        # Built on first use: the catalog imports this module, also in programs that never run
-        # Airflow, and importing Airflow's exceptions would cost each of them Airflow's start-up.
-        if name in _FAIL_FAST:
-            return _fail_fast(name)
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-#: Errors that also fail the task without retries, and the error each extends.
-_FAIL_FAST = {
-    "AEPDataflowRunFailed": (
-        AEPRunFailedError,
-        "The awaited run failed in AEP: retrying the sensor would see the same failed run.",
-    ),
-    "AEPDataflowDisabled": (
-        AEPFlowDisabledError,
-        "The awaited flow is disabled: retrying the sensor would wait for nothing again.",
-    ),
-    "AEPDataflowRunMissing": (
-        AEPRunMissingError,
-        "No run started in the watched window: retrying the sensor would find none again.",
-    ),
-    "AEPDataflowEnded": (
-        AEPFlowEndedError,
-        "The awaited flow's schedule starts no run for this wait: retrying would wait for nothing.",
-    ),
-    "AEPDataflowRecordPolicyBreached": (
-        AEPRecordPolicyError,
-        "The run's record counts break the policy: retrying the sensor would see the same run.",
-    ),
-}
-
-
-@cache
-def _fail_fast(name: str) -> type:
-    from airflow_provider_aep.version_compat import AirflowFailException
-
-    base, doc = _FAIL_FAST[name]
-    built = type(name, (base, AirflowFailException), {"__doc__": doc, "__module__": __name__})
-    built.__qualname__ = name
-    return built
 
 
 def _problem_code(type_url: Any) -> str | None:
@@ -302,3 +244,36 @@ def _text(value: Any) -> str | None:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+def as_error_list(errors: Any) -> list[dict[str, Any]]:
+    """AEP's run ``errors`` as a list of objects, whatever shape they came in.
+
+    A run's failure must fail the task with the run's own words, never with an AttributeError
+    on an unexpected shape: null is no error, a string or a list of strings becomes
+    ``{"message": ...}``, and one object is a list of one.
+    """
+    if errors is None or errors == "":
+        return []
+    if isinstance(errors, (str, Mapping)) or not isinstance(errors, Iterable):
+        errors = [errors]
+    listed: list[dict[str, Any]] = []
+    for error in errors:
+        if isinstance(error, Mapping):
+            listed.append(dict(error))
+        elif error is not None and error != "":
+            listed.append({"message": error if isinstance(error, str) else repr(error)})
+    return listed
+
+
+def error_codes(errors: Iterable[Mapping[str, Any]]) -> str:
+    """``CODE: message; ...`` of a run's errors, or ``no errors given``."""
+    return "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in errors) or "no errors given"
+
+
+# Until every caller uses the one name of each failure.
+AEPRunFailedError = AEPDataflowRunFailed
+AEPFlowDisabledError = AEPDataflowDisabled
+AEPFlowEndedError = AEPDataflowEnded
+AEPRecordPolicyError = AEPDataflowRecordPolicyBreached
+AEPRunMissingError = AEPDataflowRunMissing
