@@ -20,7 +20,6 @@ import pytest
 
 from airflow_provider_aep import version_compat
 from airflow_provider_aep.hooks.aep import AEPHook
-from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.utils import airflow_lacks, task_state
 
 
@@ -79,150 +78,66 @@ def test_importing_the_operators_does_not_resolve_the_lazy_names():
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
-# -- the trigger's connection lookup ---------------------------------------------------------------
+# -- secret masking on the triggerer's loop (the connection lookup: tests/unit/test_async_hook.py) --
 
 
-class TriggererComms:
-    """Airflow 3.0's triggerer comms: ``send`` is ``async_to_sync(asend)``, and ``asend`` reads the
-    supervisor's answer from a stream of the triggerer's event loop."""
+@pytest.fixture
+def airflow_masker(monkeypatch):
+    """Airflow's mask_secret as common-compat gives it, recording the thread each call ran on;
+    like Airflow 3.0's, it raises on a thread that runs an event loop (it tells the supervisor
+    through async_to_sync first)."""
+    import airflow.providers.common.compat.sdk as compat_sdk
 
-    def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.reader = asyncio.StreamReader()
+    calls: list[tuple[str, str]] = []
 
-    async def asend(self, conn_id: str) -> dict[str, str]:
-        answer = json.dumps({"conn_id": conn_id}).encode() + b"\n"
-        self.loop.call_soon_threadsafe(self.loop.call_later, 0.02, self.reader.feed_data, answer)
-        return dict(json.loads(await self.reader.readline()))
-
-    def send(self, conn_id: str) -> dict[str, str]:
-        from asgiref.sync import async_to_sync
-
-        return async_to_sync(self.asend)(conn_id)
-
-
-def _on_a_triggerer_loop(monkeypatch: pytest.MonkeyPatch, lookup: Any) -> Any:
-    """``await lookup(comms)`` on a loop whose connection lookups go through 3.0-style comms."""
-
-    async def main() -> Any:
-        comms = TriggererComms()
-        monkeypatch.setattr(
-            version_compat.BaseHook, "get_connection", classmethod(lambda cls, conn_id: comms.send(conn_id))
-        )
-        return await lookup(comms)
-
-    return asyncio.run(main())
-
-
-def test_on_airflow_3_0_a_connection_is_looked_up_on_the_triggerers_own_loop(monkeypatch):
-    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", False)
-
-    conn = _on_a_triggerer_loop(monkeypatch, lambda comms: version_compat.get_async_connection("aep_default"))
-
-    assert conn == {"conn_id": "aep_default"}
-
-
-def test_on_airflow_3_0_the_connection_is_read_where_the_supervisor_can_be_told(monkeypatch):
-    # Reading extra_dejson masks secrets, which on 3.0 tells the supervisor through async_to_sync.
-    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", False)
-
-    def lookup(comms: TriggererComms) -> Any:
-        return version_compat.read_connection_async(
-            "aep_default", lambda conn: {**conn, "told": comms.send("mask")["conn_id"]}
-        )
-
-    assert _on_a_triggerer_loop(monkeypatch, lookup) == {"conn_id": "aep_default", "told": "mask"}
-
-
-def test_the_lookup_the_trigger_made_before_fails_on_airflow_3_0(monkeypatch):
-    # asyncio.to_thread: async_to_sync in that thread opens a second loop, which cannot wait on
-    # the triggerer's stream (what took the triggerer down in issue 12).
-    with pytest.raises(RuntimeError, match="attached to a different loop"):
-        _on_a_triggerer_loop(
-            monkeypatch,
-            lambda comms: asyncio.to_thread(version_compat.BaseHook.get_connection, "aep_default"),
-        )
-
-
-def test_on_airflow_3_0_a_secret_masked_on_the_triggerers_loop_is_masked_in_this_process(monkeypatch):
-    # Airflow 3.0's mask_secret tells the supervisor first, through async_to_sync, which cannot
-    # run on the loop's own thread: the value is still masked here, as 3.1+ does.
-    import airflow.sdk.log
-
-    def on_the_loop(secret, name=None):
+    def mask_secret(secret, name=None):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            calls.append((secret, threading.current_thread().name))
+            return
         raise RuntimeError("You cannot use AsyncToSync in the same thread as an async event loop")
 
-    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", False)
-    monkeypatch.setattr(airflow.sdk.log, "mask_secret", on_the_loop)
-    added = []
-    masker = types.SimpleNamespace(add_mask=lambda secret, name=None: added.append((secret, name)))
-    monkeypatch.setattr(
-        "airflow.sdk.execution_time.secrets_masker._secrets_masker", lambda: masker, raising=False
-    )
-
-    version_compat.mask_secret("token-value-123456")
-
-    assert added == [("token-value-123456", None)]
+    monkeypatch.setattr(compat_sdk, "mask_secret", mask_secret, raising=False)
+    return calls
 
 
-def test_on_airflow_3_1_plus_masking_is_airflows_own(monkeypatch):
-    import airflow.sdk.log
+def test_a_secret_masked_on_a_triggerers_loop_is_handed_to_a_thread_that_can_tell_the_supervisor(
+    airflow_masker,
+):
+    from airflow_provider_aep.utils import secrets
 
-    seen = []
-    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", True)
-    monkeypatch.setattr(airflow.sdk.log, "mask_secret", lambda secret, name=None: seen.append(secret))
+    async def on_the_loop() -> str:
+        secrets._mask_in_airflow("token-value-123456")
+        while secrets._pending:
+            await asyncio.sleep(0.01)
+        return threading.current_thread().name
 
-    version_compat.mask_secret("token-value-123456")
+    loop_thread = asyncio.run(on_the_loop())
 
-    assert seen == ["token-value-123456"]
-
-
-def test_on_airflow_3_1_plus_the_async_lookup_of_airflow_is_used(monkeypatch):
-    seen = []
-
-    async def aget_connection(cls, conn_id):
-        seen.append(threading.current_thread() is threading.main_thread())
-        return {"conn_id": conn_id, "async": True}
-
-    monkeypatch.setattr(version_compat, "AIRFLOW_V_3_1_PLUS", True)
-    monkeypatch.setattr(
-        version_compat.BaseHook, "aget_connection", classmethod(aget_connection), raising=False
-    )
-
-    conn = asyncio.run(version_compat.get_async_connection("aep_default"))
-
-    assert conn == {"conn_id": "aep_default", "async": True}
-    assert seen == [True]  # awaited on the loop, no thread
+    assert [secret for secret, _ in airflow_masker] == ["token-value-123456"]
+    assert airflow_masker[0][1] != loop_thread  # asgiref's thread, whose calls reach the loop
 
 
-def test_the_trigger_reads_its_connection_through_the_compat_lookup(monkeypatch):
-    asked = []
+def test_a_secret_masked_off_any_loop_is_masked_at_once(airflow_masker):
+    from airflow_provider_aep.utils import secrets
 
-    async def lookup(conn_id):
-        asked.append(conn_id)
-        from airflow.sdk import Connection
+    secrets._mask_in_airflow("token-value-123456")
 
-        return Connection(
-            conn_id=conn_id,
-            conn_type="aep",
-            login="client",
-            password="secret-value-1234",
-            host="http://127.0.0.1:1",
-            extra=json.dumps({"org_id": "ORG@AdobeOrg", "sandbox_name": "dev"}),
-        )
+    assert airflow_masker == [("token-value-123456", threading.current_thread().name)]
 
-    async def read_connection_async(conn_id, read):
-        return read(await lookup(conn_id))
 
-    monkeypatch.setattr(
-        "airflow_provider_aep.triggers.dataflow_run.read_connection_async", read_connection_async
-    )
-    trigger = AEPDataflowRunTrigger(flow_id="f1", aep_conn_id="my_aep")
+def test_another_failure_to_mask_is_not_swallowed(monkeypatch):
+    import airflow.providers.common.compat.sdk as compat_sdk
 
-    settings = asyncio.run(trigger._settings())
+    from airflow_provider_aep.utils import secrets
 
-    assert asked == ["my_aep"]
-    assert (settings.org_id, settings.sandbox_name) == ("ORG@AdobeOrg", "dev")
+    def broken(secret, name=None):
+        raise RuntimeError("the masker is broken")
+
+    monkeypatch.setattr(compat_sdk, "mask_secret", broken, raising=False)
+    with pytest.raises(RuntimeError, match="the masker is broken"):
+        secrets._mask_in_airflow("token-value-123456")
 
 
 # -- task_state_store ------------------------------------------------------------------------------
