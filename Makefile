@@ -16,8 +16,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 
-$(STAMP): $(BIN)/python pyproject.toml $(CONSTRAINTS)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c $(CONSTRAINTS) -e '.[dev,emulator,docs,openlineage]'
+# The emulator is its own distribution (aep_emulator/pyproject.toml): named first, its folder is
+# what the `emulator` extra's `aep-emulator` resolves to, never a package index.
+INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python -c $(CONSTRAINTS) -e ./aep_emulator
+
+$(STAMP): $(BIN)/python pyproject.toml aep_emulator/pyproject.toml $(CONSTRAINTS)
+	$(INSTALL) -e '.[dev,emulator,docs,openlineage]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -60,7 +64,7 @@ emulator: $(STAMP)
 	$(BIN)/aep-emulator --host 127.0.0.1 --port 8765
 
 bench: system-deps $(STAMP)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c $(CONSTRAINTS) -e '.[dev,emulator,docs,bench]'
+	$(INSTALL) -e '.[dev,emulator,docs,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 # docs/bad-input.md from the bad-input catalogue and the destination pages' generated blocks
@@ -80,18 +84,22 @@ screenshots: $(STAMP)
 	@test -x /usr/bin/chromium || { echo "screenshots need Debian's chromium: apt-get install chromium"; exit 1; }
 	AEP_WRITE_SCREENSHOTS=1 $(BIN)/pytest -q tests/ui
 
-# The sdist and the wheel in $(DIST) (the wheel built from the sdist, so the sdist is complete),
-# then checked as a package index reads them (twine check: metadata, README rendering).
-# tests/integration/test_wheel.py builds them so, into a scratch DIST, and installs the wheel.
+# The sdists and the wheels of both distributions in $(DIST): the provider's (airflow_provider_aep
+# only) and the emulator's (aep_emulator/). One folder, because they are released together: the
+# provider's `emulator` extra names the emulator's version, so `twine upload dist/*` publishes
+# the pair. Each wheel is built from its sdist, so the sdist is complete; then all four are
+# checked as a package index reads them (twine check: metadata, README rendering).
+# tests/integration/test_wheel.py builds them so, into a scratch DIST, and installs the wheels.
 DIST ?= dist
 .PHONY: dist
 dist: $(STAMP)
 	rm -rf $(DIST)
 	$(BIN)/uv build --quiet --python $(BIN)/python --out-dir $(DIST)
+	$(BIN)/uv build --quiet --python $(BIN)/python --out-dir $(DIST) aep_emulator
 	$(BIN)/twine check --strict $(DIST)/*
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info aep_emulator/*.egg-info
 
 # Every Airflow line the package claims, newest patch of each, each in its venv (.venv-X.Y, or
 # .venv when it is on that line) built with uv and constraints/airflow-X.Y.txt: the provider

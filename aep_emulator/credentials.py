@@ -20,7 +20,7 @@ import json
 import secrets
 from typing import Any
 
-from airflow_provider_aep.catalog import all_connection_specs
+from aep_emulator.catalog import all_connection_specs
 
 MASK = "***"
 

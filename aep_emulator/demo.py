@@ -21,9 +21,9 @@ from typing import Any
 # DEMO_CREDENTIALS lives with every connection the emulator prints; imported from here too.
 from aep_emulator.airflow_connections import DEMO_CREDENTIALS as DEMO_CREDENTIALS
 from aep_emulator.airflow_connections import credentials_connections
+from aep_emulator.catalog import DATASET_EXPORT_DESTINATIONS
 from aep_emulator.config import EmulatorConfig
 from aep_emulator.server import running_emulator
-from airflow_provider_aep.catalog import DATASET_EXPORT_DESTINATIONS
 
 DAG_ID = "aep_export_datasets"
 SENSOR_TASK = "wait_for_export_run"

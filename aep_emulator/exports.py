@@ -85,9 +85,7 @@ def write_dataset_export(
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
-            raise ExportError(
-                "Parquet export needs pyarrow in the emulator: pip install 'airflow-provider-aep[emulator]'"
-            ) from None
+            raise ExportError("Parquet export needs pyarrow in the emulator: pip install pyarrow") from None
         table = pa.Table.from_pylist(rows)
         suffix = ".gz.parquet" if compression == "GZIP" else ".parquet"
         path = folder / f"{part}{suffix}"

@@ -12,10 +12,10 @@ from typing import Any
 
 from aep_emulator import credentials
 from aep_emulator import validation as check
+from aep_emulator.catalog import DATA_LAKE_SPEC_ID
 from aep_emulator.datasets import BY_ID as DATASETS_BY_ID
 from aep_emulator.errors import bad_request, flow_error
 from aep_emulator.jsonpatch import apply_patch
-from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID
 
 _NAMING = (["name"], ["description"])
 

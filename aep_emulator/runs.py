@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from aep_emulator import credentials, segments
+from aep_emulator.catalog import find_destination
 from aep_emulator.config import EmulatorConfig
 from aep_emulator.datasets import BY_ID as DATASETS_BY_ID
 from aep_emulator.datasets import records
@@ -32,7 +33,6 @@ from aep_emulator.faults import FaultPlan
 from aep_emulator.service import new_etag
 from aep_emulator.state import State
 from aep_emulator.validation import general_transform
-from airflow_provider_aep.catalog import find_destination
 
 UNIT_SECONDS = {"hour": 3600, "day": 86400}
 #: Flows (and runs) the background clock looks over per tick, five ticks a second: all of them

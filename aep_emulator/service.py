@@ -12,6 +12,7 @@ from typing import Any
 
 from aep_emulator import credentials, patching, segments
 from aep_emulator import validation as check
+from aep_emulator.catalog import DATA_LAKE_SPEC_ID, PROFILE_STORE_SPEC_ID
 from aep_emulator.config import EmulatorConfig
 from aep_emulator.datasets import DATASETS
 from aep_emulator.errors import (
@@ -25,7 +26,6 @@ from aep_emulator.faults import FaultPlan
 from aep_emulator.jsonpatch import apply_patch
 from aep_emulator.listing import matches, order, parse_filters
 from aep_emulator.state import State
-from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID, PROFILE_STORE_SPEC_ID
 
 SIX_MONTHS_SECONDS = 183 * 86400
 DEFAULT_SANDBOX = "prod"

@@ -11,9 +11,9 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 
+from aep_emulator.catalog import all_connection_specs, all_flow_specs
 from aep_emulator.errors import bad_request, flow_error
 from aep_emulator.segments import check_selectors
-from airflow_provider_aep.catalog import all_connection_specs, all_flow_specs
 
 SCHEDULE_RULES: dict[str, dict[str, tuple[int, ...]]] = {
     "DAILY_FULL_EXPORT": {"day": (0,)},

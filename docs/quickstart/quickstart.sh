@@ -14,7 +14,7 @@ mkdir -p "$QUICKSTART"
 # [install]
 if [ ! -x "$VENV/bin/aep-emulator" ]; then
     python3.11 -m venv "$VENV"
-    "$VENV/bin/pip" install --constraint "$REPO/constraints/airflow-3.3.txt" "$REPO[emulator]"
+    "$VENV/bin/pip" install --constraint "$REPO/constraints/airflow-3.3.txt" "$REPO/aep_emulator" "$REPO[emulator]"
 fi
 . "$VENV/bin/activate"
 # [/install]
