@@ -1,13 +1,16 @@
 """DAG-parse cost: what importing the operators and the sensor adds on top of airflow.sdk.
 
 Each sample is a fresh interpreter that first imports the SDK's base classes (every DAG file
-pays that anyway), then times importing a provider's operator and sensor modules. The same is
-measured for apache-airflow-providers-dbt-cloud in the same run, interleaved, as the yardstick.
+pays that anyway), then times importing the operator and sensor modules the example DAGs use.
+The same is measured for apache-airflow-providers-dbt-cloud in the same run, interleaved, as the
+yardstick. The samples may write bytecode (PYTHONDONTWRITEBYTECODE is dropped), as a deployed
+DAG processor has it, so they measure imports, not compiling (uv installs without bytecode).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from typing import Any
@@ -20,6 +23,7 @@ PROVIDERS = {
         "airflow_provider_aep.operators.connections",
         "airflow_provider_aep.operators.dataflows",
         "airflow_provider_aep.operators.datasets",
+        "airflow_provider_aep.operators.updates",
         "airflow_provider_aep.sensors.dataflow_run",
     ],
     "apache-airflow-providers-dbt-cloud": [
@@ -39,8 +43,13 @@ print((time.perf_counter() - started) * 1000, len(set(sys.modules) - before))
 
 
 def sample(modules: list[str]) -> tuple[float, int]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     out = subprocess.run(
-        [sys.executable, "-c", SAMPLE.format(modules=modules)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", SAMPLE.format(modules=modules)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
     ).stdout.split()
     return float(out[0]), int(out[1])
 
@@ -57,7 +66,7 @@ def main() -> dict:
     times: dict[str, list[float]] = {name: [] for name in present}
     loaded: dict[str, int] = {}
     for modules in present.values():
-        sample(modules)  # warm the bytecode caches
+        sample(modules)  # writes the bytecode of every module imported, and warms the file caches
 
     for _ in range(RUNS):
         for name, modules in present.items():
@@ -74,10 +83,11 @@ def main() -> dict:
     if "apache-airflow-providers-dbt-cloud" in figures:
         ratio = figures["apache-airflow-providers-dbt-cloud"]["median_ms"] / aep
         figures["dbt_cloud_over_aep"] = round(ratio, 1)
-        rows.append(("dbt Cloud / AEP", f"{ratio:.1f}x (target: at least 8x)"))
+        rows.append(
+            ("dbt Cloud / AEP", f"{ratio:.1f}x (target: at least 30x: {'met' if ratio >= 30 else 'NOT met'})")
+        )
     else:
         rows.append(("dbt Cloud", "not installed: `make bench` installs it (the bench extra)"))
-    rows.append(("AEP target", f"at most 25 ms: {'met' if aep <= 25 else 'NOT met'}"))
     show("1. DAG-parse cost: provider imports on top of airflow.sdk (fresh interpreters)", rows)
     dump("parse_cost", figures)
     return figures

@@ -7,27 +7,14 @@ what it created, never a credential.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aep.catalog import resolve_destination
-from airflow_provider_aep.exceptions import AEPValidationError
 from airflow_provider_aep.operators.base import AEPCreateOperator
-from airflow_provider_aep.payloads.connections import (
-    build_base_connection,
-    build_data_lake_source_connection,
-    build_profile_store_base_connection,
-    build_profile_store_source_connection,
-    build_target_connection,
-    check_base_connection,
-    check_target_params,
-    require_text,
-)
-from airflow_provider_aep.utils.credentials import auth_params_for
-from airflow_provider_aep.utils.ids import DATASET_ID, check_id
 from airflow_provider_aep.utils.mixins import (
     MasksRenderedAuthParamsMixin,
+    check_destination_when_literal,
+    check_id_when_literal,
     check_when_literal,
     says_what_exists,
 )
@@ -85,6 +72,7 @@ class AEPCreateBaseConnectionOperator(MasksRenderedAuthParamsMixin, AEPCreateOpe
         credentials_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+
         super().__init__(**kwargs)
         self.destination = destination
         self.name = name
@@ -93,7 +81,7 @@ class AEPCreateBaseConnectionOperator(MasksRenderedAuthParamsMixin, AEPCreateOpe
         self.auth_params = auth_params
         self.credentials_conn_id = credentials_conn_id
         # The destination on its own, whatever else is templated or comes from a connection.
-        check_when_literal({"destination": destination}, lambda: resolve_destination(destination))
+        check_destination_when_literal(destination)
         if credentials_conn_id is None:
             check_when_literal(
                 {
@@ -106,6 +94,9 @@ class AEPCreateBaseConnectionOperator(MasksRenderedAuthParamsMixin, AEPCreateOpe
             )
 
     def _check_arguments(self, params: dict[str, Any]) -> None:
+        from airflow_provider_aep.catalog import resolve_destination
+        from airflow_provider_aep.payloads.connections import check_base_connection, require_text
+
         spec_id, _ = resolve_destination(self.destination)
         require_text("name", self.name)
         check_base_connection(
@@ -115,6 +106,9 @@ class AEPCreateBaseConnectionOperator(MasksRenderedAuthParamsMixin, AEPCreateOpe
         )
 
     def _body(self, params: dict[str, Any]) -> dict[str, Any]:
+        from airflow_provider_aep.catalog import resolve_destination
+        from airflow_provider_aep.payloads.connections import build_base_connection
+
         spec_id, _ = resolve_destination(self.destination)
         return build_base_connection(
             name=self.name,
@@ -126,6 +120,8 @@ class AEPCreateBaseConnectionOperator(MasksRenderedAuthParamsMixin, AEPCreateOpe
 
     def _params(self) -> dict[str, Any]:
         """Auth params: the given ones, completed from ``credentials_conn_id``."""
+        from airflow_provider_aep.utils.credentials import auth_params_for
+
         self.auth_spec_name, params = auth_params_for(
             self.destination, self.auth_params, self.credentials_conn_id, self.auth_spec_name
         )
@@ -196,6 +192,10 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
         )
 
     def _check_shape(self) -> None:
+        from airflow_provider_aep.exceptions import AEPValidationError
+        from airflow_provider_aep.payloads.connections import build_data_lake_source_connection
+        from airflow_provider_aep.utils.ids import check_id
+
         if self.source not in ("data_lake", "profile_store"):
             raise AEPValidationError("source", self.source, "'data_lake' or 'profile_store'")
         if self.source == "data_lake":
@@ -209,6 +209,12 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
 
     @says_what_exists
     def execute(self, context: Context) -> str:
+        from airflow_provider_aep.payloads.connections import (
+            build_data_lake_source_connection,
+            build_profile_store_base_connection,
+            build_profile_store_source_connection,
+        )
+
         self._check_shape()
         if self.source == "profile_store":
             base = self.base_connection_id
@@ -231,6 +237,11 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
 
     def _resolve(self, datasets: Sequence[str | Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Names become ids through the eligible-datasets list; an unknown name lists close matches."""
+        import difflib
+
+        from airflow_provider_aep.exceptions import AEPValidationError
+        from airflow_provider_aep.utils.ids import DATASET_ID
+
         entries = [_as_entry(d) for d in datasets]
         if all(DATASET_ID.match(e["dataSetId"]) or e.get("name") for e in entries):
             return entries
@@ -317,6 +328,7 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         extra_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+
         super().__init__(**kwargs)
         self.destination = destination
         self.name = name
@@ -326,11 +338,8 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         self.compression = compression
         self.description = description
         self.extra_params = extra_params
-        check_when_literal({"destination": destination}, lambda: resolve_destination(destination))
-        check_when_literal(
-            {"base_connection_id": base_connection_id},
-            lambda: check_id("base_connection_id", base_connection_id),
-        )
+        check_destination_when_literal(destination)
+        check_id_when_literal("base_connection_id", base_connection_id)
         check_when_literal(
             {
                 "destination": destination,
@@ -344,12 +353,17 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         )
 
     def _check_arguments(self) -> None:
+        from airflow_provider_aep.payloads.connections import check_target_params, require_text
+
         spec_id, target = self._target_params()
         require_text("name", self.name)
         check_target_params(spec_id, target)
 
     def _target_params(self) -> tuple[str, dict[str, Any]]:
         """The connection spec id and the ``params`` the location and the format make."""
+        from airflow_provider_aep.catalog import resolve_destination
+        from airflow_provider_aep.exceptions import AEPValidationError
+
         spec_id, destination = resolve_destination(self.destination)
         if not isinstance(self.location, Mapping):
             raise AEPValidationError(
@@ -369,6 +383,8 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         return spec_id, target
 
     def _body(self, base_connection_id: str) -> dict[str, Any]:
+        from airflow_provider_aep.payloads.connections import build_target_connection
+
         spec_id, target = self._target_params()
         return build_target_connection(
             name=self.name,
@@ -380,6 +396,8 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
 
     @says_what_exists
     def execute(self, context: Context) -> str:
+        from airflow_provider_aep.utils.ids import check_id
+
         body = self._body(check_id("base_connection_id", self.base_connection_id))
         created = self.create(context, "targetConnections", body)
         self.log_created(created, "Created target connection %r: %s", self.name, created["id"])

@@ -7,16 +7,16 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aep.catalog import resolve_destination
-from airflow_provider_aep.exceptions import AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.operators.base import AEPBaseOperator, AEPCreateOperator
-from airflow_provider_aep.payloads.connections import require_text
-from airflow_provider_aep.payloads.flows import build_dataflow, empty_general_transform
-from airflow_provider_aep.payloads.schedule import SCHEDULE_RULES, build_schedule_params
 from airflow_provider_aep.utils.flow_ref import FlowByNameMixin
-from airflow_provider_aep.utils.ids import check_id
-from airflow_provider_aep.utils.mixins import check_when_literal, int_if_digits, says_what_exists
+from airflow_provider_aep.utils.mixins import (
+    check_destination_when_literal,
+    check_id_when_literal,
+    check_when_literal,
+    int_if_digits,
+    says_what_exists,
+)
 
 if TYPE_CHECKING:
     import airflow.providers.openlineage.extractors
@@ -111,7 +111,7 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         #: The dataflow this task created or reused, once ``execute`` has run (for OpenLineage).
         self.flow_id: str | None = None
         # A literal destination is checked on its own, whatever else is templated.
-        check_when_literal({"destination": destination}, lambda: resolve_destination(destination))
+        check_destination_when_literal(destination)
         check_when_literal(
             {
                 "destination": destination, "name": name, "flow_spec_id": flow_spec_id, "export_mode": export_mode, "time_unit": time_unit, "interval": interval,
@@ -121,11 +121,17 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         )  # fmt: skip
 
     def _check_arguments(self, *, now: int) -> None:
+        from airflow_provider_aep.payloads.connections import require_text
+
         self._flow_spec_and_schedule(now=now)
         require_text("name", self.name)
 
     def _flow_spec_and_schedule(self, *, now: int) -> tuple[str, dict[str, Any] | None]:
         """The flow spec id, and the ``scheduleParams`` of a dataset flow (None for audiences)."""
+        from airflow_provider_aep.catalog import resolve_destination
+        from airflow_provider_aep.exceptions import AEPValidationError
+        from airflow_provider_aep.payloads.schedule import build_schedule_params
+
         _, destination = resolve_destination(self.destination)
         flow_spec_id = self.flow_spec_id or (destination.flow_spec_id if destination else None)
         if not flow_spec_id:
@@ -144,6 +150,8 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         )
 
     def _body(self, source_id: str, target_id: str, *, now: int) -> dict[str, Any]:
+        from airflow_provider_aep.payloads.flows import build_dataflow, empty_general_transform
+
         flow_spec_id, schedule = self._flow_spec_and_schedule(now=now)
         return build_dataflow(
             name=self.name,
@@ -272,7 +280,7 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
         self.primary_fields = primary_fields
         self.etag = etag
         self.aep_dataflow_url: str | None = None
-        check_when_literal({"flow_id": flow_id}, lambda: check_id("flow_id", flow_id))
+        check_id_when_literal("flow_id", flow_id)
         check_when_literal(
             {
                 "segments": segments,
@@ -302,6 +310,7 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
             activation_still_needed,
             missing_after_activation,
         )
+        from airflow_provider_aep.utils.ids import check_id
 
         flow_id = check_id("flow_id", self.flow_id)
         logical = context.get("logical_date") or (
@@ -371,6 +380,8 @@ TARGET_END_KEY = "aep_target_end_time"
 
 
 def _check_days(field: str, value: Any) -> None:
+    from airflow_provider_aep.exceptions import AEPValidationError
+
     days = int_if_digits(value)
     if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
         raise AEPValidationError(field, value, "a positive number of days")
@@ -463,6 +474,9 @@ class AEPUpdateDataflowOperator(FlowByNameMixin, AEPBaseOperator):
         )
 
     def _check(self) -> None:
+        from airflow_provider_aep.exceptions import AEPValidationError
+        from airflow_provider_aep.payloads.schedule import SCHEDULE_RULES
+
         if self.state not in (None, "", "enabled", "disabled"):
             raise AEPValidationError("state", self.state, "'enabled' or 'disabled'")
         if self.end_time not in (None, "") and self.extend_by_days not in (None, ""):
@@ -491,6 +505,8 @@ class AEPUpdateDataflowOperator(FlowByNameMixin, AEPBaseOperator):
         return None
 
     def _new_schedule(self, current: Mapping[str, Any], target_end: int | None) -> dict[str, Any]:
+        from airflow_provider_aep.payloads.schedule import build_schedule_params
+
         end = current.get("endTime")
         if target_end is not None and self.extend_by_days not in (None, ""):
             end = max(int(end or 0), target_end)  # extending never shortens, nor extends twice
@@ -516,6 +532,8 @@ class AEPUpdateDataflowOperator(FlowByNameMixin, AEPBaseOperator):
         The target end is kept in the task's state store (Airflow 3.3+): a retry after a PATCH
         that landed finds the end already there instead of extending by N days once more.
         """
+        from airflow_provider_aep.exceptions import AEPValidationError
+
         kept = state_store.get(TARGET_END_KEY) if state_store is not None else None
         target_end = int(kept) if kept else self._target_end(first.get("scheduleParams") or {}, now)
         if state_store is not None and target_end is not None and not kept:
@@ -597,6 +615,8 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
         only_created_by_this_run: bool = True,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_aep.exceptions import AEPValidationError
+
         super().__init__(**kwargs)
         for field, flag in (
             ("delete_connections", delete_connections),
@@ -611,6 +631,8 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
 
     def _check(self) -> None:
         # None is fine: as a teardown after a failed create there is nothing to delete.
+        from airflow_provider_aep.utils.ids import check_id
+
         if not self._nothing_created_upstream():
             check_id("flow_id", self.flow_id)
 

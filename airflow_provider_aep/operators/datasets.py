@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aep.exceptions import AEPValidationError
 from airflow_provider_aep.operators.base import AEPBaseOperator
 from airflow_provider_aep.utils.mixins import says_what_exists
 
@@ -33,6 +31,8 @@ class AEPListDatasetsOperator(AEPBaseOperator):
     def __init__(
         self, *, names: Sequence[str] | None = None, ids: Sequence[str] | None = None, **kwargs: Any
     ) -> None:
+        from airflow_provider_aep.exceptions import AEPValidationError
+
         super().__init__(**kwargs)
         for field, value in (("names", names), ("ids", ids)):
             if isinstance(value, str) and "{{" not in value:
@@ -42,6 +42,10 @@ class AEPListDatasetsOperator(AEPBaseOperator):
 
     @says_what_exists
     def execute(self, context: Context) -> list[dict[str, str]]:
+        import difflib
+
+        from airflow_provider_aep.exceptions import AEPValidationError
+
         datasets = [
             {"id": str(d["id"]), "name": str(d.get("name", ""))} for d in self.hook.iter_eligible_datasets()
         ]

@@ -30,8 +30,9 @@ from airflow_provider_aep.utils.runs import (
 from airflow_provider_aep.utils.task_state import forget, recall, remember
 
 if TYPE_CHECKING:
-    from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
-    from airflow_provider_aep.version_compat import Context
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_aep.utils.run_wait import DataflowRunWait
 
 
 #: The ``task_state_store`` key of a request that was sent but whose task did not finish: it is
@@ -138,7 +139,7 @@ class AEPStartDataflowRunOperator(FlowByNameMixin, AEPBaseOperator):
         self.start_time = start_time
         self.wait_for_completion = wait_for_completion
         if deferrable is None:
-            from airflow_provider_aep.sensors.dataflow_run import default_deferrable
+            from airflow_provider_aep.utils.waiting import default_deferrable
 
             deferrable = default_deferrable()
         self.deferrable = deferrable
@@ -184,7 +185,7 @@ class AEPStartDataflowRunOperator(FlowByNameMixin, AEPBaseOperator):
                     )
 
     def _check_limits(self) -> None:
-        from airflow_provider_aep.sensors.dataflow_run import record_limits
+        from airflow_provider_aep.utils.runs import record_limits
 
         record_limits(self.min_records, self.max_failed_records)
 
@@ -262,16 +263,20 @@ class AEPStartDataflowRunOperator(FlowByNameMixin, AEPBaseOperator):
         )
         return run_id
 
-    def _waiter(self, flow_id: str, run_id: str | None) -> AEPDataflowRunSensor:
-        """The sensor's wait for this run, with this task's settings and hook.
+    def _waiter(self, flow_id: str, run_id: str | None) -> DataflowRunWait:
+        """The sensor's wait (``DataflowRunWait``, in ``airflow_provider_aep.utils.run_wait``) for this run.
+
+        It takes this task's settings and hook.
 
         Delegating keeps one implementation of the wait (poke loop, deferral, fail-fast, record
         policy, asset events); the sensor's deferral comes back to :meth:`execute_complete`.
         """
-        from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor, record_limits
+        from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
+        from airflow_provider_aep.utils.run_wait import DataflowRunWait
+        from airflow_provider_aep.utils.runs import record_limits
 
         min_records, max_failed_records = record_limits(self.min_records, self.max_failed_records)
-        waiter = AEPDataflowRunSensor(
+        waiter = DataflowRunWait(
             task_id=self.task_id,
             flow_id=flow_id,
             run_id=run_id,
@@ -285,6 +290,7 @@ class AEPStartDataflowRunOperator(FlowByNameMixin, AEPBaseOperator):
             max_failed_records=max_failed_records,
             outlets=list(self.outlets),
         )
+        waiter.trigger_class = AEPDataflowRunTrigger  # a deferral comes back to execute_complete
         waiter.__dict__["hook"] = self.hook  # one hook (and token) for the whole task
         return waiter
 

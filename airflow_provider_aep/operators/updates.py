@@ -12,14 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aep.catalog import resolve_destination
-from airflow_provider_aep.exceptions import AEPError, AEPValidationError
 from airflow_provider_aep.operators.base import AEPConnectionUpdateOperator
-from airflow_provider_aep.payloads.patch import changed_params, paths_of
-from airflow_provider_aep.utils.credentials import auth_params_for
-from airflow_provider_aep.utils.ids import DATASET_ID, check_id
 from airflow_provider_aep.utils.mixins import (
     MasksRenderedAuthParamsMixin,
+    check_destination_when_literal,
     check_when_literal,
     says_what_exists,
 )
@@ -78,7 +74,7 @@ class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParamsMixin, AEPConnectio
         self.credentials_conn_id = credentials_conn_id
         self.auth_spec_name = auth_spec_name
         # A literal destination is checked on its own, whatever else is templated.
-        check_when_literal({"destination": destination}, lambda: resolve_destination(destination))
+        check_destination_when_literal(destination)
         if credentials_conn_id is None:
             check_when_literal(
                 {
@@ -92,7 +88,9 @@ class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParamsMixin, AEPConnectio
 
     def _checked(self, params: dict[str, Any], auth_spec_name: str | None) -> str | None:
         """The auth spec the new params fit, or AEPValidationError naming the field."""
+        from airflow_provider_aep.exceptions import AEPValidationError
         from airflow_provider_aep.payloads.connections import check_base_connection
+        from airflow_provider_aep.utils.ids import check_id
 
         check_id("base_connection_id", self.base_connection_id)
         if not params:
@@ -106,10 +104,16 @@ class AEPUpdateBaseConnectionOperator(MasksRenderedAuthParamsMixin, AEPConnectio
         )
 
     def _spec_id(self) -> str:
+        from airflow_provider_aep.catalog import resolve_destination
+
         return resolve_destination(self.destination)[0]
 
     @says_what_exists
     def execute(self, context: Context) -> str:
+        from airflow_provider_aep.exceptions import AEPError
+        from airflow_provider_aep.payloads.patch import changed_params, paths_of
+        from airflow_provider_aep.utils.credentials import auth_params_for
+
         spec_name, params = auth_params_for(
             self.destination, self.auth_params, self.credentials_conn_id, self.auth_spec_name or None
         )
@@ -205,6 +209,9 @@ class AEPUpdateTargetConnectionOperator(AEPConnectionUpdateOperator):
 
     def _wanted(self) -> dict[str, Any]:
         """The params to lay over the connection's, or AEPValidationError naming the field."""
+        from airflow_provider_aep.exceptions import AEPValidationError
+        from airflow_provider_aep.utils.ids import check_id
+
         check_id("target_connection_id", self.target_connection_id)
         wanted: dict[str, Any] = {}
         for field, value in (("location", self.location), ("extra_params", self.extra_params)):
@@ -226,6 +233,7 @@ class AEPUpdateTargetConnectionOperator(AEPConnectionUpdateOperator):
     @says_what_exists
     def execute(self, context: Context) -> str:
         from airflow_provider_aep.payloads.connections import check_target_params
+        from airflow_provider_aep.payloads.patch import changed_params, paths_of
 
         wanted = self._wanted()
         connection_id = self.target_connection_id
@@ -291,6 +299,9 @@ class AEPUpdateSourceConnectionOperator(AEPConnectionUpdateOperator):
 
     def _changes(self) -> tuple[list[str], list[str]]:
         """The dataset ids to add and to remove, or AEPValidationError naming the field."""
+        from airflow_provider_aep.exceptions import AEPValidationError
+        from airflow_provider_aep.utils.ids import DATASET_ID, check_id
+
         check_id("source_connection_id", self.source_connection_id)
         lists = []
         for field, value in (("add_datasets", self.add_datasets), ("remove_datasets", self.remove_datasets)):
@@ -310,6 +321,8 @@ class AEPUpdateSourceConnectionOperator(AEPConnectionUpdateOperator):
 
     @says_what_exists
     def execute(self, context: Context) -> list[str]:
+        from airflow_provider_aep.exceptions import AEPError
+
         add, remove = self._changes()
         connection_id = self.source_connection_id
         kept: list[str] = []

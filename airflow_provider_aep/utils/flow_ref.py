@@ -12,12 +12,10 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aep.exceptions import AEPValidationError
-from airflow_provider_aep.utils.ids import check_id, check_name
-
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
     from airflow_provider_aep.hooks.aep import AEPHook
-    from airflow_provider_aep.version_compat import Context
 
 #: The ``task_state_store`` key of the id a ``flow_name`` resolved to: later pokes and tries of
 #: the task use it without looking again, and a task that renamed the flow finds it on a retry.
@@ -31,6 +29,9 @@ def check_flow_ref(flow_id: Any, flow_name: Any) -> None:
     :param flow_id: the dataflow's id, or None.
     :param flow_name: the dataflow's name, or None.
     """
+    from airflow_provider_aep.exceptions import AEPValidationError
+    from airflow_provider_aep.utils.ids import check_id, check_name
+
     if flow_id is not None and flow_name is not None:
         raise AEPValidationError(
             "flow_name", flow_name, "None when flow_id is given: name the dataflow by id or by name, not both"
@@ -67,6 +68,8 @@ class FlowByNameMixin:
             name resolved to for the task's later pokes and tries (Airflow 3.3+).
         :return: the id.
         """
+        from airflow_provider_aep.utils.ids import check_id
+
         if self.resolved_from_name is not None:
             return self.resolved_from_name
         self.check_flow_ref()
@@ -116,6 +119,8 @@ class FlowByNameMixin:
 
         :param flow_id: the id, or None (nothing was carried: resolve again when needed).
         """
+        from airflow_provider_aep.utils.ids import check_id
+
         if flow_id:
             self.flow_id = check_id("flow_id", flow_id)
             if self.flow_name is not None:

@@ -53,6 +53,28 @@ def check_when_literal(values: dict[str, Any], check: Callable[[], Any]) -> None
         check()
 
 
+def check_destination_when_literal(destination: Any) -> None:
+    """A literal ``destination`` is checked at DAG parse on its own, whatever else is templated."""
+
+    def check() -> None:
+        from airflow_provider_aep.catalog import resolve_destination
+
+        resolve_destination(destination)
+
+    check_when_literal({"destination": destination}, check)
+
+
+def check_id_when_literal(field: str, value: Any) -> None:
+    """A literal id (``base_connection_id="..."``) is checked at DAG parse; an XComArg at run time."""
+
+    def check() -> None:
+        from airflow_provider_aep.utils.ids import check_id
+
+        check_id(field, value)
+
+    check_when_literal({field: value}, check)
+
+
 def check_sandbox_override(value: Any) -> None:
     """An operator's ``sandbox_name``: not given (None or empty), or an AEP sandbox name."""
     if value not in (None, ""):
