@@ -9,6 +9,7 @@ import time
 from datetime import date, datetime, timezone
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
 
 from airflow_provider_aep import exceptions
 from airflow_provider_aep.exceptions import (
@@ -22,7 +23,7 @@ from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.operators.runs import start_time_ms
 from airflow_provider_aep.payloads.activation import build_activation_patch
 from airflow_provider_aep.payloads.schedule import build_schedule_params
-from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor, check_event
+from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.utils.runs import (
     outcome_of,
@@ -30,9 +31,9 @@ from airflow_provider_aep.utils.runs import (
     summarize_run,
     why_no_run_will_come,
 )
-from airflow_provider_aep.version_compat import AirflowFailException, TaskDeferred
+from airflow_provider_aep.utils.waiting import check_event
 from tests.unit.fake_http import response
-from tests.unit.test_flow_maintenance import StateStore, aep_run, ctx
+from tests.unit.operators.test_flow_maintenance import StateStore, aep_run, ctx
 from tests.unit.test_sensor_and_trigger import FakeClient, events, run
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000

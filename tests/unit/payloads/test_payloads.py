@@ -334,7 +334,7 @@ def test_defaults_follow_the_rules_table():
 
 
 def test_missing_end_time_is_allowed_and_the_builder_logs_nothing(caplog):
-    # The warning belongs to the operator's execute (tests/unit/test_operators.py), not to DAG parsing.
+    # The warning belongs to the operator's execute (tests/unit/operators/test_operators.py), not to DAG parsing.
     with caplog.at_level(logging.DEBUG):
         params = build_schedule_params(export_mode="DAILY_FULL_EXPORT", start_time=1675901210)
     assert "endTime" not in params
