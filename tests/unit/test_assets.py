@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
@@ -14,7 +15,7 @@ from airflow_provider_aep.exceptions import AEPRunMissingError, AEPValidationErr
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed, AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
-from airflow_provider_aep.version_compat import AIRFLOW_V_3_1_PLUS, AirflowFailException
+from airflow_provider_aep.version_compat import AIRFLOW_V_3_1_PLUS
 from tests.unit.test_sensor_and_trigger import CONTEXT, FakeClient, events, run
 
 ACCOUNT_KEY = "c2VjcmV0LWFjY291bnQta2V5LXRoYXQtbXVzdC1ub3QtbGVhaw=="

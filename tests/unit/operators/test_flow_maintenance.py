@@ -7,6 +7,7 @@ import time
 
 import pytest
 import requests
+from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
 
 from airflow_provider_aep.catalog import get_destination
 from airflow_provider_aep.exceptions import AEPError, AEPValidationError
@@ -21,7 +22,6 @@ from airflow_provider_aep.payloads.patch import changed_params, pointer
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.utils.runs import summarize_run
-from airflow_provider_aep.version_compat import AirflowFailException, TaskDeferred
 from tests.unit.fake_http import response
 
 S3 = get_destination("amazon_s3").connection_spec_id

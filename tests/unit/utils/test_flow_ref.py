@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_aep.exceptions import AEPValidationError
 from airflow_provider_aep.hooks.aep import AEPHook
@@ -16,7 +17,6 @@ from airflow_provider_aep.operators.updates import AEPUpdateTargetConnectionOper
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
 from airflow_provider_aep.utils.flow_ref import RESOLVED_KEY
 from airflow_provider_aep.utils.runs import summarize_run
-from airflow_provider_aep.version_compat import TaskDeferred
 from tests.unit.fake_http import response
 
 FLOWS = [
