@@ -1,7 +1,9 @@
-"""Asynchronous Flow Service reads for the triggerer: httpx, never blocking the event loop.
+"""The transport of ``AEPAsyncHook`` (``airflow_provider_aep.hooks.aep_async``): Flow Service
+reads over httpx in the triggerer's event loop, never blocking it, on clients the loop shares.
 
 Same settings, headers, token cache and retry policy as AEPHook, so a deferred sensor behaves
 like a poking one: Retry-After is honoured, a 401 gets one new token, errors read the same.
+Nothing here knows Airflow: the hook reads the connection and hands over its settings.
 """
 
 from __future__ import annotations

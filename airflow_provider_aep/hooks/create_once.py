@@ -30,7 +30,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_aep.exceptions import AEPAmbiguousWriteError, AEPError, AEPValidationError
-from airflow_provider_aep.utils.drift import find_drift, patch_for
+from airflow_provider_aep.utils.drift import differences, find_drift, patch_for
 from airflow_provider_aep.utils.ids import ENTITY_NAMES
 
 if TYPE_CHECKING:
@@ -53,22 +53,6 @@ def _spec_filter(kind: EntityKind, body: Mapping[str, Any]) -> list[str]:
     if kind == "flows":
         return [f"flowSpec.id=={body['flowSpec']['id']}"]
     return [f"connectionSpec.id=={body['connectionSpec']['id']}"]
-
-
-def differences(
-    kind: EntityKind,
-    existing: Mapping[str, Any],
-    body: Mapping[str, Any],
-    *,
-    defaulted: Collection[str] = (),
-) -> list[str]:
-    """What the stored entity has otherwise than the body, one line a field naming both values.
-
-    Every field the user set is compared (see :func:`.drift.find_drift`); ``defaulted`` names
-    fields filled by a default that moves between runs, which are not. Secrets AEP hides
-    cannot be compared, and a secret value is never quoted.
-    """
-    return [d.describe() for d in find_drift(kind, existing, body, defaulted=defaulted)]
 
 
 def seniority(entity: Mapping[str, Any]) -> tuple[int, str]:

@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 import time
-import weakref
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_aep.utils.runs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
     FLOW_STATE_EVERY,
+    WaitWindow,
+    failure_is_stale,
     flow_is_disabled,
     outcome_of,
-    run_filters,
     select_run,
     summarize_run,
-    why_no_run_will_come,
-    window_closed,
 )
-from airflow_provider_aep.version_compat import BaseTrigger, TriggerEvent, read_connection_async
 
-#: Connection reads under way, per event loop and connection id: triggers that start together
-#: (a triggerer picking up thousands at once) share one read instead of queueing one each.
-_READING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[Any]]] = (
-    weakref.WeakKeyDictionary()
-)
+if TYPE_CHECKING:
+    from airflow_provider_aep.hooks.aep_async import AEPAsyncHook
 
 
 class AEPDataflowRunTrigger(BaseTrigger):
@@ -85,9 +80,8 @@ class AEPDataflowRunTrigger(BaseTrigger):
         self.flow_id = flow_id
         self.aep_conn_id = aep_conn_id
         self.sandbox_name = sandbox_name
-        self.since_ms = since_ms
-        self.until_ms = until_ms
-        self.until_grace = until_grace
+        #: The runs that count, as the sensor worked them out (``since_ms``, ``until_ms``, ``until_grace``).
+        self.window = WaitWindow(since_ms, until_ms, until_grace)
         self.run_id = run_id
         self.latest = latest
         self.poll_interval = poll_interval
@@ -99,6 +93,21 @@ class AEPDataflowRunTrigger(BaseTrigger):
         self.timeout = list(timeout) if timeout else None
         #: When the failure a re-trigger answered ended: AEP may show it a little longer.
         self.stale_failed_at = stale_failed_at
+
+    @property
+    def since_ms(self) -> int | None:
+        """Only runs started at or after this epoch-millisecond moment count."""
+        return self.window.since_ms
+
+    @property
+    def until_ms(self) -> int | None:
+        """Only runs started before this epoch-millisecond moment count."""
+        return self.window.until_ms
+
+    @property
+    def until_grace(self) -> float:
+        """Seconds after ``until_ms`` to keep looking."""
+        return self.window.grace_seconds
 
     @property
     def log(self) -> Any:
@@ -129,98 +138,97 @@ class AEPDataflowRunTrigger(BaseTrigger):
             },
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_aep.exceptions import AEPError
-        from airflow_provider_aep.hooks.async_client import AsyncAEPClient
+    def hook(self) -> AEPAsyncHook:
+        """The async hook this trigger polls through.
+
+        :return: a hook with the sensor's connection, sandbox, retry policy and timeouts, whose
+            retries are logged to this trigger's log.
+        """
+        from airflow_provider_aep.hooks.aep_async import AEPAsyncHook
         from airflow_provider_aep.hooks.retry import RetryPolicy
 
+        return AEPAsyncHook(
+            self.aep_conn_id,
+            sandbox_name=self.sandbox_name,
+            timeout=self.timeout,
+            retry_policy=RetryPolicy(**self.retry_policy) if self.retry_policy else None,
+            logger=self.log,
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the run ends, then fire one event; every failure is an ``error`` event.
+
+        Cancellation (the task was cleared, or the triggerer hands the trigger to another) is not
+        a failure: it propagates, and no event fires.
+        """
         try:
-            settings = await self._shared_settings()
-            async with AsyncAEPClient(
-                settings,
-                sandbox_name=self.sandbox_name,
-                timeout=(self.timeout[0], self.timeout[1]) if self.timeout else None,
-                retry_policy=RetryPolicy(**self.retry_policy) if self.retry_policy else None,
-                logger=self.log,
-            ) as client:
-                polls = 0
-                while True:
-                    if self.run_id:
-                        runs = [await client.get_run(self.run_id)]
-                    else:
-                        runs = await client.list_runs(run_filters(self.flow_id, self.since_ms, self.until_ms))
-                    outcome = outcome_of(
-                        select_run(runs, run_id=self.run_id, latest=self.latest),
-                        self.success_statuses,
-                        self.failure_statuses,
-                    )
-                    polls += 1
-                    if outcome.run is None and polls % FLOW_STATE_EVERY == 1:
-                        flow = await client.get_flow(self.flow_id)
-                        if flow_is_disabled(flow):
-                            yield TriggerEvent(
-                                {
-                                    "status": "disabled",
-                                    "flow_id": self.flow_id,
-                                    "message": f"dataflow {self.flow_id} is disabled",
-                                }
-                            )
-                            return
-                        reason = why_no_run_will_come(
-                            flow,
-                            now_ms=int(time.time() * 1000),
-                            until_ms=self.until_ms,
-                            grace_ms=int(self.until_grace * 1000),
-                        )
-                        if reason:
-                            yield TriggerEvent(
-                                {"status": "ended", "flow_id": self.flow_id, "message": reason}
-                            )
-                            return
-                    if outcome.run is None and window_closed(
-                        self.until_ms, self.until_grace, int(time.time() * 1000)
-                    ):
-                        yield TriggerEvent(
-                            {
-                                "status": "missing",
-                                "flow_id": self.flow_id,
-                                "message": f"no run of dataflow {self.flow_id} started in the window",
-                            }
-                        )
-                        return
-                    stale = (
-                        outcome.state == "failed"
-                        and outcome.run is not None
-                        and self.stale_failed_at is not None
-                        and summarize_run(outcome.run)["completed_at"] == self.stale_failed_at
-                    )
-                    if outcome.state != "waiting" and outcome.run is not None and not stale:
-                        yield TriggerEvent(
-                            {
-                                "status": outcome.state,
-                                "flow_id": self.flow_id,
-                                "summary": summarize_run(outcome.run),
-                            }
-                        )
-                        return
-                    if self.deadline is not None and time.time() >= self.deadline:
-                        yield TriggerEvent(
-                            {
-                                "status": "timeout",
-                                "flow_id": self.flow_id,
-                                "message": f"still waiting: {outcome.reason}",
-                            }
-                        )
-                        return
-                    self.log.info(
-                        "Dataflow %s: %s; polling again in %ss",
-                        self.flow_id,
-                        outcome.reason,
-                        self.poll_interval,
-                    )
-                    await asyncio.sleep(self._next_sleep())
-        except AEPError as err:
-            yield TriggerEvent({"status": "error", "flow_id": self.flow_id, "message": str(err)})
+            async with self.hook() as hook:
+                payload = await self._wait(hook)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            payload = self._error(err)
+        yield TriggerEvent(payload)
+
+    async def _wait(self, hook: AEPAsyncHook) -> dict[str, Any]:
+        """Poll through ``hook`` until there is something to tell the sensor; the event's payload."""
+        polls = 0
+        while True:
+            if self.run_id:
+                runs = [await hook.get_run(self.run_id)]
+            else:
+                runs = await hook.list_runs(self.window.filters(self.flow_id))
+            outcome = outcome_of(
+                select_run(runs, run_id=self.run_id, latest=self.latest),
+                self.success_statuses,
+                self.failure_statuses,
+            )
+            polls += 1
+            if outcome.run is None and polls % FLOW_STATE_EVERY == 1:
+                flow = await hook.get_flow(self.flow_id)
+                if flow_is_disabled(flow):
+                    return {
+                        "status": "disabled",
+                        "flow_id": self.flow_id,
+                        "message": f"dataflow {self.flow_id} is disabled",
+                    }
+                reason = self.window.why_no_run_will_come(flow, now_ms=int(time.time() * 1000))
+                if reason:
+                    return {"status": "ended", "flow_id": self.flow_id, "message": reason}
+            if outcome.run is None and self.window.closed(int(time.time() * 1000)):
+                return {
+                    "status": "missing",
+                    "flow_id": self.flow_id,
+                    "message": f"no run of dataflow {self.flow_id} started in the window",
+                }
+            if outcome.state != "waiting" and outcome.run is not None:
+                summary = summarize_run(outcome.run)
+                stale = outcome.state == "failed" and failure_is_stale(
+                    summary, failed_at=self.stale_failed_at, run_id=self.run_id
+                )
+                if not stale:
+                    return {"status": outcome.state, "flow_id": self.flow_id, "summary": summary}
+            if self.deadline is not None and time.time() >= self.deadline:
+                return {
+                    "status": "timeout",
+                    "flow_id": self.flow_id,
+                    "message": f"still waiting: {outcome.reason}",
+                }
+            self.log.info(
+                "Dataflow %s: %s; polling again in %ss", self.flow_id, outcome.reason, self.poll_interval
+            )
+            await asyncio.sleep(self._next_sleep())
+
+    def _error(self, err: Exception) -> dict[str, Any]:
+        """The ``error`` event for a failure: AEP's own words, or what failed and how, scrubbed."""
+        from airflow_provider_aep.exceptions import AEPError
+        from airflow_provider_aep.utils.secrets import scrub
+
+        # No traceback in the log: its frames and texts would reach the log unscrubbed.
+        message = str(err) if isinstance(err, AEPError) else f"the wait failed: {type(err).__name__}: {err}"
+        message = scrub(message)
+        self.log.error("Dataflow %s: %s", self.flow_id, message)
+        return {"status": "error", "flow_id": self.flow_id, "message": message}
 
     def _next_sleep(self) -> float:
         """The poll interval, ±10%: sensors deferred together do not poll AEP in lockstep."""
@@ -228,29 +236,3 @@ class AEPDataflowRunTrigger(BaseTrigger):
         if self.deadline is None:
             return pause
         return max(0.0, min(pause, self.deadline - time.time()))
-
-    async def _shared_settings(self) -> Any:
-        """The connection's settings, read once for every trigger of this loop waiting on the same read.
-
-        Only a read under way is shared: a trigger that starts later reads the connection again,
-        so an edited connection is seen as it is now. The read runs as a task of its own, so a
-        trigger cancelled while waiting does not cancel it for the others.
-        """
-        reading = _READING.setdefault(asyncio.get_running_loop(), {})
-        future = reading.get(self.aep_conn_id)
-        if future is None:
-            future = reading[self.aep_conn_id] = asyncio.ensure_future(self._settings())
-            future.add_done_callback(functools.partial(_forget, reading, self.aep_conn_id))
-        return await asyncio.shield(future)
-
-    async def _settings(self) -> Any:
-        from airflow_provider_aep.hooks.connection import AEPConnectionSettings
-
-        return await read_connection_async(self.aep_conn_id, AEPConnectionSettings.from_connection)
-
-
-def _forget(reading: dict[str, asyncio.Future[Any]], conn_id: str, done: asyncio.Future[Any]) -> None:
-    if reading.get(conn_id) is done:
-        del reading[conn_id]
-    if not done.cancelled():
-        done.exception()  # retrieved: a failed read is reported by the triggers that awaited it

@@ -159,6 +159,22 @@ def find_drift(
     return found
 
 
+def differences(
+    kind: EntityKind,
+    existing: Mapping[str, Any],
+    body: Mapping[str, Any],
+    *,
+    defaulted: Collection[str] = (),
+) -> list[str]:
+    """What the stored entity has otherwise than the body, one line a field naming both values.
+
+    Every field the user set is compared (see :func:`find_drift`); ``defaulted`` names
+    fields filled by a default that moves between runs, which are not. Secrets AEP hides
+    cannot be compared, and a secret value is never quoted.
+    """
+    return [d.describe() for d in find_drift(kind, existing, body, defaulted=defaulted)]
+
+
 def _schedule_drift(
     have: Mapping[str, Any], want: Mapping[str, Any], defaulted: Collection[str]
 ) -> list[Drift]:

@@ -46,6 +46,50 @@ def window_closed(until_ms: int | None, grace_seconds: float, now_ms: int) -> bo
     return until_ms is not None and now_ms >= until_ms + grace_seconds * 1000
 
 
+@dataclass(frozen=True)
+class WaitWindow:
+    """When the awaited run may start: from ``since_ms``, before ``until_ms`` (None: no bound), and
+    how long after ``until_ms`` a run that started in time may still show up.
+
+    The sensor works it out once per task (from ``since``/``until`` and the DAG run) and hands it
+    to its trigger as numbers; both then ask it the same questions.
+    """
+
+    since_ms: int | None = None
+    until_ms: int | None = None
+    grace_seconds: float = 300.0
+
+    def filters(self, flow_id: str) -> list[str]:
+        """The ``property`` filters that list the flow's runs started in the window."""
+        return run_filters(flow_id, self.since_ms, self.until_ms)
+
+    def closed(self, now_ms: int) -> bool:
+        """No run can still appear in the window (see :func:`window_closed`)."""
+        return window_closed(self.until_ms, self.grace_seconds, now_ms)
+
+    def why_no_run_will_come(self, flow: Mapping[str, Any], now_ms: int) -> str | None:
+        """Why the flow will start no run in the window, or None (see :func:`why_no_run_will_come`)."""
+        return why_no_run_will_come(
+            flow, now_ms=now_ms, until_ms=self.until_ms, grace_ms=int(float(self.grace_seconds) * 1000)
+        )
+
+
+def failure_is_stale(summary: Mapping[str, Any], *, failed_at: str | None, run_id: str | None = None) -> bool:
+    """AEP may still show the failure a re-trigger answered for a moment: that is not a new failure.
+
+    :param summary: the failed run's summary (:func:`summarize_run`).
+    :param failed_at: when the answered failure ended (its ``completed_at``), or None: no
+        re-trigger that AEP took, so no failure is stale.
+    :param run_id: the run that was re-triggered (None: the run watched).
+    :return: True when the run still shows that same failure.
+    """
+    return bool(
+        failed_at
+        and summary.get("completed_at") == failed_at
+        and (run_id is None or summary.get("run_id") == run_id)
+    )
+
+
 def takes_on_demand_runs(flow: Mapping[str, Any]) -> bool:
     """AEP starts a run on request only for a flow scheduled for one-time runs.
 
@@ -301,6 +345,29 @@ def why_no_run_will_come(
 
 
 # -- what a successful run must hold ---------------------------------------------------------------
+
+
+def record_limits(min_records: Any, max_failed_records: Any) -> tuple[int | None, int | None]:
+    """The record-count policy as numbers (rendered templates are strings); None: no limit.
+
+    :param min_records: the fewest output records, or None.
+    :param max_failed_records: the most failed records, or None.
+    :return: both as whole numbers or None.
+    :raises AEPValidationError: for anything but a whole number of records, 0 or more.
+    """
+    from airflow_provider_aep.exceptions import AEPValidationError
+    from airflow_provider_aep.utils.mixins import int_if_digits
+
+    limits: list[int | None] = []
+    for field_name, value in (("min_records", min_records), ("max_failed_records", max_failed_records)):
+        value = int_if_digits(value)
+        if value in (None, ""):
+            limits.append(None)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise AEPValidationError(field_name, value, "a whole number of records, 0 or more, or None")
+        limits.append(value)
+    return limits[0], limits[1]
 
 
 def record_policy_breach(

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_aep.exceptions import (
     AEPDataflowRecordPolicyBreached,
@@ -17,7 +18,6 @@ from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.operators.runs import WAITING_KEY, AEPStartDataflowRunOperator
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.utils.runs import summarize_run
-from airflow_provider_aep.version_compat import TaskDeferred
 
 ONE_TIME_FLOW = {
     "id": "f-1",

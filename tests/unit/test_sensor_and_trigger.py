@@ -9,14 +9,15 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
-from airflow_provider_aep.exceptions import AEPError
+from airflow_provider_aep.exceptions import AEPDataflowRunFailed, AEPError
 from airflow_provider_aep.hooks.aep import AEPHook
+from airflow_provider_aep.hooks.aep_async import AEPAsyncHook
 from airflow_provider_aep.hooks.retry import RetryPolicy
-from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed, AEPDataflowRunSensor
+from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.utils.runs import outcome_of, select_run, summarize_run
-from airflow_provider_aep.version_compat import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
 
 def run(run_id="r-1", status="success", started=1_700_000_000_000, records=True, errors=None):
@@ -244,7 +245,7 @@ class FakeClient:
 
 def events(trigger, client, mocker):
     mocker.patch("airflow_provider_aep.hooks.async_client.AsyncAEPClient", return_value=client)
-    mocker.patch.object(AEPDataflowRunTrigger, "_settings", autospec=True, return_value=object())
+    mocker.patch.object(AEPAsyncHook, "_read_settings", autospec=True, return_value=object())
 
     async def collect():
         return [e async for e in trigger.run()]
@@ -331,12 +332,118 @@ def test_the_trigger_polls_with_the_sensors_retry_policy_and_timeouts(runs, mock
     assert kwargs["timeout"] == [10.0, 60.0]
     built = mocker.patch("airflow_provider_aep.hooks.async_client.AsyncAEPClient")
     built.return_value.__aenter__.side_effect = RuntimeError("stop here")
-    mocker.patch.object(AEPDataflowRunTrigger, "_settings", autospec=True, return_value=object())
+    mocker.patch.object(AEPAsyncHook, "_read_settings", autospec=True, return_value=object())
 
     async def first():
-        return [e async for e in AEPDataflowRunTrigger(**kwargs).run()]
+        return [e.payload async for e in AEPDataflowRunTrigger(**kwargs).run()]
 
-    with pytest.raises(RuntimeError, match="stop here"):
-        asyncio.run(first())
+    [event] = asyncio.run(first())
+    assert event["status"] == "error"
+    assert "RuntimeError: stop here" in event["message"]
     assert built.call_args.kwargs["retry_policy"] == RetryPolicy(2, 9.0, 0.5, 3.0)
     assert built.call_args.kwargs["timeout"] == (10.0, 60.0)
+
+
+# -- every failure in the trigger becomes an event ----------------------------------------------------
+
+
+def unreachable_aep(mocker, detail: str = "[Errno 111] Connection refused") -> list[str]:
+    """Every request of every httpx client fails to connect; returns the URLs tried."""
+    import httpx
+
+    tried: list[str] = []
+
+    async def send(client, request, **kwargs):
+        tried.append(str(request.url))
+        raise httpx.ConnectError(detail, request=request)
+
+    mocker.patch.object(httpx.AsyncClient, "send", send)
+    return tried
+
+
+QUICK_RETRIES = {"max_attempts": 2, "max_total_wait": 1.0, "base_wait": 0.01, "max_wait": 0.01}
+
+
+def test_a_transport_error_that_outlives_its_retries_is_an_error_event(aep_conn, mocker):
+    from airflow_provider_aep.hooks.async_client import CLIENTS
+
+    tried = unreachable_aep(mocker)
+    trigger = AEPDataflowRunTrigger(flow_id="f-1", poll_interval=0.01, retry_policy=QUICK_RETRIES)
+
+    async def go():
+        return [e.payload async for e in trigger.run()], CLIENTS.open_transports()
+
+    events_fired, open_transports = asyncio.run(go())
+    # Retried as the policy says (the token request's own tries, within the call's), then given up.
+    assert 2 <= len(tried) <= QUICK_RETRIES["max_attempts"] ** 2
+    assert events_fired == [{"status": "error", "flow_id": "f-1", "message": events_fired[0]["message"]}]
+    assert "ConnectError" in events_fired[0]["message"]
+    assert "Connection refused" in events_fired[0]["message"]
+    assert open_transports == 0
+
+
+def test_an_error_event_carries_no_secret_the_failure_quoted(aep_conn, mocker):
+    from tests.conftest import CLIENT_SECRET
+
+    unreachable_aep(mocker, detail=f"proxy said: client_secret={CLIENT_SECRET}")
+    trigger = AEPDataflowRunTrigger(flow_id="f-1", poll_interval=0.01, retry_policy=QUICK_RETRIES)
+
+    async def go():
+        return [e.payload async for e in trigger.run()]
+
+    [event] = asyncio.run(go())
+    assert event["status"] == "error"
+    assert CLIENT_SECRET not in json.dumps(event)
+    assert "proxy said" in event["message"]
+
+
+def test_an_unexpected_failure_is_an_error_event_too(mocker):
+    class Broken(FakeClient):
+        async def list_runs(self, properties):
+            raise ValueError("AEP answered something unreadable")
+
+    [event] = events(AEPDataflowRunTrigger(flow_id="f-1"), Broken([[]]), mocker)
+    assert event.payload["status"] == "error"
+    assert "AEP answered something unreadable" in event.payload["message"]
+
+
+def test_a_cancelled_trigger_is_cancelled_not_failed(mocker):
+    started = []
+
+    class Slow(FakeClient):
+        async def list_runs(self, properties):
+            started.append(properties)
+            await asyncio.sleep(60)
+            return []
+
+    mocker.patch("airflow_provider_aep.hooks.async_client.AsyncAEPClient", return_value=Slow([[]]))
+    mocker.patch.object(AEPAsyncHook, "_read_settings", autospec=True, return_value=object())
+    fired = []
+
+    async def go():
+        async def consume():
+            async for event in AEPDataflowRunTrigger(flow_id="f-1").run():
+                fired.append(event)
+
+        task = asyncio.ensure_future(consume())
+        while not started:
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+    assert fired == []
+
+
+def test_a_connection_that_does_not_exist_is_an_error_event_naming_it(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_NO_SUCH_AEP", raising=False)
+
+    async def go():
+        return [
+            e.payload async for e in AEPDataflowRunTrigger(flow_id="f-1", aep_conn_id="no_such_aep").run()
+        ]
+
+    [event] = asyncio.run(go())
+    assert event["status"] == "error"
+    assert "no_such_aep" in event["message"]

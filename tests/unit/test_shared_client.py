@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_aep.hooks.aep_async import AEPAsyncHook
 from airflow_provider_aep.hooks.async_client import (
     CLIENTS,
     LANE_CONNECTIONS,
@@ -230,7 +231,7 @@ async def run_all(triggers: list[AEPDataflowRunTrigger]) -> list[dict[str, Any]]
 
 def test_triggers_in_one_loop_share_a_client_a_token_and_a_connection_read(monkeypatch, mocker, platform):
     trigger_conn(monkeypatch)
-    reads = mocker.spy(AEPDataflowRunTrigger, "_settings")
+    reads = mocker.spy(AEPAsyncHook, "_read_settings")
     triggers = [AEPDataflowRunTrigger(flow_id=f"f-{n}", poll_interval=0.01) for n in range(50)]
 
     async def go() -> tuple[list[dict[str, Any]], int]:
@@ -249,7 +250,7 @@ def test_triggers_in_one_loop_share_a_client_a_token_and_a_connection_read(monke
 def test_triggers_of_two_connections_read_each_once_and_keep_their_own_sandbox(monkeypatch, mocker, platform):
     trigger_conn(monkeypatch)
     monkeypatch.setenv("AIRFLOW_CONN_AEP_DEV", aep_conn_json(PLATFORM, ims_url=IMS, sandbox="dev"))
-    reads = mocker.spy(AEPDataflowRunTrigger, "_settings")
+    reads = mocker.spy(AEPAsyncHook, "_read_settings")
     triggers = [
         AEPDataflowRunTrigger(
             flow_id=f"f-{n}", aep_conn_id="aep_dev" if n % 2 else "aep_default", poll_interval=0.01
@@ -279,7 +280,7 @@ def test_a_connection_that_cannot_be_read_fails_every_waiting_trigger_and_is_rea
     monkeypatch, mocker, platform
 ):
     monkeypatch.setenv("AIRFLOW_CONN_AEP_DEFAULT", aep_conn_json("http://platform.example.test", ims_url=IMS))
-    reads = mocker.spy(AEPDataflowRunTrigger, "_settings")
+    reads = mocker.spy(AEPAsyncHook, "_read_settings")
     triggers = [AEPDataflowRunTrigger(flow_id=f"f-{n}", poll_interval=0.01) for n in range(3)]
     events = asyncio.run(run_all(triggers))
     assert [e["status"] for e in events] == ["error"] * 3
@@ -295,13 +296,13 @@ def test_a_connection_that_cannot_be_read_fails_every_waiting_trigger_and_is_rea
 
 def test_a_cancelled_trigger_does_not_cancel_the_connection_read_of_the_others(monkeypatch, mocker, platform):
     trigger_conn(monkeypatch)
-    real = AEPDataflowRunTrigger._settings
+    real = AEPAsyncHook._read_settings
 
-    async def slow(self: AEPDataflowRunTrigger) -> Any:
+    async def slow(self: AEPAsyncHook) -> Any:
         await asyncio.sleep(0.05)
         return await real(self)
 
-    mocker.patch.object(AEPDataflowRunTrigger, "_settings", slow)
+    mocker.patch.object(AEPAsyncHook, "_read_settings", slow)
 
     async def go() -> tuple[list[dict[str, Any]], int]:
         first = asyncio.ensure_future(run_all([AEPDataflowRunTrigger(flow_id="f-0", poll_interval=0.01)]))

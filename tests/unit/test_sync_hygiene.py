@@ -30,7 +30,7 @@ def _lines_reaching(inner, mocker, log) -> list[str]:
 
 
 def test_the_hooks_log_lines_redact_a_credential_shape(monkeypatch, mocker):
-    from airflow_provider_aep.version_compat import BaseHook
+    from airflow.providers.common.compat.sdk import BaseHook
 
     monkeypatch.setenv("AIRFLOW_CONN_AEP_DEFAULT", aep_conn_json("https://platform.example.test"))
     hook = AEPHook()
@@ -40,7 +40,7 @@ def test_the_hooks_log_lines_redact_a_credential_shape(monkeypatch, mocker):
 
 
 def test_the_operators_log_lines_redact_a_credential_shape(mocker):
-    from airflow_provider_aep.version_compat import BaseOperator
+    from airflow.providers.common.compat.sdk import BaseOperator
 
     operator = AEPDeleteDataflowOperator(task_id="d", flow_id=None)
     inner = BaseOperator.log.fget(operator)  # type: ignore[attr-defined]

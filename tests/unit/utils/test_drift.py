@@ -13,7 +13,8 @@ import pytest
 from airflow_provider_aep.exceptions import AEPApiError, AEPError
 from airflow_provider_aep.hooks import create_once as create_once_module
 from airflow_provider_aep.hooks.aep import AEPHook
-from airflow_provider_aep.hooks.create_once import CreateOnceMixin, differences
+from airflow_provider_aep.hooks.create_once import CreateOnceMixin
+from airflow_provider_aep.utils.drift import differences
 
 log = logging.getLogger("test.drift")
 S3_SPEC = "4fce964d-3f37-408f-9778-e597338a21ee"
