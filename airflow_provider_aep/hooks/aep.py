@@ -57,8 +57,8 @@ from airflow_provider_aep.utils.ids import (
     entity_path,
     path_segment,
 )
+from airflow_provider_aep.utils.run_statuses import DEFAULT_FAILURE_STATUSES
 from airflow_provider_aep.utils.runs import (
-    DEFAULT_FAILURE_STATUSES,
     RUN_CLOCK_SKEW_MS,
     run_filters,
     run_status,

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-# The failure the sensor raises, importable from here as before.
-from airflow_provider_aep.exceptions import AEPDataflowRunFailed as AEPDataflowRunFailed
 from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.utils.run_wait import DataflowRunWait
 

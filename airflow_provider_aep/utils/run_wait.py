@@ -18,53 +18,18 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_aep.exceptions import (
-    AEPApiError,
-    AEPDataflowDisabled,
-    AEPDataflowEnded,
-    AEPDataflowRecordPolicyBreached,
-    AEPDataflowRunFailed,
-    AEPDataflowRunMissing,
-    AEPError,
-    AEPFlowDisabledError,
-    AEPValidationError,
-)
 from airflow_provider_aep.utils.flow_ref import FlowByNameMixin
-from airflow_provider_aep.utils.ids import check_id
 from airflow_provider_aep.utils.mixins import AEPHookMixin, check_sandbox_override, check_when_literal
-from airflow_provider_aep.utils.runs import (
-    DEFAULT_FAILURE_STATUSES,
-    DEFAULT_SUCCESS_STATUSES,
-    FLOW_STATE_EVERY,
-    WaitWindow,
-    error_codes,
-    failure_is_stale,
-    flow_is_disabled,
-    outcome_of,
-    record_limits,
-    record_policy_breach,
-    select_run,
-    summarize_run,
-)
-from airflow_provider_aep.utils.waiting import (
-    MAX_RETRIGGERS,
-    RETRIGGER_ASKING,
-    RETRIGGER_REFUSED,
-    RETRIGGER_SENT,
-    RetriggerMemory,
-    RetriggerRecord,
-    check_event,
-    default_deferrable,
-    epoch_ms,
-    is_moment,
-    iso_ms,
-)
+from airflow_provider_aep.utils.run_statuses import DEFAULT_FAILURE_STATUSES, DEFAULT_SUCCESS_STATUSES
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
     from airflow_provider_aep.assets import ExportLocation
+    from airflow_provider_aep.exceptions import AEPApiError
+    from airflow_provider_aep.utils.runs import WaitWindow
+    from airflow_provider_aep.utils.waiting import RetriggerRecord
 
 
 class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
@@ -116,6 +81,9 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         max_failed_records: int | None = None,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_aep.exceptions import AEPValidationError
+        from airflow_provider_aep.utils.waiting import RetriggerMemory, default_deferrable
+
         super().__init__(**kwargs)
         self.init_connection(aep_conn_id, sandbox_name)
         self.retrigger_failed = retrigger_failed
@@ -163,6 +131,10 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
 
     def check_inputs(self) -> None:
         """Refuse what would make the sensor wait for the wrong run, or for none, before any request."""
+        from airflow_provider_aep.exceptions import AEPValidationError
+        from airflow_provider_aep.utils.ids import check_id
+        from airflow_provider_aep.utils.waiting import MAX_RETRIGGERS, epoch_ms, is_moment, iso_ms
+
         self.check_flow_ref()
         if self.run_id not in (None, ""):
             check_id("run_id", self.run_id)
@@ -213,6 +185,8 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
 
     def _record_limits(self) -> tuple[int | None, int | None]:
         """``min_records`` and ``max_failed_records`` as numbers (rendered templates are strings)."""
+        from airflow_provider_aep.utils.runs import record_limits
+
         return record_limits(self.min_records, self.max_failed_records)
 
     # -- the window ------------------------------------------------------------------------------------------
@@ -223,6 +197,8 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         :param context: the task's Airflow context (its DAG run's start).
         :return: the window; both ends None with ``run_id`` or ``latest`` (any start counts).
         """
+        from airflow_provider_aep.utils.runs import WaitWindow
+
         if self._window is None:
             self._window = WaitWindow(self._start_ms(context), self.until_ms(), float(self.until_grace))
         return self._window
@@ -236,6 +212,8 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         return self.window(context).since_ms
 
     def _start_ms(self, context: Context) -> int | None:
+        from airflow_provider_aep.utils.waiting import epoch_ms
+
         if self.run_id or self.latest:
             return None
         since = epoch_ms(self.since)
@@ -250,6 +228,8 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
 
         :return: ``until`` in epoch milliseconds, or None (no end, or ``run_id``/``latest``).
         """
+        from airflow_provider_aep.utils.waiting import epoch_ms
+
         return None if self.run_id or self.latest else epoch_ms(self.until)
 
     def _set_link(self) -> None:
@@ -259,6 +239,14 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
     # -- poking ----------------------------------------------------------------------------------------------
 
     def poke(self, context: Context) -> PokeReturnValue:
+        from airflow_provider_aep.utils.runs import (
+            FLOW_STATE_EVERY,
+            failure_is_stale,
+            outcome_of,
+            select_run,
+            summarize_run,
+        )
+
         self.resolve_flow_id(context)
         window = self.window(context)
         kept = self._retriggered(context)
@@ -294,6 +282,9 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
 
     def _fail_if_no_run_can_come(self, context: Context, flow: dict[str, Any]) -> None:
         """A disabled flow, or one whose schedule starts no run for this wait, ends it now."""
+        from airflow_provider_aep.exceptions import AEPDataflowDisabled, AEPDataflowEnded
+        from airflow_provider_aep.utils.runs import flow_is_disabled
+
         if flow_is_disabled(flow):
             self.retriggers.forget(context)
             raise AEPDataflowDisabled(self.flow_id)
@@ -304,6 +295,9 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
 
     def _run_failed(self, context: Context, summary: dict[str, Any]) -> Exception:
         """The run's failure, saying so when the last re-trigger was never taken by AEP."""
+        from airflow_provider_aep.exceptions import AEPDataflowRunFailed
+        from airflow_provider_aep.utils.waiting import RETRIGGER_REFUSED
+
         kept = self._retriggered(context)
         note = None
         if kept and kept.run_id == summary["run_id"] and kept.unconfirmed:
@@ -336,6 +330,20 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         after the hook's retries, a lost answer) fails this try, and the next try re-triggers
         again while attempts are left.
         """
+        from airflow_provider_aep.exceptions import (
+            AEPApiError,
+            AEPDataflowDisabled,
+            AEPDataflowRunFailed,
+            AEPFlowDisabledError,
+        )
+        from airflow_provider_aep.utils.runs import error_codes
+        from airflow_provider_aep.utils.waiting import (
+            RETRIGGER_ASKING,
+            RETRIGGER_REFUSED,
+            RETRIGGER_SENT,
+            RetriggerRecord,
+        )
+
         run_id = str(summary["run_id"])
         kept = self._retriggered(context)
         mine = kept is not None and kept.run_id == run_id
@@ -383,12 +391,17 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         return True
 
     def _missing(self, context: Context) -> Exception:
+        from airflow_provider_aep.exceptions import AEPDataflowRunMissing
+        from airflow_provider_aep.utils.waiting import iso_ms
+
         window = self.window(context)
         return AEPDataflowRunMissing(self.flow_id, iso_ms(window.since_ms), str(iso_ms(window.until_ms)))
 
     # -- deferring -------------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        from airflow_provider_aep.exceptions import AEPValidationError
+
         self.check_inputs()
         self.resolve_flow_id(context)
         self._set_link()
@@ -475,6 +488,9 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         :param run_id: the ``run_id`` the wait was given (a task that waits for the run it started).
         :return: the run's summary, as :meth:`poke` returns it.
         """
+        from airflow_provider_aep.exceptions import AEPDataflowDisabled, AEPDataflowEnded, AEPError
+        from airflow_provider_aep.utils.waiting import check_event
+
         self.use_resolved_flow_id(flow_id)
         self.run_id = self.run_id or run_id
         self._set_link()
@@ -505,6 +521,9 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
     def _report(
         self, context: Context, summary: dict[str, Any], run: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        from airflow_provider_aep.exceptions import AEPDataflowRecordPolicyBreached
+        from airflow_provider_aep.utils.runs import record_policy_breach
+
         kept = self._retriggered(context)
         retriggers = kept.accepted if kept and kept.run_id == summary["run_id"] else 0
         summary = {**summary, "attempts": 1 + retriggers}

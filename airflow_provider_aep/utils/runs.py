@@ -12,11 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
 
-from airflow_provider_aep.utils.ids import check_id
-from airflow_provider_aep.utils.secrets import scrub_data
-
-DEFAULT_SUCCESS_STATUSES: tuple[str, ...] = ("success",)
-DEFAULT_FAILURE_STATUSES: tuple[str, ...] = ("failed",)
+from airflow_provider_aep.utils.run_statuses import DEFAULT_FAILURE_STATUSES, DEFAULT_SUCCESS_STATUSES
 
 
 def run_status(run: Mapping[str, Any]) -> str:
@@ -30,6 +26,8 @@ def started_at_ms(run: Mapping[str, Any]) -> int:
 
 def run_filters(flow_id: str, since_ms: int | None, until_ms: int | None = None) -> list[str]:
     """The ``property`` filters that list a flow's runs started since a moment (and before another)."""
+    from airflow_provider_aep.utils.ids import check_id
+
     filters = [f"flowId=={check_id('flow_id', flow_id)}"]
     if since_ms:
         filters.append(f"metrics.durationSummary.startedAtUTC>={since_ms}")
@@ -188,6 +186,8 @@ def error_codes(errors: Iterable[Mapping[str, Any]]) -> str:
 
 def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:
     """The XCom a sensor returns: ids, status, times, record/byte/file counts, errors, per-source counts."""
+    from airflow_provider_aep.utils.secrets import scrub_data
+
     metrics = run.get("metrics") or {}
     records = metrics.get("recordSummary") or {}
     sizes = metrics.get("sizeSummary") or {}

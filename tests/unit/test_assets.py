@@ -11,9 +11,9 @@ from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_aep.assets import MAX_FILES_IN_EVENT, event_extra, export_location, files_of
 from airflow_provider_aep.catalog import DESTINATIONS
-from airflow_provider_aep.exceptions import AEPRunMissingError, AEPValidationError
+from airflow_provider_aep.exceptions import AEPDataflowRunFailed, AEPRunMissingError, AEPValidationError
 from airflow_provider_aep.hooks.aep import AEPHook
-from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed, AEPDataflowRunSensor
+from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.version_compat import AIRFLOW_V_3_1_PLUS
 from tests.unit.test_sensor_and_trigger import CONTEXT, FakeClient, events, run

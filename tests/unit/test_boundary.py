@@ -66,10 +66,8 @@ def test_no_provider_module_imports_or_names_the_emulator():
 
 def test_each_failure_is_one_plain_class_and_those_a_retry_cannot_heal_fail_the_task_at_once():
     import airflow_provider_aep.exceptions as e
-    from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed
 
     assert "__getattr__" not in vars(e)  # no factory: what the module names is what it defines
-    assert AEPDataflowRunFailed is e.AEPDataflowRunFailed
     fail_fast = {
         e.AEPDataflowRunFailed,
         e.AEPDataflowDisabled,

@@ -15,13 +15,19 @@ import requests
 from airflow.sdk import DAG
 from requests.utils import select_proxy
 
-from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError, AEPError, AEPValidationError
+from airflow_provider_aep.exceptions import (
+    AEPApiError,
+    AEPAuthError,
+    AEPDataflowRunFailed,
+    AEPError,
+    AEPValidationError,
+)
 from airflow_provider_aep.hooks import ims
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.hooks.async_client import AsyncAEPClient
 from airflow_provider_aep.hooks.connection import AEPConnectionSettings
 from airflow_provider_aep.operators.connections import AEPCreateBaseConnectionOperator
-from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed, AEPDataflowRunSensor
+from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.utils.ids import check_path, path_segment
 from airflow_provider_aep.utils.runs import run_filters, summarize_run

@@ -17,10 +17,9 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from airflow_provider_aep.exceptions import AEPApiError, AEPRunFailedError
+from airflow_provider_aep.exceptions import AEPApiError, AEPDataflowRunFailed, AEPRunFailedError
 from airflow_provider_aep.hooks import async_client
 from airflow_provider_aep.hooks.aep import AEPHook
-from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunFailed
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.utils.credentials import auth_params_from_connection
 from airflow_provider_aep.utils.runs import summarize_run
