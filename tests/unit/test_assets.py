@@ -16,7 +16,8 @@ from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.version_compat import AIRFLOW_V_3_1_PLUS
-from tests.unit.test_sensor_and_trigger import CONTEXT, FakeClient, events, run
+from tests.unit.sensors.test_dataflow_run import CONTEXT, run
+from tests.unit.triggers.test_dataflow_run import FakeClient, events
 
 ACCOUNT_KEY = "c2VjcmV0LWFjY291bnQta2V5LXRoYXQtbXVzdC1ub3QtbGVhaw=="
 

@@ -445,7 +445,7 @@ def test_a_disabled_flow_with_no_run_fails_the_sensor_without_retries(aep_runs, 
 
 
 def test_the_trigger_ends_the_wait_for_a_disabled_flow(mocker):
-    from tests.unit.test_sensor_and_trigger import FakeClient, events
+    from tests.unit.triggers.test_dataflow_run import FakeClient, events
 
     client = FakeClient([[]], flow_state="disabled")
     [event] = events(AEPDataflowRunTrigger(flow_id="f-1", poll_interval=0.01), client, mocker)
@@ -453,7 +453,8 @@ def test_the_trigger_ends_the_wait_for_a_disabled_flow(mocker):
 
 
 def test_the_trigger_reads_the_flow_only_every_few_polls_while_no_run_is_there(mocker):
-    from tests.unit.test_sensor_and_trigger import FakeClient, events, run
+    from tests.unit.sensors.test_dataflow_run import run
+    from tests.unit.triggers.test_dataflow_run import FakeClient, events
 
     client = FakeClient([[], [], [], [], [], [], [run()]])
     [event] = events(AEPDataflowRunTrigger(flow_id="f-1", poll_interval=0.01), client, mocker)
@@ -545,7 +546,8 @@ def test_a_start_whose_worker_died_after_asking_adopts_the_run_instead_of_asking
 
 
 def test_the_trigger_waits_past_the_failure_a_retrigger_answered(mocker):
-    from tests.unit.test_sensor_and_trigger import FakeClient, events, run
+    from tests.unit.sensors.test_dataflow_run import run
+    from tests.unit.triggers.test_dataflow_run import FakeClient, events
 
     old_failure = run(status="failed")
     client = FakeClient([[old_failure], [run()]])

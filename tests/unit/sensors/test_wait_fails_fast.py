@@ -34,7 +34,8 @@ from airflow_provider_aep.utils.runs import (
 from airflow_provider_aep.utils.waiting import check_event
 from tests.unit.fake_http import response
 from tests.unit.operators.test_flow_maintenance import StateStore, aep_run, ctx
-from tests.unit.test_sensor_and_trigger import FakeClient, events, run
+from tests.unit.sensors.test_dataflow_run import run
+from tests.unit.triggers.test_dataflow_run import FakeClient, events
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 NOW_MS = 1_800_000_000_000  # 2027-01-15T08:00:00Z
