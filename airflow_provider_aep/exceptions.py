@@ -269,11 +269,3 @@ def as_error_list(errors: Any) -> list[dict[str, Any]]:
 def error_codes(errors: Iterable[Mapping[str, Any]]) -> str:
     """``CODE: message; ...`` of a run's errors, or ``no errors given``."""
     return "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in errors) or "no errors given"
-
-
-# Until every caller uses the one name of each failure.
-AEPRunFailedError = AEPDataflowRunFailed
-AEPFlowDisabledError = AEPDataflowDisabled
-AEPFlowEndedError = AEPDataflowEnded
-AEPRecordPolicyError = AEPDataflowRecordPolicyBreached
-AEPRunMissingError = AEPDataflowRunMissing

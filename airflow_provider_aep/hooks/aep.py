@@ -821,14 +821,14 @@ class AEPHook(CreateOnceMixin, BaseHook):
 
         Sent once. When the answer is lost, or AEP refuses because someone else re-triggered the
         run first, the run is read: one no longer in a failure status counts as re-triggered.
-        A refusal of a run still failed whose flow is disabled raises ``AEPFlowDisabledError``
+        A refusal of a run still failed whose flow is disabled raises ``AEPDataflowDisabled``
         with AEP's words: no re-trigger will be taken until the flow is enabled.
 
         :param run_id: the failed run.
         :param failure_statuses: the statuses that count as failed (case-insensitive).
         :return: the run (same id, running again).
         """
-        from airflow_provider_aep.exceptions import AEPFlowDisabledError
+        from airflow_provider_aep.exceptions import AEPDataflowDisabled
         from airflow_provider_aep.utils.runs import flow_is_disabled
 
         failed = {s.lower() for s in failure_statuses}
@@ -847,7 +847,7 @@ class AEPHook(CreateOnceMixin, BaseHook):
                     except AEPError:
                         disabled = False
                     if disabled:
-                        raise AEPFlowDisabledError(flow_id, str(err)) from err
+                        raise AEPDataflowDisabled(flow_id, str(err)) from err
                 raise err
             self.log.warning("%s; run %s is %s now, so it was re-triggered", err, run_id, run_status(run))
             return run

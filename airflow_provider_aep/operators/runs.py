@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aep.exceptions import AEPApiError, AEPError, AEPFlowDisabledError, AEPValidationError
+from airflow_provider_aep.exceptions import AEPApiError, AEPDataflowDisabled, AEPError, AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.operators.base import AEPBaseOperator
 from airflow_provider_aep.utils.flow_ref import FlowByNameMixin, check_flow_ref
@@ -406,7 +406,7 @@ class AEPRetriggerDataflowRunOperator(FlowByNameMixin, AEPBaseOperator):
         remember(context, ASKED_KEY, {"what": what})
         try:
             again = self.hook.retrigger_run(run_id, self.failure_statuses)
-        except (AEPApiError, AEPFlowDisabledError):
+        except (AEPApiError, AEPDataflowDisabled):
             forget(context, ASKED_KEY)  # AEP refused: the run was not restarted
             raise
         forget(context, ASKED_KEY)

@@ -73,9 +73,9 @@ class AEPDataflowRunSensor(DataflowRunWait):
 
     The wait fails at once, never at the sensor's timeout, when no run can come: the flow is
     disabled (``AEPDataflowDisabled``, an
-    :class:`~airflow_provider_aep.exceptions.AEPFlowDisabledError`), or its schedule has ended
+    :class:`~airflow_provider_aep.exceptions.AEPDataflowDisabled`), or its schedule has ended
     or its next scheduled run starts after ``until`` (``AEPDataflowEnded``, an
-    :class:`~airflow_provider_aep.exceptions.AEPFlowEndedError`). The flow is read on the first
+    :class:`~airflow_provider_aep.exceptions.AEPDataflowEnded`). The flow is read on the first
     poll without a run and every few after, so this costs no extra request per poll.
 
     ``since`` and ``until`` without a time zone (a naive datetime, ``"{{ ds }}"``) are UTC.

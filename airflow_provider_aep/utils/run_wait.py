@@ -334,9 +334,8 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
             AEPApiError,
             AEPDataflowDisabled,
             AEPDataflowRunFailed,
-            AEPFlowDisabledError,
+            error_codes,
         )
-        from airflow_provider_aep.utils.runs import error_codes
         from airflow_provider_aep.utils.waiting import (
             RETRIGGER_ASKING,
             RETRIGGER_REFUSED,
@@ -374,9 +373,9 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         self.retriggers.keep(context, record)
         try:
             self.hook.retrigger_run(run_id, self.failure_statuses)
-        except AEPFlowDisabledError as err:
+        except AEPDataflowDisabled:
             self.retriggers.forget(context)
-            raise AEPDataflowDisabled(err.flow_id, err.detail) from err
+            raise
         except AEPApiError as err:
             if _refused_for_good(err):
                 self.retriggers.forget(context)

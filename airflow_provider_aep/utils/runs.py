@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
 
+from airflow_provider_aep.exceptions import as_error_list
 from airflow_provider_aep.utils.run_statuses import DEFAULT_FAILURE_STATUSES, DEFAULT_SUCCESS_STATUSES
 
 
@@ -152,36 +153,11 @@ def outcome_of(
     return RunOutcome("waiting", dict(run), f"run {run.get('id')} {status}")
 
 
-def as_error_list(errors: Any) -> list[dict[str, Any]]:
-    """AEP's run ``errors`` as a list of objects, whatever shape they came in.
-
-    A run's failure must fail the task with the run's own words, never with an AttributeError
-    on an unexpected shape: null is no error, a string or a list of strings becomes
-    ``{"message": ...}``, and one object is a list of one.
-    """
-    if errors is None or errors == "":
-        return []
-    if isinstance(errors, (str, Mapping)) or not isinstance(errors, Iterable):
-        errors = [errors]
-    listed: list[dict[str, Any]] = []
-    for error in errors:
-        if isinstance(error, Mapping):
-            listed.append(dict(error))
-        elif error is not None and error != "":
-            listed.append({"message": error if isinstance(error, str) else repr(error)})
-    return listed
-
-
 def run_errors(run: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The run's ``metrics.statusSummary.errors``, as objects (see :func:`as_error_list`)."""
     metrics = run.get("metrics")
     summary = metrics.get("statusSummary") if isinstance(metrics, Mapping) else None
     return as_error_list(summary.get("errors") if isinstance(summary, Mapping) else None)
-
-
-def error_codes(errors: Iterable[Mapping[str, Any]]) -> str:
-    """``CODE: message; ...`` of a run's errors, or ``no errors given``."""
-    return "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in errors) or "no errors given"
 
 
 def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:

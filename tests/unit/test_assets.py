@@ -11,7 +11,7 @@ from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_aep.assets import MAX_FILES_IN_EVENT, event_extra, export_location, files_of
 from airflow_provider_aep.catalog import DESTINATIONS
-from airflow_provider_aep.exceptions import AEPDataflowRunFailed, AEPRunMissingError, AEPValidationError
+from airflow_provider_aep.exceptions import AEPDataflowRunFailed, AEPDataflowRunMissing, AEPValidationError
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
@@ -236,7 +236,7 @@ def test_no_run_in_a_closed_window_fails_at_once_without_retries(mocker, aep_con
     mocker.patch.object(AEPHook, "iter_runs", side_effect=lambda *a, **k: iter([]))
     mocker.patch.object(AEPHook, "get_flow", return_value={"id": "f-1", "state": "enabled"})
     sensor = AEPDataflowRunSensor(task_id="w", flow_id="f-1", deferrable=False, since=SINCE, until=UNTIL)
-    with pytest.raises(AEPRunMissingError, match="No run of dataflow f-1 started between") as caught:
+    with pytest.raises(AEPDataflowRunMissing, match="No run of dataflow f-1 started between") as caught:
         sensor.poke(CONTEXT)
     assert isinstance(caught.value, AirflowFailException)
 
@@ -278,5 +278,5 @@ def test_the_trigger_bounds_the_window_and_reports_a_missing_run(mocker):
 
 def test_a_missing_event_fails_the_task(aep_conn):
     sensor = AEPDataflowRunSensor(task_id="w", flow_id="f-1", since=SINCE, until=UNTIL)
-    with pytest.raises(AEPRunMissingError):
+    with pytest.raises(AEPDataflowRunMissing):
         sensor.execute_complete(CONTEXT, {"status": "missing", "message": "no run"})

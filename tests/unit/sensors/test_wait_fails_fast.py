@@ -15,8 +15,8 @@ from airflow_provider_aep import exceptions
 from airflow_provider_aep.exceptions import (
     AEPAmbiguousWriteError,
     AEPApiError,
+    AEPDataflowDisabled,
     AEPError,
-    AEPFlowDisabledError,
     AEPValidationError,
 )
 from airflow_provider_aep.hooks.aep import AEPHook
@@ -123,7 +123,7 @@ def test_a_try_that_died_while_asking_leaves_a_record_the_retry_does_not_take_fo
 def test_a_retrigger_refused_because_the_flow_was_disabled_fails_at_once_with_aeps_words(aep):
     store = StateStore()
     aep["answers"] = [
-        AEPFlowDisabledError("f-1", "AEP API POST /runs/run-1/action failed with HTTP 400: enable it")
+        AEPDataflowDisabled("f-1", "AEP API POST /runs/run-1/action failed with HTTP 400: enable it")
     ]
     with pytest.raises(AirflowFailException, match="Dataflow f-1 is disabled") as err:
         waiting(retrigger_failed=2).poke(ctx(store))
@@ -152,7 +152,7 @@ def test_the_hook_says_a_retrigger_was_refused_because_the_flow_is_disabled(hook
         response(200, aep_run("failed")),
         response(200, {"items": [{"id": "f-1", "state": "disabled"}]}),
     ]
-    with pytest.raises(AEPFlowDisabledError, match="enable it before re-triggering its runs") as err:
+    with pytest.raises(AEPDataflowDisabled, match="enable it before re-triggering its runs") as err:
         hook.retrigger_run("run-1")
     assert err.value.flow_id == "f-1"
     assert [c.method for c in fake.api_calls] == ["POST", "GET", "GET"]

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from airflow_provider_aep.exceptions import AEPApiError, AEPDataflowRunFailed, AEPRunFailedError
+from airflow_provider_aep.exceptions import AEPApiError, AEPDataflowRunFailed
 from airflow_provider_aep.hooks import async_client
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
@@ -221,7 +221,7 @@ def test_a_trigger_event_redacts_a_run_error_quoting_a_credential(monkeypatch, m
     assert SAS_SIG not in payload
     assert run["id"] in payload
     assert run["flowId"] in payload
-    failure = AEPRunFailedError(run["id"], "failed", event.payload["summary"]["errors"])
+    failure = AEPDataflowRunFailed(run["id"], "failed", event.payload["summary"]["errors"])
     assert AWS_SECRET not in str(failure)
 
 
