@@ -37,7 +37,12 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "sensors": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.sensors.dataflow_run"]}],
-        "hooks": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.hooks.aep"]}],
+        "hooks": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [f"{PACKAGE}.hooks.aep", f"{PACKAGE}.hooks.aep_async"],
+            }
+        ],
         "triggers": [
             {"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.triggers.dataflow_run"]}
         ],

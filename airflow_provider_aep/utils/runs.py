@@ -63,7 +63,7 @@ class WaitWindow:
         return run_filters(flow_id, self.since_ms, self.until_ms)
 
     def closed(self, now_ms: int) -> bool:
-        """No run can still appear in the window (see :func:`window_closed`)."""
+        """No run can still appear in the window (see :func:`~airflow_provider_aep.utils.runs.window_closed`)."""
         return window_closed(self.until_ms, self.grace_seconds, now_ms)
 
     def why_no_run_will_come(self, flow: Mapping[str, Any], now_ms: int) -> str | None:

@@ -21,6 +21,7 @@ import pytest
 import airflow_provider_aep
 from airflow_provider_aep import links, operators, sensors, triggers
 from airflow_provider_aep.hooks.aep import AEPHook
+from airflow_provider_aep.hooks.aep_async import AEPAsyncHook
 from airflow_provider_aep.hooks.async_client import AsyncAEPClient
 
 PACKAGE = airflow_provider_aep.__name__
@@ -38,7 +39,7 @@ def _modules(package: ModuleType) -> Iterator[ModuleType]:
 
 def public_classes() -> list[type]:
     """The classes users meet: every class defined in operators/, sensors/, triggers/ and
-    links.py, plus AEPHook and the trigger's async client."""
+    links.py, plus the hooks and the trigger's async client."""
     modules = [m for package in (operators, sensors, triggers) for m in _modules(package)] + [links]
     found = [
         cls
@@ -46,7 +47,7 @@ def public_classes() -> list[type]:
         for name, cls in vars(module).items()
         if isinstance(cls, type) and cls.__module__ == module.__name__ and not name.startswith("_")
     ]
-    return sorted([*found, AEPHook, AsyncAEPClient], key=lambda cls: cls.__qualname__)
+    return sorted([*found, AEPHook, AEPAsyncHook, AsyncAEPClient], key=lambda cls: cls.__qualname__)
 
 
 def _ours(cls: type) -> bool:
@@ -139,6 +140,7 @@ def test_the_classes_users_meet_are_all_checked():
         "AEPDataflowRunSensor",
         "AEPDataflowRunTrigger",
         "AEPHook",
+        "AEPAsyncHook",
         "AsyncAEPClient",
         "AEPDataflowLink",
         "AEPBaseOperator",
