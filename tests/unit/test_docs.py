@@ -27,7 +27,7 @@ from airflow_provider_aep.hooks.async_client import AsyncAEPClient
 PACKAGE = airflow_provider_aep.__name__
 API_DOCS = Path(__file__).resolve().parents[2] / "docs" / "api"
 #: Called by Airflow (or by ``execute``) with Airflow's own arguments; Airflow documents them.
-CALLBACKS = frozenset({"execute", "execute_step", "poke", "execute_complete", "serialize", "run"})
+CALLBACKS = frozenset({"execute", "poke", "execute_complete", "serialize", "run"})
 PARAM = re.compile(r"^\s*:param\s+(?:[^:\n]*\s)?(\*{0,2}\w+)\s*:", re.MULTILINE)
 RETURN = re.compile(r"^\s*:returns?:", re.MULTILINE)
 
