@@ -10,7 +10,7 @@ import difflib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -49,6 +49,7 @@ from airflow_provider_aep.hooks.retry import (
 )
 from airflow_provider_aep.utils.ids import (
     ENTITY_NAMES,
+    EntityKind,
     check_id,
     check_name,
     check_path,
@@ -72,7 +73,6 @@ TEST_RETRY_POLICY = RetryPolicy(max_attempts=1)
 TEST_CONNECT_TIMEOUT = 5.0
 TEST_READ_TIMEOUT = 20.0
 #: The Flow Service collections a pipeline creates, reads and deletes.
-EntityKind = Literal["connections", "sourceConnections", "targetConnections", "flows"]
 
 
 def _connection_type_info() -> dict[str, Any]:

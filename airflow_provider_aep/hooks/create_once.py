@@ -34,7 +34,7 @@ from airflow_provider_aep.utils.drift import differences, find_drift, patch_for
 from airflow_provider_aep.utils.ids import ENTITY_NAMES
 
 if TYPE_CHECKING:
-    from airflow_provider_aep.hooks.aep import EntityKind
+    from airflow_provider_aep.utils.ids import EntityKind
 
 IfExists = Literal["reuse", "update", "fail", "create"]
 IF_EXISTS = ("reuse", "update", "fail", "create")

@@ -28,7 +28,7 @@ UPDATED_AT_XCOM_KEY = "updated_at"
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_aep.hooks.aep import EntityKind
+    from airflow_provider_aep.utils.ids import EntityKind
 
 
 class AEPBaseOperator(AEPHookMixin, BaseOperator):

@@ -14,15 +14,15 @@ from airflow_provider_aep.utils.mixins import (
     check_destination_when_literal,
     check_id_when_literal,
     check_when_literal,
-    int_if_digits,
     says_what_exists,
 )
+from airflow_provider_aep.utils.rendered import int_if_digits
 
 if TYPE_CHECKING:
     import airflow.providers.openlineage.extractors
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_aep.hooks.aep import EntityKind
+    from airflow_provider_aep.utils.ids import EntityKind
 
 
 def utc_today() -> date:

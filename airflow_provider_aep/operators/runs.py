@@ -18,7 +18,8 @@ from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.operators.base import AEPBaseOperator
 from airflow_provider_aep.utils.flow_ref import FlowByNameMixin, check_flow_ref
 from airflow_provider_aep.utils.ids import check_id
-from airflow_provider_aep.utils.mixins import check_when_literal, int_if_digits, says_what_exists
+from airflow_provider_aep.utils.mixins import check_when_literal, says_what_exists
+from airflow_provider_aep.utils.rendered import int_if_digits
 from airflow_provider_aep.utils.run_statuses import DEFAULT_FAILURE_STATUSES, DEFAULT_SUCCESS_STATUSES
 from airflow_provider_aep.utils.runs import (
     RUN_CLOCK_SKEW_MS,

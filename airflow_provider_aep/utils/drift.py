@@ -20,7 +20,7 @@ from airflow_provider_aep.payloads.patch import pointer, shows_hidden_secret
 from airflow_provider_aep.utils.ids import ENTITY_NAMES
 
 if TYPE_CHECKING:
-    from airflow_provider_aep.hooks.aep import EntityKind
+    from airflow_provider_aep.utils.ids import EntityKind
 
 #: The keys of a dataset flow's ``scheduleParams`` a DAG sets (AEP's spec spells the template
 #: ``folderNameTemplate``; the tutorial and this provider ``foldernameTemplate``).

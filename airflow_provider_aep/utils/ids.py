@@ -9,7 +9,7 @@ percent-encoded as exactly one path segment either way.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from airflow_provider_aep.exceptions import AEPValidationError
@@ -94,6 +94,9 @@ ID_FIELDS = {
     "flows": "flow_id",
     "runs": "run_id",
 }
+
+#: The Flow Service collections whose entities the provider creates, reads and deletes.
+EntityKind = Literal["connections", "sourceConnections", "targetConnections", "flows"]
 
 #: What each collection's entities are called in messages.
 ENTITY_NAMES = {

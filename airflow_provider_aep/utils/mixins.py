@@ -83,13 +83,6 @@ def check_sandbox_override(value: Any) -> None:
         check_sandbox_name("sandbox_name", value)
 
 
-def int_if_digits(value: Any) -> Any:
-    """Rendered templates are strings: ``"1975901210"`` becomes 1975901210, other values pass."""
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return value
-
-
 class AEPHookMixin:
     """What the operators and the sensor share: ``aep_conn_id``, the sandbox override, the hook."""
 

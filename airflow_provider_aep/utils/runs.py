@@ -332,7 +332,7 @@ def record_limits(min_records: Any, max_failed_records: Any) -> tuple[int | None
     :raises AEPValidationError: for anything but a whole number of records, 0 or more.
     """
     from airflow_provider_aep.exceptions import AEPValidationError
-    from airflow_provider_aep.utils.mixins import int_if_digits
+    from airflow_provider_aep.utils.rendered import int_if_digits
 
     limits: list[int | None] = []
     for field_name, value in (("min_records", min_records), ("max_failed_records", max_failed_records)):

@@ -28,8 +28,6 @@ from airflow_provider_aep.utils.shapes import REDACTED, redact_shapes
 MIN_SECRET_LENGTH = 5
 #: A part shorter than this (the last line of a PEM body, ``AB==``) is too common to register.
 MIN_PART_LENGTH = 16
-#: What AEP shows in place of a secret it keeps: such a value cannot be compared with ours.
-HIDDEN_SECRET_VALUES = frozenset({"***", "<encrypted>", ""})
 
 _known: set[str] = set()
 _lock = threading.Lock()

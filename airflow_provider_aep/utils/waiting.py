@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.exceptions import AEPError
-from airflow_provider_aep.utils.mixins import int_if_digits
+from airflow_provider_aep.utils.rendered import int_if_digits
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
