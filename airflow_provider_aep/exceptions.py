@@ -53,6 +53,10 @@ class AEPValidationError(AEPError, ValueError):
         super().__init__(f"{field}={shown} is not valid: {allowed}")
 
 
+#: The ``status`` of an :class:`AEPAuthError` when IMS gave no answer at all.
+UNREACHABLE = 0
+
+
 class AEPAuthError(AEPError):
     """Adobe IMS refused to issue an access token."""
 
@@ -60,7 +64,16 @@ class AEPAuthError(AEPError):
         self.status = status
         self.error = scrub(error)
         self.description = scrub(description)
-        super().__init__(f"Adobe IMS refused the token request (HTTP {status}): {error}: {description}")
+        if status == UNREACHABLE:
+            super().__init__(f"Adobe IMS could not be reached ({error}): {description}")
+        else:
+            super().__init__(f"Adobe IMS refused the token request (HTTP {status}): {error}: {description}")
+
+    @classmethod
+    def unreachable(cls, ims_url: str, cause: str) -> AEPAuthError:
+        """Every try to reach IMS failed to connect or timed out: not retried again by the call
+        that needed the token, whose own retries would repeat all of the token's."""
+        return cls(UNREACHABLE, cause, f"{ims_url}: retries exhausted")
 
 
 class AEPApiError(AEPError):

@@ -217,6 +217,10 @@ class AEPHook(CreateOnceMixin, BaseHook):
             raise AEPAuthError(
                 exhausted.status, "unavailable", "IMS kept failing; retries exhausted"
             ) from None
+        except (requests.ConnectionError, requests.Timeout) as unreachable:
+            raise AEPAuthError.unreachable(
+                settings.ims_url, f"{type(unreachable).__name__}: {unreachable}"
+            ) from None
         body = decode_json(response)
         return ims.parse_token_response(response.status_code, body)
 

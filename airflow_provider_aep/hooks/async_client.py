@@ -250,6 +250,10 @@ class AsyncAEPClient:
             raise AEPAuthError(
                 exhausted.status, "unavailable", "IMS kept failing; retries exhausted"
             ) from None
+        except httpx.TransportError as unreachable:
+            raise AEPAuthError.unreachable(
+                settings.ims_url, f"{type(unreachable).__name__}: {unreachable}"
+            ) from None
         return ims.parse_token_response(response.status_code, decode_json(response))
 
     async def request(

@@ -141,6 +141,23 @@ def test_retry_after_as_an_http_date():
     assert parse_retry_after("12") == 12.0
 
 
+def test_an_unreachable_ims_fails_the_call_after_the_token_requests_own_tries(hook, fake, sleeps):
+    ims_tries: list[str] = []
+
+    def unreachable_ims(session, method, url, **kwargs):
+        if url.endswith("/ims/token/v3"):
+            ims_tries.append(url)
+            raise requests.ConnectionError("[Errno 111] Connection refused")
+        return fake(session, method, url, **kwargs)
+
+    requests.Session.request.side_effect = unreachable_ims  # the fake's patch, IMS now unreachable
+    with pytest.raises(AEPAuthError, match="Adobe IMS could not be reached") as err:
+        hook.list_connection_specs()
+    assert len(ims_tries) == 4  # the policy's max_attempts, not 4 for each of the call's 4 attempts
+    assert fake.api_calls == []
+    assert "ConnectionError: [Errno 111] Connection refused" in str(err.value)
+
+
 def test_attempts_are_bounded_and_the_last_error_is_reported(hook, fake, sleeps):
     fake.default = lambda call: response(503, {"error_code": "503000", "message": "Service unavailable"})
     with pytest.raises(AEPApiError) as err:
