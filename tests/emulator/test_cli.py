@@ -169,8 +169,8 @@ def test_each_printed_credentials_connection_makes_a_base_connection_the_emulato
 ):
     """Read as the example DAGs read it (``credentials_conn_id="aep_<destination>_credentials"``)."""
     from airflow_provider_aep.catalog import get_destination
-    from airflow_provider_aep.utils.credentials import auth_params_for
     from airflow_provider_aep.payloads.connections import build_base_connection
+    from airflow_provider_aep.utils.credentials import auth_params_for
 
     for name, value in printed.items():
         monkeypatch.setenv(name, value)
