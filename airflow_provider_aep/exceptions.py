@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_aep.utils.secrets import scrub, scrub_data
+from airflow_provider_aep.redaction.secrets import scrub, scrub_data
 
 
 class AEPError(Exception):

@@ -10,7 +10,7 @@ behaviour                       where
 ==============================  =============================================================
 connection read in a trigger    ``hooks/aep_async.py``: ``aget_connection`` (3.1+), else
                                 asgiref's ``sync_to_async`` (3.0)
-mask_secret on a trigger loop   ``utils/secrets.py``: Airflow 3.0 cannot tell the supervisor
+mask_secret on a trigger loop   ``redaction/secrets.py``: Airflow 3.0 cannot tell the supervisor
                                 from the loop's thread, so asgiref's thread does
 connection form                 ``hooks/connection_form.py``: the hook's ``get_*`` methods
                                 (3.0/3.1); 3.2+ reads the provider info's ``conn-fields``

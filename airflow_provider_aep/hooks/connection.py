@@ -17,8 +17,8 @@ from urllib.request import getproxies
 from urllib3.util import parse_url
 
 from airflow_provider_aep.exceptions import AEPValidationError
+from airflow_provider_aep.redaction.secrets import mask
 from airflow_provider_aep.utils.ids import check_sandbox_name
-from airflow_provider_aep.utils.secrets import mask
 
 DEFAULT_PLATFORM_URL = "https://platform.adobe.io"
 DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com/ims/token/v3"

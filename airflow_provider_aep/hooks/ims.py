@@ -25,7 +25,7 @@ from typing import Any
 
 from airflow_provider_aep.exceptions import AEPAuthError
 from airflow_provider_aep.hooks.connection import AEPConnectionSettings
-from airflow_provider_aep.utils.secrets import mask
+from airflow_provider_aep.redaction.secrets import mask
 
 REFRESH_MARGIN_SECONDS = 300.0
 #: A short-lived token is replaced when this share of its lifetime is left (five minutes at

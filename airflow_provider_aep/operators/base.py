@@ -2,8 +2,8 @@
 creating each entity once.
 
 Each operator implements ``execute`` as the tutorial step it automates, decorated with
-:func:`~airflow_provider_aep.utils.mixins.says_what_exists` so a failure names what earlier
-steps left in AEP. The shared plumbing lives in :mod:`airflow_provider_aep.utils.mixins`.
+:func:`~airflow_provider_aep.tasks.mixins.says_what_exists` so a failure names what earlier
+steps left in AEP. The shared plumbing lives in :mod:`airflow_provider_aep.tasks.mixins`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_aep.utils.mixins import (
+from airflow_provider_aep.tasks.mixins import (
     CREATED_XCOM_KEY,
     ETAG_XCOM_KEY,
     AEPHookMixin,

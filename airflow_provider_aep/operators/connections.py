@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.operators.base import AEPCreateOperator
-from airflow_provider_aep.utils.mixins import (
+from airflow_provider_aep.tasks.mixins import (
     MasksRenderedAuthParamsMixin,
     check_destination_when_literal,
     check_id_when_literal,

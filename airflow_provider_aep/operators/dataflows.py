@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.operators.base import AEPBaseOperator, AEPCreateOperator
-from airflow_provider_aep.utils.flow_ref import FlowByNameMixin
-from airflow_provider_aep.utils.mixins import (
+from airflow_provider_aep.tasks.flow_ref import FlowByNameMixin
+from airflow_provider_aep.tasks.mixins import (
     check_destination_when_literal,
     check_id_when_literal,
     check_when_literal,
@@ -588,7 +588,7 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
     """Delete a dataflow and, on request, its connections, in AEP's order; safe as a teardown.
 
     Order: the flow; then its target and source connections; then their base connections. Only
-    what is provably no longer used is deleted (see ``airflow_provider_aep.utils.teardown``):
+    what is provably no longer used is deleted (see ``airflow_provider_aep.tasks.teardown``):
     what this DAG run's upstream create tasks created (their ``created`` XCom), while no other
     run of this DAG is queued or running, and, for a connection, while no other dataflow or
     connection references it. Anything else is kept and the reason logged; a kept flow keeps
@@ -642,7 +642,7 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
 
     @says_what_exists
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_aep.utils.teardown import label
+        from airflow_provider_aep.tasks.teardown import label
 
         self._check()
         result: dict[str, Any] = {"deleted": [], "already_gone": [], "kept": [], "why_kept": {}}
@@ -690,7 +690,7 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
 
     def _reason_to_keep_everything(self, context: Context) -> str | None:
         """Another run of this DAG reuses the same names: it may be using what this one made."""
-        from airflow_provider_aep.utils.teardown import other_active_runs
+        from airflow_provider_aep.tasks.teardown import other_active_runs
 
         others = other_active_runs(self, context)
         if others is None:
@@ -701,7 +701,7 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
 
     def _created(self, context: Context) -> set[str] | None:
         """What this run created; None when anything goes (``only_created_by_this_run=False``)."""
-        from airflow_provider_aep.utils.teardown import created_by_this_run
+        from airflow_provider_aep.tasks.teardown import created_by_this_run
 
         return created_by_this_run(self, context) if self.only_created_by_this_run else None
 
@@ -715,7 +715,7 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
             )
         if kind == "flows":
             return None
-        from airflow_provider_aep.utils.teardown import label
+        from airflow_provider_aep.tasks.teardown import label
 
         gone = set(result["deleted"]) | set(result["already_gone"])
         users = [label(*user) for user in self.hook.users_of(kind, entity_id)]

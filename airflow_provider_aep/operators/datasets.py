@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.operators.base import AEPBaseOperator
-from airflow_provider_aep.utils.mixins import says_what_exists
+from airflow_provider_aep.tasks.mixins import says_what_exists
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

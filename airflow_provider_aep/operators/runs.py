@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_aep.exceptions import AEPApiError, AEPDataflowDisabled, AEPError, AEPValidationError
 from airflow_provider_aep.links import AEPDataflowLink
 from airflow_provider_aep.operators.base import AEPBaseOperator
-from airflow_provider_aep.utils.flow_ref import FlowByNameMixin, check_flow_ref
+from airflow_provider_aep.tasks.flow_ref import FlowByNameMixin, check_flow_ref
+from airflow_provider_aep.tasks.mixins import check_when_literal, says_what_exists
 from airflow_provider_aep.utils.ids import check_id
-from airflow_provider_aep.utils.mixins import check_when_literal, says_what_exists
 from airflow_provider_aep.utils.rendered import int_if_digits
 from airflow_provider_aep.utils.run_statuses import DEFAULT_FAILURE_STATUSES, DEFAULT_SUCCESS_STATUSES
 from airflow_provider_aep.utils.runs import (
@@ -32,7 +32,7 @@ from airflow_provider_aep.utils.task_state import forget, recall, remember
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_aep.utils.run_wait import DataflowRunWait
+    from airflow_provider_aep.tasks.run_wait import DataflowRunWait
 
 
 #: The ``task_state_store`` key of a request that was sent but whose task did not finish: it is
@@ -264,15 +264,15 @@ class AEPStartDataflowRunOperator(FlowByNameMixin, AEPBaseOperator):
         return run_id
 
     def _waiter(self, flow_id: str, run_id: str | None) -> DataflowRunWait:
-        """The sensor's wait (``DataflowRunWait``, in ``airflow_provider_aep.utils.run_wait``) for this run.
+        """The sensor's wait (``DataflowRunWait``, in ``airflow_provider_aep.tasks.run_wait``) for this run.
 
         It takes this task's settings and hook.
 
         Delegating keeps one implementation of the wait (poke loop, deferral, fail-fast, record
         policy, asset events); the sensor's deferral comes back to :meth:`execute_complete`.
         """
+        from airflow_provider_aep.tasks.run_wait import DataflowRunWait
         from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
-        from airflow_provider_aep.utils.run_wait import DataflowRunWait
         from airflow_provider_aep.utils.runs import record_limits
 
         min_records, max_failed_records = record_limits(self.min_records, self.max_failed_records)

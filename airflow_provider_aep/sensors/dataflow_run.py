@@ -1,7 +1,7 @@
 """AEPDataflowRunSensor: wait until a dataflow run completes and its record counts appear.
 
 The wait itself (poke, deferral, re-triggers, fail-fast, record policy, asset events) is
-``DataflowRunWait`` (``airflow_provider_aep.utils.run_wait``), which the run operator's
+``DataflowRunWait`` (``airflow_provider_aep.tasks.run_wait``), which the run operator's
 ``wait_for_completion`` uses too; this module adds what a user sets and sees.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.links import AEPDataflowLink
-from airflow_provider_aep.utils.run_wait import DataflowRunWait
+from airflow_provider_aep.tasks.run_wait import DataflowRunWait
 
 if TYPE_CHECKING:
     import airflow.providers.openlineage.extractors

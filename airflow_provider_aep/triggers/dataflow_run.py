@@ -221,7 +221,7 @@ class AEPDataflowRunTrigger(BaseTrigger):
     def _error(self, err: Exception) -> dict[str, Any]:
         """The ``error`` event for a failure: AEP's own words, or what failed and how, scrubbed."""
         from airflow_provider_aep.exceptions import AEPError
-        from airflow_provider_aep.utils.secrets import scrub
+        from airflow_provider_aep.redaction.secrets import scrub
 
         # No traceback in the log: its frames and texts would reach the log unscrubbed.
         message = str(err) if isinstance(err, AEPError) else f"the wait failed: {type(err).__name__}: {err}"

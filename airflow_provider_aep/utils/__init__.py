@@ -1,1 +1,1 @@
-"""Pure helpers shared by the hook, the operators and the sensor: no I/O, cheap to import."""
+"""Helpers shared by the hook, the trigger, the operators and the sensor: no I/O, cheap to import."""

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_aep.catalog import DESTINATIONS, AuthSpec, Destination, resolve_destination
 from airflow_provider_aep.exceptions import AEPValidationError
-from airflow_provider_aep.utils.secrets import mask
+from airflow_provider_aep.redaction.secrets import mask
 
 
 @dataclass(frozen=True)

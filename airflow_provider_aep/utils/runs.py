@@ -162,7 +162,7 @@ def run_errors(run: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:
     """The XCom a sensor returns: ids, status, times, record/byte/file counts, errors, per-source counts."""
-    from airflow_provider_aep.utils.secrets import scrub_data
+    from airflow_provider_aep.redaction.secrets import scrub_data
 
     metrics = run.get("metrics") or {}
     records = metrics.get("recordSummary") or {}

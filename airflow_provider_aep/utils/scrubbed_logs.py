@@ -2,7 +2,7 @@
 
 Airflow's masker hides only the secrets registered in the process that logs; a sensor or a
 triggerer never read the destination credentials, so a line quoting one would pass. Every line
-the provider writes goes through :func:`~airflow_provider_aep.utils.secrets.scrub` first: known
+the provider writes goes through :func:`~airflow_provider_aep.redaction.secrets.scrub` first: known
 secrets and credential shapes.
 
 A stdlib logger gets :class:`ScrubFilter` (it also sees records other code logs to it); any
@@ -16,7 +16,7 @@ import logging
 import weakref
 from typing import Any
 
-from airflow_provider_aep.utils.secrets import scrub
+from airflow_provider_aep.redaction.secrets import scrub
 
 
 class ScrubFilter(logging.Filter):

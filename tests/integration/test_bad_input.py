@@ -387,7 +387,7 @@ def test_the_docs_table_is_the_catalogue(live, monkeypatch):
     # The table shows the messages as a fresh task process writes them: values that tests run
     # before in this process registered as secrets (demo usernames such as "eloqua") would be
     # scrubbed out of them.
-    from airflow_provider_aep.utils import secrets
+    from airflow_provider_aep.redaction import secrets
 
     monkeypatch.setattr(secrets, "_known", set())
     table = _table([(case, *case.refusal()) for case in CASES])

@@ -15,7 +15,7 @@ from airflow_provider_aep.get_provider_info import get_provider_info
 from airflow_provider_aep.operators import connections, dataflows, datasets
 from airflow_provider_aep.operators.base import AEPBaseOperator
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
-from airflow_provider_aep.utils.mixins import is_literal
+from airflow_provider_aep.tasks.mixins import is_literal
 
 PACKAGE = Path(__file__).resolve().parents[2] / "airflow_provider_aep"
 
@@ -98,7 +98,7 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_operators_and_sensors_are_siblings():
     """No operator module imports another (the base classes aside) or a sensor, and no sensor
-    imports an operator: what they share is in utils/ (an operator may defer to a trigger)."""
+    imports an operator: what they share is in tasks/ (an operator may defer to a trigger)."""
     wrong = []
     for path in sorted((PACKAGE / "operators").glob("*.py")):
         for name in imported_modules(path):
@@ -118,21 +118,50 @@ def test_operators_and_sensors_are_siblings():
     assert wrong == []
 
 
+#: The provider's layers, lowest first: a module imports only from its own layer's unit or a
+#: lower layer, so the package reads from the ground up (``catalog <- payloads <- hooks <-
+#: operators/sensors/triggers``, with the shared helpers in between).
+LAYERS: list[set[str]] = [
+    {"redaction", "version_compat", "links", "get_provider_info"},
+    {"exceptions"},
+    {"catalog"},
+    {"payloads", "assets"},
+    {"utils"},
+    {"hooks"},
+    {"triggers", "lineage", "tasks"},
+    {"operators", "sensors"},
+]
+
+
+def layer_of(unit: str) -> int:
+    return next(i for i, layer in enumerate(LAYERS) if unit in layer)
+
+
+#: The package's own modules and subpackages, as found on disk.
+UNITS = {path.relative_to(PACKAGE).parts[0].removesuffix(".py") for path in PACKAGE.rglob("*.py")} - {
+    "__init__"
+}
+
+
+def test_every_module_has_a_layer():
+    assert UNITS == set().union(*LAYERS)
+
+
 def test_lower_layers_import_no_higher_one():
-    """catalog <- payloads <- hooks <- operators/sensors/triggers: utils, payloads, the catalog
-    and the hooks never import an operator, a sensor or a trigger."""
-    higher = (
-        "airflow_provider_aep.operators",
-        "airflow_provider_aep.sensors",
-        "airflow_provider_aep.triggers",
-    )
-    wrong = [
-        f"{path.relative_to(PACKAGE)} imports {name}"
-        for folder in ("utils", "payloads", "catalog", "hooks")
-        for path in sorted((PACKAGE / folder).rglob("*.py"))
-        for name in imported_modules(path)
-        if name.startswith(higher)
-    ]
+    """Every import of a module of the provider runs down the layers (or stays in its own unit):
+    utils, payloads, the catalog and the hooks never import an operator, a sensor, a trigger or
+    the task plumbing; the exceptions import only the redaction."""
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        unit = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        if unit == "__init__":
+            continue
+        for name in imported_modules(path):
+            parts = name.split(".")
+            if len(parts) < 2 or parts[1] == unit or parts[1] not in UNITS:
+                continue  # the package's face (``__version__``) or the unit's own modules
+            if layer_of(parts[1]) >= layer_of(unit):
+                wrong.append(f"{path.relative_to(PACKAGE)} imports {name}")
     assert wrong == []
 
 

@@ -600,7 +600,7 @@ def test_a_long_text_body_is_scrubbed_before_it_is_cut(hook, fake):
 
 def test_a_mapped_expansion_masks_its_rendered_credentials(mocker):
     """Mapped tasks render through ``_do_render_template_fields`` without ``render_template_fields``."""
-    masked = mocker.patch("airflow_provider_aep.utils.secrets.mask")
+    masked = mocker.patch("airflow_provider_aep.redaction.secrets.mask")
     with DAG("d", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
         op = AEPCreateBaseConnectionOperator(
             task_id="b",

@@ -161,7 +161,7 @@ def airflow_masker(monkeypatch):
 def test_a_secret_masked_on_a_triggerers_loop_is_handed_to_a_thread_that_can_tell_the_supervisor(
     airflow_masker,
 ):
-    from airflow_provider_aep.utils import secrets
+    from airflow_provider_aep.redaction import secrets
 
     async def on_the_loop() -> str:
         secrets._mask_in_airflow("token-value-123456")
@@ -176,7 +176,7 @@ def test_a_secret_masked_on_a_triggerers_loop_is_handed_to_a_thread_that_can_tel
 
 
 def test_a_secret_masked_off_any_loop_is_masked_at_once(airflow_masker):
-    from airflow_provider_aep.utils import secrets
+    from airflow_provider_aep.redaction import secrets
 
     secrets._mask_in_airflow("token-value-123456")
 
@@ -186,7 +186,7 @@ def test_a_secret_masked_off_any_loop_is_masked_at_once(airflow_masker):
 def test_another_failure_to_mask_is_not_swallowed(monkeypatch):
     import airflow.providers.common.compat.sdk as compat_sdk
 
-    from airflow_provider_aep.utils import secrets
+    from airflow_provider_aep.redaction import secrets
 
     def broken(secret, name=None):
         raise RuntimeError("the masker is broken")

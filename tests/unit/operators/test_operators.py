@@ -149,7 +149,7 @@ def test_templated_values_are_checked_at_execute_before_any_request(hook_calls, 
 
 
 def test_rendered_auth_params_are_masked_before_airflow_stores_them(mocker):
-    masked = mocker.patch("airflow_provider_aep.utils.secrets.mask")
+    masked = mocker.patch("airflow_provider_aep.redaction.secrets.mask")
     with DAG("d", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
         op = AEPCreateBaseConnectionOperator(
             task_id="b",

@@ -235,7 +235,7 @@ def test_a_private_key_is_sent_base64_encoded_as_aep_asks(conn_type):
 
 
 def test_the_key_read_from_a_connection_is_kept_out_of_error_texts_in_both_forms():
-    from airflow_provider_aep.utils.secrets import scrub
+    from airflow_provider_aep.redaction.secrets import scrub
 
     body64 = base64.b64encode(secrets.token_bytes(300)).decode()  # a key of this test alone
     pem = f"-----BEGIN RSA PRIVATE KEY-----\n{body64}\n-----END RSA PRIVATE KEY-----\n"

@@ -20,11 +20,11 @@ import pytest
 from airflow_provider_aep.exceptions import AEPApiError, AEPDataflowRunFailed
 from airflow_provider_aep.hooks import async_client
 from airflow_provider_aep.hooks.aep import AEPHook
+from airflow_provider_aep.redaction.secrets import mask, scrub, scrub_data
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
 from airflow_provider_aep.utils.credentials import auth_params_from_connection
 from airflow_provider_aep.utils.runs import summarize_run
 from airflow_provider_aep.utils.scrubbed_logs import scrubbed
-from airflow_provider_aep.utils.secrets import mask, scrub, scrub_data
 from tests.conftest import aep_conn_json
 
 B64 = string.ascii_letters + string.digits + "+/"

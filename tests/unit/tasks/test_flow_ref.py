@@ -15,7 +15,7 @@ from airflow_provider_aep.operators.dataflows import AEPUpdateDataflowOperator
 from airflow_provider_aep.operators.runs import AEPRetriggerDataflowRunOperator, AEPStartDataflowRunOperator
 from airflow_provider_aep.operators.updates import AEPUpdateTargetConnectionOperator
 from airflow_provider_aep.sensors.dataflow_run import AEPDataflowRunSensor
-from airflow_provider_aep.utils.flow_ref import RESOLVED_KEY
+from airflow_provider_aep.tasks.flow_ref import RESOLVED_KEY
 from airflow_provider_aep.utils.runs import summarize_run
 from tests.unit.fake_http import response
 

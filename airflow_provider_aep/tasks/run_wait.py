@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_aep.utils.flow_ref import FlowByNameMixin
-from airflow_provider_aep.utils.mixins import AEPHookMixin, check_sandbox_override, check_when_literal
+from airflow_provider_aep.tasks.flow_ref import FlowByNameMixin
+from airflow_provider_aep.tasks.mixins import AEPHookMixin, check_sandbox_override, check_when_literal
 from airflow_provider_aep.utils.run_statuses import DEFAULT_FAILURE_STATUSES, DEFAULT_SUCCESS_STATUSES
 
 if TYPE_CHECKING:
@@ -422,7 +422,7 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
     def new_trigger(self, **kwargs: Any) -> BaseTrigger:
         """The trigger a deferral hands the wait to, built from ``kwargs``: ``trigger_class``'s.
 
-        utils/ import no trigger: the task that waits names it (the sensor imports it only
+        tasks/ import no trigger: the task that waits names it (the sensor imports it only
         when it defers, so DAG parsing never loads it).
 
         :param kwargs: the trigger's arguments, as the wait works them out.

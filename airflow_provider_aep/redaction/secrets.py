@@ -22,7 +22,7 @@ import threading
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote
 
-from airflow_provider_aep.utils.shapes import REDACTED, redact_shapes
+from airflow_provider_aep.redaction.shapes import REDACTED, redact_shapes
 
 #: Shorter values would be scrubbed out of ordinary words; AEP's secrets are much longer.
 MIN_SECRET_LENGTH = 5
@@ -166,7 +166,7 @@ def _echoed_forms(secret: str) -> set[str]:
 
 def scrub(text: str) -> str:
     """The text with every known secret replaced by ``***``, longest first, then every
-    credential shape (:func:`~airflow_provider_aep.utils.shapes.redact_shapes`)."""
+    credential shape (:func:`~airflow_provider_aep.redaction.shapes.redact_shapes`)."""
     with _lock:
         known = sorted(_known, key=len, reverse=True)
     for secret in known:

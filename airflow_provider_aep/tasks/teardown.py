@@ -36,7 +36,7 @@ def created_by_this_run(operator: Any, context: Context) -> set[str]:
     :param context: the task's Airflow context.
     :return: entity ids; empty when no upstream task created anything.
     """
-    from airflow_provider_aep.utils.mixins import CREATED_XCOM_KEY, upstream_creators
+    from airflow_provider_aep.tasks.mixins import CREATED_XCOM_KEY, upstream_creators
 
     creators = [task.task_id for task in upstream_creators(operator)]
     ids: set[str] = set()

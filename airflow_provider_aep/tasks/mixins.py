@@ -185,7 +185,7 @@ class MasksRenderedAuthParamsMixin:
             and content is getattr(self, "auth_params", None)
             and isinstance(rendered, Mapping)
         ):
-            from airflow_provider_aep.utils.secrets import mask
+            from airflow_provider_aep.redaction.secrets import mask
 
             for value in rendered.values():
                 mask(value)

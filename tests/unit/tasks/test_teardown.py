@@ -13,7 +13,7 @@ from aep_emulator.listing import matches, parse_filters
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.operators.connections import AEPCreateTargetConnectionOperator
 from airflow_provider_aep.operators.dataflows import AEPCreateDataflowOperator, AEPDeleteDataflowOperator
-from airflow_provider_aep.utils.teardown import created_by_this_run, other_active_runs
+from airflow_provider_aep.tasks.teardown import created_by_this_run, other_active_runs
 
 FLOW = {
     "id": "flow-1",
