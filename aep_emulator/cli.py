@@ -203,7 +203,9 @@ def server(app: Any, config: EmulatorConfig, on_started: Callable[[], None]) -> 
             if self.started:
                 on_started()
 
-    return AnnouncingServer(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning"))
+    return AnnouncingServer(
+        uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from datetime import datetime, timezone
 from typing import Any
 
 from aep_emulator.catalog import all_connection_specs
@@ -39,6 +40,22 @@ def masked(params: dict[str, Any], auth_spec: dict[str, Any]) -> dict[str, Any]:
     """
     secret = secret_names(auth_spec) | SECRET_PARAMS
     return {k: (MASK if k in secret else v) for k, v in params.items()}
+
+
+#: The date the credentials were given, which AEP shows among a connection's auth params.
+AUTHORIZED_DATE = "authorizedDate"
+
+
+def shown(params: dict[str, Any], auth_spec: dict[str, Any]) -> dict[str, Any]:
+    """The parameters as a GET shows them (:func:`masked`), with ``authorizedDate``: today, UTC,
+    when the credentials were given (as in Adobe's connection examples)."""
+    today = datetime.now(timezone.utc).date().isoformat()
+    return {AUTHORIZED_DATE: today, **masked(without_authorized_date(params), auth_spec)}
+
+
+def without_authorized_date(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a client gave, without the date AEP adds to them."""
+    return {k: v for k, v in params.items() if k != AUTHORIZED_DATE}
 
 
 def identifiers(params: dict[str, Any], auth_spec: dict[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,8 @@ def flow_error(status: int, code: str, title: str, detail: str) -> EmulatedError
                 "request-id": request_id,
             },
             "errorMessage": detail,
-            "errorDetails": {},
+            # Adobe's error examples give the detail again, as text.
+            "errorDetails": detail,
         },
     )
 

@@ -113,6 +113,7 @@ def file_summary(root: Path, folder: Path, path: Path, records: int) -> dict[str
     return {
         "id": str(path.relative_to(root)),
         "path": path.relative_to(folder).as_posix(),
+        "createdRecordCount": records,
         "outputRecordCount": records,
     }
 

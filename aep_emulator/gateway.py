@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from aep_emulator import credentials
 from aep_emulator.backend import Backend
@@ -166,7 +167,7 @@ class FaultsAndLog:
             "at": started,
             "method": scope["method"],
             "path": scope["path"],
-            "query": scope.get("query_string", b"").decode("latin-1"),
+            "query": _loggable_query(scope),
             "status": code,
             "sandbox": headers.get("x-sandbox-name", "prod"),
             "if_match": headers.get("if-match"),
@@ -189,6 +190,19 @@ def _without_trailing_slash(scope: dict[str, Any]) -> dict[str, Any]:
 def _headers(scope: dict[str, Any]) -> dict[str, str]:
     """Request headers as text; latin-1, as HTTP (and Starlette) read them, so no byte can fail."""
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+#: Query parameters the request log never keeps the value of (IMS's v2 form carries the secret there).
+SECRET_QUERY_KEYS = frozenset({"client_secret", "code", "password", "refresh_token", "access_token"})
+
+
+def _loggable_query(scope: dict[str, Any]) -> str:
+    """The query string as the request log keeps it: a secret parameter's value is redacted."""
+    raw = scope.get("query_string", b"").decode("latin-1")
+    if not any(key in raw.lower() for key in SECRET_QUERY_KEYS):
+        return raw
+    pairs = parse_qsl(raw, keep_blank_values=True)
+    return urlencode([(k, "REDACTED" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs])
 
 
 def _loggable(raw: bytes, path: str) -> Any:

@@ -1,21 +1,26 @@
 """Flow Service listing conventions: ``property`` filters, ``orderby``, ``limit``, ``count`` and paging.
 
-A page that has more after it links to the next as Adobe's spec shows it, relative to the Flow
-Service base: ``{"_links": {"next": {"href": "/connections?limit=5&continuationToken=..."}}}``;
-tokens are base64url without padding, so they need no escaping in a URL.
+A page that has more after it links to the next relative to the Flow Service base, with the
+continuation token as the link's only query parameter: ``{"_links": {"next": {"href":
+"/flows?continuationToken=..."}}}``. The token remembers the rest of the query (filters, order,
+limit, count), as AEP's does: clients that read the token as the text after the link's first
+``=`` (Adobe's community Python SDK) page correctly. Tokens are base64url without padding, so
+they need no escaping in a URL.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
-from urllib.parse import urlencode
 
 from aep_emulator.errors import bad_request
 
-_FILTER = re.compile(r"^(?P<path>[A-Za-z_][\w.]*)\s*(?P<op>==|!=|>=|<=|>|<)\s*(?P<value>.*)$")
+#: ``<path><op><values>``; a path step may end in ``[]`` to read into an array, as in Adobe's
+#: ``inheritedAttributes.targetConnections[].connectionSpec.id==...``.
+_FILTER = re.compile(r"^(?P<path>[A-Za-z_][\w.\[\]]*)\s*(?P<op>==|!=|>=|<=|>|<)\s*(?P<value>.*)$")
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _DIGITS = re.compile(r"[0-9]{1,9}")
 MAX_LIMIT = 100
@@ -32,7 +37,15 @@ def parse_filters(expressions: Iterable[str]) -> list[tuple[str, str, list[str]]
 
 
 def lookup(item: Any, path: str) -> Any:
+    """The value at a dotted path; a step into an array (``[]`` or not) reads every element,
+    giving the list of what they hold at the rest of the path."""
     for key in path.split("."):
+        key = key.removesuffix("[]")
+        if isinstance(item, list):
+            found = [lookup(element, key) for element in item]
+            item = [v for value in found for v in (value if isinstance(value, list) else [value])]
+            item = [v for v in item if v is not None] or None
+            continue
         if not isinstance(item, dict):
             return None
         item = item.get(key)
@@ -93,14 +106,18 @@ def matches(item: dict[str, Any], filters: Sequence[tuple[str, str, list[str]]])
 
 
 def order(
-    items: list[dict[str, Any]], orderby: str | None, default: str = "-createdAt"
+    items: list[dict[str, Any]],
+    orderby: str | None,
+    default: str = "-createdAt",
+    known: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """Items sorted by fields (``name``, ``-createdAt``, ``state,-name``); objects, arrays and
-    unknown fields are a 400. ``+`` (or a space: a ``+`` the query string decoded) is ascending."""
+    unknown fields are a 400. ``+`` (or a space: a ``+`` the query string decoded) is ascending.
+    ``known`` names fields the entities may lack yet (a flow's ``lastRunDetails`` before a run)."""
     keys = [_sort_key(k.strip(), orderby) for k in (orderby or default).split(",")]
     for _, field in keys:
         top = field.split(".")[0]
-        if items and not any(top in i for i in items):
+        if items and top not in known and not any(top in i for i in items):
             raise bad_request(f"orderby {orderby!r}: {top!r} is not a field of these entities")
         if any(not _sortable(lookup(i, field)) for i in items):
             raise bad_request(
@@ -159,50 +176,72 @@ def parse_count(raw: str | None) -> bool:
     raise bad_request(f"count {raw[:40]!r} must be true or false")
 
 
+class ListQuery:
+    """A listing's query: the request's own, or the one its continuation token remembers."""
+
+    def __init__(self, params: Sequence[tuple[str, str]]) -> None:
+        token = next((value for key, value in params if key == "continuationToken"), None)
+        if token is None:
+            self.offset, self.params = 0, [(k, v) for k, v in params]
+        else:
+            self.offset, self.params = _decode(token)
+
+    def get(self, key: str) -> str | None:
+        return next((value for k, value in self.params if k == key), None)
+
+    def getlist(self, key: str) -> list[str]:
+        return [value for k, value in self.params if k == key]
+
+
 def page(
     items: list[dict[str, Any]],
     *,
-    limit: int | None,
-    token: str | None,
+    query: ListQuery,
     default_size: int,
     base_path: str,
-    query: list[tuple[str, str]],
-    count: bool = False,
 ) -> dict[str, Any]:
     """One page and, when more remain, ``_links.next`` with a continuation token.
 
-    ``base_path`` is the collection relative to the Flow Service base (``/runs``); the next link
-    repeats the request's other query parameters. With ``count``, ``count`` is the number of
-    items that match the request, over every page.
+    ``base_path`` is the collection relative to the Flow Service base (``/runs``). With
+    ``count=true``, ``count`` is the number of items that match the query, over every page.
     """
-    if limit is not None and not 1 <= limit <= MAX_LIMIT:
-        raise bad_request(f"limit {limit} is out of range: 1 to {MAX_LIMIT}")
+    limit = parse_limit(query.get("limit"))
     size = limit or default_size
-    start = _decode(token) if token else 0
+    start = query.offset
     chunk = items[start : start + size]
     body: dict[str, Any] = {"items": chunk, "_links": {}}
-    if count:
+    if parse_count(query.get("count")):
         body["count"] = len(items)
     if start + size < len(items):
-        kept = [(k, v) for k, v in query if k != "continuationToken"]
         body["_links"]["next"] = {
-            "href": f"{base_path}?{urlencode([*kept, ('continuationToken', encode_token(start + size))])}"
+            "href": f"{base_path}?continuationToken={encode_token(start + size, query.params)}"
         }
     return body
 
 
-def encode_token(offset: int) -> str:
-    """A continuation token: base64url of ``offset:N`` without ``=`` padding."""
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+def encode_token(offset: int, params: Sequence[tuple[str, str]] = ()) -> str:
+    """A continuation token: base64url (no ``=`` padding) of the offset and the query it continues."""
+    text = json.dumps({"offset": offset, "query": [list(p) for p in params]}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _decode(token: str) -> int:
+def _decode(token: str) -> tuple[int, list[tuple[str, str]]]:
+    """The offset and the query a token remembers; a token not made here is a 400."""
     bare = token.rstrip("=")
     try:
-        text = base64.urlsafe_b64decode((bare + "=" * (-len(bare) % 4)).encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        text = ""
-    offset = text.removeprefix("offset:")
-    if not text.startswith("offset:") or not _DIGITS.fullmatch(offset):
+        data = json.loads(base64.urlsafe_b64decode((bare + "=" * (-len(bare) % 4)).encode()))
+        offset, params = data["offset"], data["query"]
+        valid = (
+            isinstance(offset, int)
+            and not isinstance(offset, bool)
+            and offset >= 0
+            and isinstance(params, list)
+            and all(
+                isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in params
+            )
+        )
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+        valid = False
+    if not valid:
         raise bad_request(f"continuationToken {token[:80]!r} is not valid")
-    return int(offset)
+    return offset, [(key, value) for key, value in params if key != "continuationToken"]

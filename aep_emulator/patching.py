@@ -75,7 +75,9 @@ def patch_base_connection(
     )
     document = copy.deepcopy(entity)
     if auth is not None:
-        document["auth"]["params"] = copy.deepcopy((kept or auth).get("params") or {})
+        document["auth"]["params"] = credentials.without_authorized_date(
+            copy.deepcopy((kept or auth).get("params") or {})
+        )
     patched = apply_patch(document, operations, allowed=allowed, allowed_hint=hint)
     _named(patched)
     if auth is None:
@@ -87,7 +89,7 @@ def patch_base_connection(
         _check_declared(auth_spec, params)
     unknown = () if kept is not None or whole else _masked_secrets(params, auth_spec)
     _check_auth_params(auth_spec, params, unknown)
-    patched["auth"] = {"specName": auth_spec["name"], "params": credentials.masked(params, auth_spec)}
+    patched["auth"] = {"specName": auth_spec["name"], "params": credentials.shown(params, auth_spec)}
     if unknown:
         return patched, None  # some secret is still unknown: nothing whole to keep in memory
     return patched, params

@@ -345,19 +345,14 @@ class RunEngine:
                 errors = [
                     {"code": "CONNECTOR-1000-500", "message": "The emulator could not complete the run"}
                 ]
+        activity_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"aep-emulator-activity:{run_id}"))
         if errors:
-            metrics.setdefault(
-                "recordSummary",
-                {
-                    "inputRecordCount": 0,
-                    "outputRecordCount": 0,
-                    "skippedRecordCount": 0,
-                    "failedRecordCount": 0,
-                },
-            )
-            metrics["statusSummary"] = {"status": "failed", "errors": errors}
+            records = metrics.setdefault("recordSummary", empty_record_summary())
+            records["failedInfo"] = [dict(e) for e in errors]
+            metrics["statusSummary"] = {"status": "failed", "errors": errors, "activityRefs": [activity_id]}
         else:
-            metrics["statusSummary"] = {"status": "success", "errors": []}
+            metrics["statusSummary"] = {"status": "success", "errors": [], "activityRefs": [activity_id]}
+        run["activities"] = [activity(activity_id, metrics, stamp)]
         run["updatedAt"] = stamp
         run["etag"] = new_etag()
         if flow is not None:
@@ -391,7 +386,7 @@ class RunEngine:
         ]
         mandatory = params["profileSelectors"].get("mandatoryFields") or []
         totals = {"input": 0, "output": 0, "bytes": 0}
-        source_summaries, file_summaries = [], []
+        read, written, file_summaries = [], [], []
         for segment_id, occurrence in meta["segments"].items():
             value = selected.get(segment_id)
             if value is None:
@@ -415,29 +410,38 @@ class RunEngine:
                 file_summaries.append(file_summary(self.config.exports_dir, folder, path, lines))
             totals["input"] += len(rows)
             totals["output"] += len(kept)
-            source_summaries.append(
-                {
-                    "id": segment_id,
-                    "inputRecordCount": len(rows),
-                    "outputRecordCount": len(kept),
-                    "skippedRecordCount": len(rows) - len(kept),
-                    "failedRecordCount": 0,
-                }
+            # Adobe's activation runs count each audience as an entity ``segment:<id>``.
+            entity = f"segment:{segment_id}"
+            read.append(
+                {"id": entity, "inputRecordCount": len(rows), "skippedRecordCount": len(rows) - len(kept)}
             )
+            written.append({"id": entity, "createdRecordCount": len(kept), "outputRecordCount": len(kept)})
+        skipped = totals["input"] - totals["output"]
         return {
             "recordSummary": {
                 "inputRecordCount": totals["input"],
+                "createdRecordCount": totals["output"],
                 "outputRecordCount": totals["output"],
-                "skippedRecordCount": totals["input"] - totals["output"],
+                "skippedRecordCount": skipped,
                 "failedRecordCount": 0,
-                "sourceSummaries": source_summaries,
+                "sourceSummaries": [
+                    {
+                        "id": flow["sourceConnectionIds"][0],
+                        "inputRecordCount": totals["input"],
+                        "skippedRecordCount": skipped,
+                        "entitySummaries": read,
+                    }
+                ],
                 "targetSummaries": [
                     {
                         "id": target["id"],
+                        "createdRecordCount": totals["output"],
                         "outputRecordCount": totals["output"],
-                        "entitySummaries": file_summaries,
+                        # The audiences, then the files written (``path``), which AEP's example omits.
+                        "entitySummaries": written + file_summaries,
                     }
                 ],
+                "skippedInfo": skipped_info(skipped),
             },
             "sizeSummary": {"inputBytes": totals["bytes"], "outputBytes": totals["bytes"]},
             "fileSummary": {"inputFileCount": 0, "outputFileCount": len(file_summaries)},
@@ -505,6 +509,7 @@ class RunEngine:
                             "id": dataset.id,
                             "name": dataset.name,
                             "inputRecordCount": count,
+                            "skippedRecordCount": 0,
                             "outputRecordCount": written.records,
                         }
                     ],
@@ -513,6 +518,7 @@ class RunEngine:
         return {
             "recordSummary": {
                 "inputRecordCount": totals["records"],
+                "createdRecordCount": totals["records"],
                 "outputRecordCount": totals["records"],
                 "skippedRecordCount": 0,
                 "failedRecordCount": 0,
@@ -520,11 +526,63 @@ class RunEngine:
                 "targetSummaries": [
                     {
                         "id": target["id"],
+                        "createdRecordCount": totals["records"],
                         "outputRecordCount": totals["records"],
                         "entitySummaries": file_summaries,
                     }
                 ],
+                "skippedInfo": [],
             },
             "sizeSummary": {"inputBytes": totals["raw"], "outputBytes": totals["written"]},
             "fileSummary": {"inputFileCount": len(file_summaries), "outputFileCount": len(file_summaries)},
         }
+
+
+def empty_record_summary() -> dict[str, Any]:
+    """The record summary of a run that wrote nothing."""
+    return {
+        "inputRecordCount": 0,
+        "createdRecordCount": 0,
+        "outputRecordCount": 0,
+        "skippedRecordCount": 0,
+        "failedRecordCount": 0,
+        "sourceSummaries": [],
+    }
+
+
+def skipped_info(skipped: int) -> list[dict[str, Any]]:
+    """Why records were skipped, as Adobe's activation run example words it."""
+    if not skipped:
+        return []
+    return [
+        {
+            "code": "ACTIVATION_BATCH-0000-SKIP",
+            "message": "Records didn't match attribute filter.",
+            "count": skipped,
+        }
+    ]
+
+
+def activity(activity_id: str, metrics: dict[str, Any], stamp: int) -> dict[str, Any]:
+    """The run's one activity, with the run's own summaries (no per-source or per-target ones)."""
+    records = {
+        k: v
+        for k, v in (metrics.get("recordSummary") or {}).items()
+        if k not in ("sourceSummaries", "targetSummaries")
+    }
+    status = metrics["statusSummary"]
+    return {
+        "id": activity_id,
+        "name": "Activation Batch XdmProcessor Activity",
+        "updatedAtUTC": stamp,
+        "durationSummary": dict(metrics["durationSummary"]),
+        "latencySummary": {},
+        "sizeSummary": dict(metrics.get("sizeSummary") or {}),
+        "recordSummary": records,
+        "fileSummary": dict(metrics.get("fileSummary") or {}),
+        "statusSummary": {
+            "status": status["status"],
+            **({"errors": status["errors"]} if status.get("errors") else {}),
+            "extensions": {},
+        },
+    }

@@ -37,7 +37,12 @@ class RunningEmulator:
         self.emulator = Emulator(config)
         self._server = uvicorn.Server(
             uvicorn.Config(
-                self.emulator.app, host=config.host, port=config.port, log_level="warning", lifespan="on"
+                self.emulator.app,
+                host=config.host,
+                port=config.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
             )
         )
         self._thread = threading.Thread(target=self._server.run, name="aep-emulator", daemon=True)

@@ -36,13 +36,15 @@ OWNED_FLOW_FIELDS = frozenset(
     {
         "id", "state", "etag", "version", "options", "createdAt", "updatedAt", "createdBy", "updatedBy",
         "createdClient", "updatedClient", "sandboxId", "sandboxName", "imsOrgId", "flowSpec",
-        "inheritedAttributes", "lastRunDetails",
+        "inheritedAttributes", "lastRunDetails", "runs", "lastOperation",
     }
 )  # fmt: skip
 #: What a PATCH may add to, change or remove from a flow.
 PATCHABLE_FLOW_FIELDS = frozenset(
     {"name", "description", "scheduleParams", "transformations", "sourceConnectionIds", "targetConnectionIds"}
 )
+#: Fields an entity gains later, which a listing may order by before any has them.
+FIELDS_SET_LATER = {"flows": ("lastRunDetails",)}
 ENTITY_NAMES = {
     "connections": "Connection",
     "sourceConnections": "Source connection",
@@ -192,7 +194,7 @@ class FlowService:
                 else self.state.entities(sandbox, kind).values()
             )
             items = [copy.deepcopy(e) for e in candidates if matches(e, parsed)]
-        return order(items, orderby)
+        return order(items, orderby, known=FIELDS_SET_LATER.get(kind, ()))
 
     # -- creates --------------------------------------------------------------------------------
 
@@ -208,7 +210,7 @@ class FlowService:
                 params = copy.deepcopy(body["auth"].get("params") or {})
                 entity["auth"] = {
                     "specName": auth_spec["name"],
-                    "params": credentials.masked(params, auth_spec),
+                    "params": credentials.shown(params, auth_spec),
                 }
                 self.state.credentials[entity["id"]] = {"params": params}
             return self._store(sandbox, "connections", entity)
@@ -222,6 +224,9 @@ class FlowService:
         with self.state.lock:
             if spec["id"] == DATA_LAKE_SPEC_ID:
                 patching.check_datasets(body.get("params"))
+                # The tutorial sends no base connection; AEP's answer names the sandbox's implicit
+                # Data Lake one (Adobe's example), which no flow shares with a destination.
+                entity["baseConnectionId"] = data_lake_base_connection_id(sandbox)
                 entity["params"] = copy.deepcopy(body["params"])
                 entity["typeInfo"] = {"type": "dataset", "id": "datasets"}
             elif spec["id"] == PROFILE_STORE_SPEC_ID:
@@ -311,7 +316,9 @@ class FlowService:
                 segments.enrich(transform["params"], time.time())
             entity["inheritedAttributes"] = _flow_inherited(source, target)
             entity["options"] = {"workflow": workflow}
-            entity["lastRunDetails"] = None
+            # Where its runs are listed, and what last changed it (lastRunDetails comes with a run).
+            entity["runs"] = f"/runs?property=flowId=={entity['id']}"
+            entity["lastOperation"] = last_operation("create", [], entity["createdAt"])
             meta = self.state.flow_meta(entity["id"])
             meta.update({"sandbox": sandbox, "emitted": 0, "workflow": workflow})
             meta["next_due"] = time.time() + self.config.first_run_delay + self._start_delay(entity)
@@ -378,6 +385,7 @@ class FlowService:
             patched["updatedAt"] = now_ms()
             patched["updatedBy"] = f"{client}@AdobeID"
             patched["updatedClient"] = client
+            patched["lastOperation"] = last_operation("update", operations, patched["updatedAt"])
             meta = self.state.flow_meta(flow_id)
             if _workflow(flow) == "SEGMENTS":
                 self._sync_segments(meta, patched)
@@ -552,19 +560,53 @@ def _dataset_schedule(params: Any) -> dict[str, Any]:
     return schedule
 
 
+def data_lake_base_connection_id(sandbox: str) -> str:
+    """The id of a sandbox's implicit Data Lake base connection: stable, and never a stored entity."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"aep-emulator-data-lake:{sandbox}"))
+
+
 def _flow_inherited(source: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """What a flow inherits from its connections: arrays of them, as Adobe's flow examples show."""
+
+    def connection(entity: dict[str, Any]) -> dict[str, Any]:
+        inherited = {"id": entity["id"], "connectionSpec": copy.deepcopy(entity["connectionSpec"])}
+        if entity.get("baseConnectionId"):
+            inherited["baseConnection"] = {
+                "id": entity["baseConnectionId"],
+                "connectionSpec": copy.deepcopy(entity["connectionSpec"]),
+            }
+        if entity["connectionSpec"]["id"] == PROFILE_STORE_SPEC_ID:  # the one Adobe's examples type
+            inherited["typeInfo"] = copy.deepcopy(entity["typeInfo"])
+        return inherited
+
     return {
         "properties": {"isSourceFlow": False, "isDestinationFlow": True},
-        "sourceConnections": {"id": source["id"], "connectionSpec": source["connectionSpec"]},
-        "targetConnections": {"id": target["id"], "connectionSpec": target["connectionSpec"]},
+        "sourceConnections": [connection(source)],
+        "targetConnections": [connection(target)],
     }
 
 
 def _inherited(base_connection_id: str | None, connection_spec: dict[str, Any]) -> dict[str, Any]:
-    inherited: dict[str, Any] = {"connectionSpec": connection_spec}
+    """A connection's ``inheritedAttributes``: its base connection as an object, as Adobe shows it."""
+    inherited: dict[str, Any] = {}
     if base_connection_id:
-        inherited["baseConnection"] = base_connection_id
+        inherited["baseConnection"] = {
+            "id": base_connection_id,
+            "connectionSpec": copy.deepcopy(connection_spec),
+        }
     return inherited
+
+
+def last_operation(operation: str, ops: list[Any], stamp: int) -> dict[str, Any]:
+    """A flow's ``lastOperation``: the create or the PATCH that last changed it, completed."""
+    return {
+        "started": stamp,
+        "updated": stamp,
+        "percentCompleted": 100,
+        "status": {"value": "completed", "properties": None, "errors": []},
+        "ops": copy.deepcopy(ops),
+        "operation": operation,
+    }
 
 
 def _extended(before: dict[str, Any], after: dict[str, Any]) -> bool:

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from aep_emulator.backend import Backend
 from aep_emulator.body import BadJSON, parse_json
 from aep_emulator.errors import bad_request
-from aep_emulator.listing import page, parse_count, parse_limit
+from aep_emulator.listing import ListQuery, page
 from aep_emulator.service import sandbox_name
 
 FS = "/data/foundation/flowservice"
@@ -53,16 +53,15 @@ async def json_body(request: Request) -> Any:
         raise bad_request(str(err), code="1000-400") from None
 
 
-def listed(request: Request, aep: Backend, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """One page of ``items``, as the request's limit, continuation token and count ask."""
+def list_query(request: Request) -> ListQuery:
+    """The listing's query: the request's, or the one its continuation token remembers."""
+    return ListQuery(list(request.query_params.multi_items()))
+
+
+def listed(request: Request, aep: Backend, query: ListQuery, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """One page of ``items``, as the query's limit, offset and count ask."""
     return page(
-        items,
-        limit=parse_limit(request.query_params.get("limit")),
-        token=request.query_params.get("continuationToken"),
-        default_size=aep.config.page_size,
-        base_path=request.url.path.removeprefix(FS),
-        query=list(request.query_params.multi_items()),
-        count=parse_count(request.query_params.get("count")),
+        items, query=query, default_size=aep.config.page_size, base_path=request.url.path.removeprefix(FS)
     )
 
 

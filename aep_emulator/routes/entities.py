@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from aep_emulator.routes.common import AEP, FS, Checked, json_body, listed
+from aep_emulator.routes.common import AEP, FS, Checked, json_body, list_query, listed
 from aep_emulator.service import FlowService
 
 #: The FlowService method that creates one: (service, sandbox, client id, body) -> the entity.
@@ -25,13 +25,9 @@ def add_entity_routes(router: APIRouter, kind: str, create_one: Create) -> None:
 
     @router.get(f"{FS}/{kind}", name=f"list_{kind}")
     async def listing(request: Request, aep: AEP, caller: Checked) -> dict[str, Any]:
-        items = aep.service.listing(
-            caller.sandbox,
-            kind,
-            request.query_params.getlist("property"),
-            request.query_params.get("orderby"),
-        )
-        return listed(request, aep, items)
+        query = list_query(request)
+        items = aep.service.listing(caller.sandbox, kind, query.getlist("property"), query.get("orderby"))
+        return listed(request, aep, query, items)
 
     @router.get(f"{FS}/{kind}/{{entity_id}}", name=f"get_{kind}")
     async def get(entity_id: str, aep: AEP, caller: Checked) -> dict[str, Any]:

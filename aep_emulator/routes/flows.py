@@ -19,7 +19,8 @@ add_entity_routes(router, "flows", FlowService.create_flow)
 async def patch_flow(flow_id: str, request: Request, aep: AEP, caller: Checked) -> JSONResponse:
     body = await json_body(request)
     answer = aep.service.patch_flow(caller.sandbox, caller.client, flow_id, if_match(request), body)
-    return JSONResponse(answer, status_code=202)
+    # 200 with {id, etag}: Adobe's example and the newest activation tutorial (seed 004 showed 202).
+    return JSONResponse(answer, status_code=200)
 
 
 @router.post(f"{FS}/flows/{{flow_id}}/action")

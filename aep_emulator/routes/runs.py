@@ -8,17 +8,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from aep_emulator.routes.common import AEP, FS, Checked, json_body, listed
+from aep_emulator.routes.common import AEP, FS, Checked, json_body, list_query, listed
 
 router = APIRouter()
 
 
 @router.get(f"{FS}/runs")
 async def list_runs(request: Request, aep: AEP, caller: Checked) -> dict[str, Any]:
-    items = aep.service.listing(
-        caller.sandbox, "runs", request.query_params.getlist("property"), request.query_params.get("orderby")
-    )
-    return listed(request, aep, items)
+    query = list_query(request)
+    items = aep.service.listing(caller.sandbox, "runs", query.getlist("property"), query.get("orderby"))
+    return listed(request, aep, query, items)
 
 
 @router.post(f"{FS}/runs")

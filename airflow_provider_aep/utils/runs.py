@@ -196,9 +196,45 @@ def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:
         # AEP's error texts may quote a credential back: scrubbed before they become XCom.
         "errors": scrub_data(run_errors(run)),
         "sources": sources,
-        # Audience exports report one source summary per segment: the same counts, by segment.
-        "segments": sources if _is_segment_flow(run) else [],
+        "segments": segment_counts(records) if _is_segment_flow(run) else [],
     }
+
+
+#: How an activation run's entity summaries name an audience: ``segment:<segment id>``.
+SEGMENT_ENTITY_PREFIX = "segment:"
+
+
+def segment_counts(records: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per-audience counts of an activation run: ``{"id", "input_records", "output_records"}`` each.
+
+    AEP counts each audience as an entity ``segment:<id>``: read from the source summaries'
+    entity summaries, written in the target summaries'. A run that reports one source summary
+    per segment instead (no such entities) is read that way.
+    """
+    counts: dict[str, dict[str, Any]] = {}
+    for side, key, count_key in (
+        ("sourceSummaries", "input_records", "inputRecordCount"),
+        ("targetSummaries", "output_records", "outputRecordCount"),
+    ):
+        for summary in records.get(side) or []:
+            for entity in (summary.get("entitySummaries") or []) if isinstance(summary, Mapping) else []:
+                entity_id = entity.get("id") if isinstance(entity, Mapping) else None
+                if isinstance(entity_id, str) and entity_id.startswith(SEGMENT_ENTITY_PREFIX):
+                    segment = entity_id.removeprefix(SEGMENT_ENTITY_PREFIX)
+                    found = counts.setdefault(
+                        segment, {"id": segment, "input_records": None, "output_records": None}
+                    )
+                    found[key] = entity.get(count_key)
+    if counts:
+        return list(counts.values())
+    return [
+        {
+            "id": s.get("id"),
+            "input_records": s.get("inputRecordCount"),
+            "output_records": s.get("outputRecordCount"),
+        }
+        for s in records.get("sourceSummaries") or []
+    ]
 
 
 def _is_segment_flow(run: Mapping[str, Any]) -> bool:

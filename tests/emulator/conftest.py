@@ -5,6 +5,7 @@ These tests speak HTTP directly (requests), not through AEPHook: they outcome_of
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -96,3 +97,11 @@ class Api:
 @pytest.fixture
 def api(emu) -> Api:
     return Api(emu)
+
+
+def as_sent(auth: dict[str, Any]) -> dict[str, Any]:
+    """A connection's ``auth`` as read, without the ``authorizedDate`` AEP adds to its params
+    (checked to be a date first): what the client sent, secrets masked."""
+    params = dict(auth["params"])
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", params.pop("authorizedDate")), auth
+    return {**auth, "params": params}

@@ -61,7 +61,7 @@ def campaign_flow(api: Api, mode: str = "FTP") -> dict[str, str]:
         "transformations": [{"name": "GeneralTransform", "params": {
             "segmentSelectors": {"selectors": []}, "profileSelectors": {"selectors": []}}}],
     })["id"]  # fmt: skip
-    return {"flow": flow, "target": target}
+    return {"flow": flow, "target": target, "source": source}
 
 
 def activate(api: Api, flow: str, selectors: list[dict], paths: list[str], **extra_ops):
@@ -83,7 +83,7 @@ def test_the_tutorials_activation_and_validate_step(api):
     second = copy.deepcopy(SELECTOR)
     second["value"]["id"] = "25768be6-ebd5-45cc-8913-12fb3f348613"
     response = activate(api, ids["flow"], [SELECTOR, second], ["person.name.lastName"])
-    assert response.status_code == 202
+    assert response.status_code == 200
     params = api.ok("GET", f"/flows/{ids['flow']}")["items"][0]["transformations"][0]["params"]
     assert [s["value"]["id"] for s in params["segmentSelectors"]["selectors"]] == [
         SELECTOR["value"]["id"],
@@ -126,16 +126,28 @@ def test_a_run_per_schedule_with_counts_per_segment_and_csv_files(api, emu):
         activate(
             api, ids["flow"], [SELECTOR, second], paths, mandatoryFields=["person.name.lastName"]
         ).status_code
-        == 202
+        == 200
     )
     run = api.wait_for_run(ids["flow"])
     records = run["metrics"]["recordSummary"]
-    by_segment = {s["id"]: s for s in records["sourceSummaries"]}
+    # As Adobe's run example: one source summary (the Profile Store connection), each audience an
+    # entity ``segment:<id>`` read there and written in the target summary.
+    (source,) = records["sourceSummaries"]
+    assert source["id"] == ids["source"]
+    read = {e["id"]: e for e in source["entitySummaries"]}
+    written = {e["id"]: e for e in records["targetSummaries"][0]["entitySummaries"] if "path" not in e}
+    by_segment = {}
     for segment_id in (SELECTOR["value"]["id"], second["value"]["id"]):
         size = population(segment_id)
-        assert by_segment[segment_id]["inputRecordCount"] == size
-        assert by_segment[segment_id]["skippedRecordCount"] == size // 10  # no last name, which is mandatory
-    files = [f["id"] for f in records["targetSummaries"][0]["entitySummaries"]]
+        entity = f"segment:{segment_id}"
+        assert read[entity]["inputRecordCount"] == size
+        assert read[entity]["skippedRecordCount"] == size // 10  # no last name, which is mandatory
+        assert (
+            written[entity]["outputRecordCount"] == written[entity]["createdRecordCount"] == size - size // 10
+        )
+        by_segment[segment_id] = written[entity]
+    assert records["skippedInfo"][0]["count"] == records["skippedRecordCount"] > 0
+    files = [f["id"] for f in records["targetSummaries"][0]["entitySummaries"] if "path" in f]
     # %DATETIME% is the export's time: a start date in the past means now.
     assert re.fullmatch(
         r"prod/adobe_campaign/campaign/in/Adobe_Campaign_9f7d37fd-7039-4454-94ef-2b0cd6c3206a_\d{8}_\d{6}\.csv",
@@ -154,22 +166,17 @@ def test_csv_files_are_split_at_the_row_limit(tmp_path):
     ) as emu:
         api = Api(emu)
         ids = campaign_flow(api, mode="S3")
-        assert activate(api, ids["flow"], [SELECTOR], ["personalEmail.address"]).status_code == 202
+        assert activate(api, ids["flow"], [SELECTOR], ["personalEmail.address"]).status_code == 200
         run = api.wait_for_run(ids["flow"])
-    files = [f["id"] for f in run["metrics"]["recordSummary"]["targetSummaries"][0]["entitySummaries"]]
+    entities = run["metrics"]["recordSummary"]["targetSummaries"][0]["entitySummaries"]
+    files = [f["id"] for f in entities if "path" in f]
     size = population(SELECTOR["value"]["id"])
     assert len(files) == -(-size // 100)
     assert re.search(r"_\d{8}_\d{6}\.csv$", files[0])
     assert files[1] == files[0].removesuffix(".csv") + "_2.csv"
 
     assert files[0].startswith("prod/adobe_campaign/campaign-drop/aep/")
-    assert (
-        sum(
-            f["outputRecordCount"]
-            for f in run["metrics"]["recordSummary"]["targetSummaries"][0]["entitySummaries"]
-        )
-        == size
-    )
+    assert sum(f["outputRecordCount"] for f in entities if "path" in f) == size
 
 
 def test_incremental_segments_export_again(api):
@@ -179,7 +186,7 @@ def test_incremental_segments_export_again(api):
         exportMode="FIRST_FULL_THEN_INCREMENTAL",
         schedule={"frequency": "EVERY_3_HOURS", "startDate": "2021-12-20"},
     )
-    assert activate(api, ids["flow"], [selector], ["personalEmail.address"]).status_code == 202
+    assert activate(api, ids["flow"], [selector], ["personalEmail.address"]).status_code == 200
     runs = api.wait_for_runs(ids["flow"], 2)
     # Oldest first: the first export is full, every later one (a busy machine may see more than
     # two by now) is incremental.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -13,7 +14,7 @@ import requests
 from aep_emulator.config import EmulatorConfig
 from aep_emulator.server import running_emulator
 from tests import seed_bodies as seed
-from tests.emulator.conftest import FS, Api
+from tests.emulator.conftest import FS, Api, as_sent
 from tests.emulator.pipeline import make_pipeline
 
 NEW_ACCESS_KEY = "AKIAIOSFODNN7ROTATED"
@@ -88,7 +89,7 @@ def test_rotating_a_secret_gives_a_new_etag_and_keeps_it_masked(api, emu):
     assert answer["etag"] != before
     read = api.ok("GET", f"/connections/{ids['base']}")["items"][0]
     assert read["etag"] == answer["etag"]
-    assert read["auth"] == {
+    assert as_sent(read["auth"]) == {
         "specName": "Access Key",
         "params": {"s3SecretKey": "***", "s3AccessKey": seed.S3_ACCESS_KEY},
     }
@@ -133,7 +134,7 @@ def test_replacing_the_auth_params_whole_and_the_names(api):
     ]
     assert patch(api, "connections", ids["base"], ops).status_code == 200
     read = api.ok("GET", f"/connections/{ids['base']}")["items"][0]
-    assert read["auth"]["params"] == {"s3AccessKey": NEW_ACCESS_KEY, "s3SecretKey": "***"}
+    assert as_sent(read["auth"])["params"] == {"s3AccessKey": NEW_ACCESS_KEY, "s3SecretKey": "***"}
     assert (read["name"], read["description"]) == ("rotated", "keys of 2025")
 
 
@@ -220,7 +221,7 @@ def test_secrets_stay_out_of_the_state_file_and_a_restart_can_still_patch(tmp_pa
         bad = [{"op": "replace", "path": "/auth/params/s3SecretKey", "value": "short"}]
         assert problem(patch(again, "connections", base, bad), 400, "1016-400")
         read = again.ok("GET", f"/connections/{base}")["items"][0]
-        assert read["auth"]["params"] == {"s3SecretKey": "***", "s3AccessKey": NEW_ACCESS_KEY}
+        assert as_sent(read["auth"])["params"] == {"s3SecretKey": "***", "s3AccessKey": NEW_ACCESS_KEY}
 
 
 # -- PATCH of target and source connections ----------------------------------------------------------------
@@ -576,10 +577,35 @@ def test_next_links_are_relative_to_flow_service_and_tokens_have_no_padding(api)
     assert names == [f"dlz-{i}" for i in range(7)]
 
 
-def test_padded_tokens_of_older_pages_still_read(api):
+def test_padded_tokens_still_read(api):
     _connections(api, 3)
-    padded = api.ok("GET", "/connections", params={"orderby": "name", "continuationToken": "b2Zmc2V0OjE="})
-    assert [c["name"] for c in padded["items"]] == ["dlz-1", "dlz-2"]
+    first = api.ok("GET", "/connections", params={"orderby": "name", "limit": 1})
+    token = parse_qs(urlsplit(first["_links"]["next"]["href"]).query)["continuationToken"][0]
+    padded = token + "=" * (-len(token) % 4)
+    page = api.ok("GET", "/connections", params={"continuationToken": padded})
+    assert [c["name"] for c in page["items"]] == ["dlz-1"]
+
+
+def test_the_next_link_carries_only_the_token_which_remembers_the_query(api):
+    """Adobe's community Python SDK reads the token as the text after the link's first ``=``."""
+    _connections(api, 5)
+    href = api.ok("GET", "/connections", params={"orderby": "-name", "limit": 2, "property": "name!=dlz-4"})[
+        "_links"
+    ]["next"]["href"]
+    assert href.startswith("/connections?continuationToken=")
+    assert list(parse_qs(urlsplit(href).query)) == ["continuationToken"]
+    token = href.split("=", 1)[1]
+    second = api.ok("GET", "/connections", params={"continuationToken": token})
+    assert [c["name"] for c in second["items"]] == ["dlz-1", "dlz-0"]
+    assert "next" not in second["_links"]
+
+
+def test_a_forged_continuation_token_is_a_400(api):
+    _connections(api, 2)
+    for token in ("b2Zmc2V0OjE", "e30", "not-base64!", "eyJvZmZzZXQiOi0xLCJxdWVyeSI6W119"):
+        assert "continuationToken" in problem(
+            api.call("GET", "/connections", params={"continuationToken": token}), 400, "1006-400"
+        )
 
 
 def test_count_true_returns_the_total_that_matches(api):

@@ -17,11 +17,21 @@ def test_get_flow_is_items_wrapped_with_its_state(api):
         "scheduleParams",
         "transformations",
         "inheritedAttributes",
-        "lastRunDetails",
+        "runs",
+        "lastOperation",
     ):
         assert field in flow
+    assert "lastRunDetails" not in flow  # until its first run, as Adobe's examples show
     assert flow["state"] == "enabled"
-    assert flow["inheritedAttributes"]["sourceConnections"]["id"] == ids["source"]
+    assert flow["runs"] == f"/runs?property=flowId=={ids['flow']}"
+    assert flow["lastOperation"]["operation"] == "create"
+    assert flow["lastOperation"]["status"]["value"] == "completed"
+    # Arrays of the connections, each with its base connection as an object (Adobe's flow examples).
+    (source,) = flow["inheritedAttributes"]["sourceConnections"]
+    (target,) = flow["inheritedAttributes"]["targetConnections"]
+    assert source["id"] == ids["source"]
+    assert (target["id"], target["baseConnection"]["id"]) == (ids["target"], ids["base"])
+    assert target["baseConnection"]["connectionSpec"] == target["connectionSpec"]
     assert flow["inheritedAttributes"]["properties"]["isDestinationFlow"] is True
 
 
@@ -37,7 +47,7 @@ def test_patch_with_a_stale_etag_is_412_and_a_good_one_gives_a_new_etag(api):
     ids = make_pipeline(api)
     etag = api.ok("GET", f"/flows/{ids['flow']}")["items"][0]["etag"]
     ops = [{"op": "replace", "path": "/scheduleParams/endTime", "value": 1985901210}]
-    answer = api.ok("PATCH", f"/flows/{ids['flow']}", 202, json=ops, headers={"If-Match": etag})
+    answer = api.ok("PATCH", f"/flows/{ids['flow']}", 200, json=ops, headers={"If-Match": etag})
     assert answer["id"] == ids["flow"]
     assert answer["etag"] != etag
     stale = api.call("PATCH", f"/flows/{ids['flow']}", json=ops, headers={"If-Match": etag})
@@ -77,7 +87,7 @@ def test_add_appends_with_dash_and_remove_deletes(api):
     response = api.call("PATCH", f"/flows/{ids['flow']}", json=ops, headers={"If-Match": etag})
     assert response.status_code == 400  # foldernameTemplate was not set by make_pipeline
     ops = ops[:1]
-    api.ok("PATCH", f"/flows/{ids['flow']}", 202, json=ops, headers={"If-Match": etag})
+    api.ok("PATCH", f"/flows/{ids['flow']}", 200, json=ops, headers={"If-Match": etag})
     assert api.ok("GET", f"/flows/{ids['flow']}")["items"][0]["transformations"] == [
         {"name": "Noop", "params": {}}
     ]

@@ -328,7 +328,7 @@ class World:
     def _build(self) -> dict[str, str]:
         ids = make_pipeline(self.api)
         segment = campaign_flow(self.api)
-        assert activate(self.api, segment["flow"], [SELECTOR], ["person.name.lastName"]).status_code == 202
+        assert activate(self.api, segment["flow"], [SELECTOR], ["person.name.lastName"]).status_code == 200
         flow = self.api.ok("GET", f"/flows/{segment['flow']}")["items"][0]
         ids["segment_flow"] = segment["flow"]
         ids["segment_source"] = flow["sourceConnectionIds"][0]

@@ -318,7 +318,7 @@ def test_odd_but_valid_listing_parameters_are_served(api, params):
 OWNED = [
     "id", "state", "etag", "version", "createdAt", "updatedAt", "createdBy", "updatedBy", "createdClient",
     "updatedClient", "sandboxId", "sandboxName", "imsOrgId", "flowSpec", "inheritedAttributes",
-    "lastRunDetails", "options",
+    "lastRunDetails", "options", "runs", "lastOperation",
 ]  # fmt: skip
 
 
@@ -334,7 +334,7 @@ def test_a_patch_cannot_touch_fields_aep_owns(api, field, op):
     assert "owned by AEP" in response.json()["report"]["detailed-message"]
     after = api.ok("GET", f"/flows/{ids['flow']}")["items"][0]
     assert after["etag"] == before["etag"]
-    assert after[field] == before[field] or field == "lastRunDetails"  # a run may have finished since
+    assert after.get(field) == before.get(field) or field == "lastRunDetails"  # a run may have finished since
 
 
 @pytest.mark.parametrize(
@@ -380,7 +380,7 @@ def test_a_patch_that_would_store_a_broken_dataset_flow_is_refused(api, ops, wor
 )
 def test_a_patch_that_would_store_a_broken_audience_flow_is_refused(api, ops):
     flow = campaign_flow(api)["flow"]
-    assert activate(api, flow, [SELECTOR], ["person.name.lastName"]).status_code == 202
+    assert activate(api, flow, [SELECTOR], ["person.name.lastName"]).status_code == 200
     before = api.ok("GET", f"/flows/{flow}")["items"][0]
     _flow_problem(api.call("PATCH", f"/flows/{flow}", json=ops, headers={"If-Match": before["etag"]}))
     assert api.ok("GET", f"/flows/{flow}")["items"][0]["etag"] == before["etag"]
@@ -390,7 +390,7 @@ def test_uppercase_patch_ops_as_adobes_spec_writes_them(api):
     ids = make_pipeline(api)
     etag = api.ok("GET", f"/flows/{ids['flow']}")["items"][0]["etag"]
     ops = [{"op": "REPLACE", "path": "/name", "value": "renamed"}]
-    api.ok("PATCH", f"/flows/{ids['flow']}", 202, json=ops, headers={"If-Match": etag})
+    api.ok("PATCH", f"/flows/{ids['flow']}", 200, json=ops, headers={"If-Match": etag})
     assert api.ok("GET", f"/flows/{ids['flow']}")["items"][0]["name"] == "renamed"
 
 
@@ -401,9 +401,9 @@ def test_a_patch_can_move_a_flow_to_another_matching_target(api):
     ]
     etag = api.ok("GET", f"/flows/{ids['flow']}")["items"][0]["etag"]
     ops = [{"op": "replace", "path": "/targetConnectionIds/0", "value": other}]
-    api.ok("PATCH", f"/flows/{ids['flow']}", 202, json=ops, headers={"If-Match": etag})
+    api.ok("PATCH", f"/flows/{ids['flow']}", 200, json=ops, headers={"If-Match": etag})
     flow = api.ok("GET", f"/flows/{ids['flow']}")["items"][0]
-    assert flow["inheritedAttributes"]["targetConnections"]["id"] == other
+    assert flow["inheritedAttributes"]["targetConnections"][0]["id"] == other
 
 
 def test_a_patch_to_a_target_of_another_destination_is_refused(api):

@@ -161,7 +161,7 @@ def test_a_412_race_during_activation(airflow_home, faulty):
     assert _entity_counts(faulty) == {
         "connections": 2, "sourceConnections": 1, "targetConnections": 1, "flows": 1,
     }  # fmt: skip
-    assert _hits(faulty, "PATCH", "") == {412: 1, 202: 1}
+    assert _hits(faulty, "PATCH", "") == {412: 1, 200: 1}
     flow = faulty.entities("flows")[airflow_home.xcom(ACTIVATE, "create_dataflow")]
     selectors = flow["transformations"][0]["params"]["segmentSelectors"]["selectors"]
     assert [s["value"]["id"] for s in selectors] == [s["id"] for s in SEGMENTS]  # applied once

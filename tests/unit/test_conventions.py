@@ -144,7 +144,7 @@ UNITS = {path.relative_to(PACKAGE).parts[0].removesuffix(".py") for path in PACK
 
 
 def test_every_module_has_a_layer():
-    assert UNITS == set().union(*LAYERS)
+    assert set().union(*LAYERS) == UNITS
 
 
 def test_lower_layers_import_no_higher_one():

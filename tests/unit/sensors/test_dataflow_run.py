@@ -146,6 +146,37 @@ def test_segment_runs_report_counts_by_segment():
     ]
 
 
+def test_segment_runs_in_adobes_form_report_counts_by_segment():
+    """Adobe's activation run example: one source summary, each audience an entity ``segment:<id>``
+    (read there), and written in the target summary beside any files."""
+    segment_run = run()
+    segment_run["flowSpec"] = {"id": "71471eba-b620-49e4-90fd-23f1fa0174d8", "version": "1.0"}
+    segment_run["metrics"]["recordSummary"]["sourceSummaries"] = [
+        {
+            "id": "source-connection-1",
+            "inputRecordCount": 10,
+            "entitySummaries": [
+                {"id": "segment:seg-a", "inputRecordCount": 4, "skippedRecordCount": 0},
+                {"id": "segment:seg-b", "inputRecordCount": 6, "skippedRecordCount": 1},
+            ],
+        }
+    ]
+    segment_run["metrics"]["recordSummary"]["targetSummaries"] = [
+        {
+            "id": "target-1",
+            "entitySummaries": [
+                {"id": "segment:seg-b", "createdRecordCount": 5, "outputRecordCount": 5},
+                {"id": "segment:seg-a", "createdRecordCount": 4, "outputRecordCount": 4},
+                {"id": "prod/s3/a.csv", "path": "a.csv", "outputRecordCount": 4},
+            ],
+        }
+    ]
+    assert summarize_run(segment_run)["segments"] == [
+        {"id": "seg-a", "input_records": 4, "output_records": 4},
+        {"id": "seg-b", "input_records": 6, "output_records": 5},
+    ]
+
+
 def test_selection_helpers():
     assert select_run([]) is None
     assert select_run([run("a"), run("b")], run_id="b")["id"] == "b"
