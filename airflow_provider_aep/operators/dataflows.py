@@ -674,6 +674,14 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
         return result
 
     def _connections_of(self, flow: Mapping[str, Any]) -> list[tuple[EntityKind, str]]:
+        """The flow's target and source connections, then their base connections.
+
+        A Data Lake source connection names its sandbox's implicit Data Lake base connection
+        (AEP's answer carries one though the tutorial sends none): no DAG created that, every
+        Data Lake source of the sandbox shares it, and it is never deleted.
+        """
+        from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID
+
         plan: list[tuple[EntityKind, str]] = []
         bases: list[str] = []
         linked: tuple[tuple[EntityKind, str], ...] = (
@@ -682,10 +690,12 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
         )
         for kind, key in linked:
             for entity_id in flow.get(key) or []:
-                entity = self.hook.get_entity(kind, entity_id)
+                entity = self.hook.get_entity(kind, entity_id) or {}
                 plan.append((kind, entity_id))
-                if entity and entity.get("baseConnectionId") and entity["baseConnectionId"] not in bases:
-                    bases.append(entity["baseConnectionId"])
+                base = entity.get("baseConnectionId")
+                implicit = (entity.get("connectionSpec") or {}).get("id") == DATA_LAKE_SPEC_ID
+                if base and not implicit and base not in bases:
+                    bases.append(base)
         return plan + [("connections", base) for base in bases]
 
     def _reason_to_keep_everything(self, context: Context) -> str | None:

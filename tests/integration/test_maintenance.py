@@ -101,8 +101,12 @@ def test_delete_with_connections_in_order_and_again(api, emulator):
         "kept": [],
         "why_kept": {},
     }  # fmt: skip
-    deletes = [r["path"].split("/")[-2] for r in emulator.requests() if r["method"] == "DELETE"]
-    assert deletes == ["flows", "targetConnections", "sourceConnections", "connections"]
+    # One base connection: the destination's. The Data Lake source's implicit one is never deleted.
+    deletes = [r["path"].split("/")[-2:] for r in emulator.requests() if r["method"] == "DELETE"]
+    assert deletes == [
+        ["flows", ids["flow"]], ["targetConnections", ids["target"]], ["sourceConnections", ids["source"]],
+        ["connections", ids["base"]],
+    ]  # fmt: skip
     assert all(
         not emulator.entities(kind)
         for kind in ("flows", "targetConnections", "sourceConnections", "connections")
