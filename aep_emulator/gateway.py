@@ -199,9 +199,10 @@ SECRET_QUERY_KEYS = frozenset({"client_secret", "code", "password", "refresh_tok
 def _loggable_query(scope: dict[str, Any]) -> str:
     """The query string as the request log keeps it: a secret parameter's value is redacted."""
     raw = scope.get("query_string", b"").decode("latin-1")
-    if not any(key in raw.lower() for key in SECRET_QUERY_KEYS):
-        return raw
+    # Keys are compared decoded: ``client%5Fsecret`` is the same parameter to the server.
     pairs = parse_qsl(raw, keep_blank_values=True)
+    if not any(key.lower() in SECRET_QUERY_KEYS for key, _ in pairs):
+        return raw
     return urlencode([(k, "REDACTED" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs])
 
 
