@@ -29,6 +29,7 @@ from airflow_provider_aep.exceptions import (
 from airflow_provider_aep.hooks import ims
 from airflow_provider_aep.hooks.connection import (
     AEPConnectionSettings,
+    Service,
     dataflow_page_url,
     form_message,
     proxies_for,
@@ -237,6 +238,7 @@ class AEPHook(CreateOnceMixin, BaseHook):
         sandbox_name: str | None = None,
         missing_ok: bool = False,
         idempotent: bool = True,
+        service: Service = "flowservice",
     ) -> tuple[int, Any]:
         """Send one Flow Service call with auth, retries and error mapping; (status, JSON body).
 
@@ -253,9 +255,10 @@ class AEPHook(CreateOnceMixin, BaseHook):
         :param sandbox_name: the sandbox for this call instead of the hook's.
         :param missing_ok: answer (404, None) instead of raising on a 404.
         :param idempotent: False for a call that must not be repeated blindly.
+        :param service: the Platform API ``path`` lives under (default the Flow Service).
         :return: (HTTP status, decoded JSON body).
         """
-        url = self.settings.flow_service_url + check_path(path)
+        url = self.settings.service_url(service) + check_path(path)
         sandbox_name = check_sandbox_name("sandbox_name", sandbox_name or self.sandbox_name)
         what = f"AEP {method} {path}"
         refreshed = False

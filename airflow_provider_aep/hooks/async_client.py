@@ -24,7 +24,7 @@ import httpx
 from airflow_provider_aep import __version__
 from airflow_provider_aep.exceptions import AEPApiError, AEPAuthError
 from airflow_provider_aep.hooks import ims
-from airflow_provider_aep.hooks.connection import AEPConnectionSettings, proxies_for
+from airflow_provider_aep.hooks.connection import AEPConnectionSettings, Service, proxies_for
 from airflow_provider_aep.hooks.cookies import RefuseAllCookies
 from airflow_provider_aep.hooks.responses import (
     continuation_token,
@@ -257,17 +257,22 @@ class AsyncAEPClient:
         return ims.parse_token_response(response.status_code, decode_json(response))
 
     async def request(
-        self, method: str, path: str, params: Sequence[tuple[str, Any]] | Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        params: Sequence[tuple[str, Any]] | Mapping[str, Any] | None = None,
+        service: Service = "flowservice",
     ) -> Any:
         """Send one Flow Service call with auth and retries; a 401 gets one new token.
 
         :param method: the HTTP method.
         :param path: the path under the Flow Service, e.g. ``/runs``.
         :param params: query parameters (pairs, so ``property`` can repeat).
+        :param service: the Platform API ``path`` lives under (default the Flow Service).
         :return: the JSON body.
         :raises AEPApiError: for an error answer, once retries are exhausted.
         """
-        url = self.settings.flow_service_url + check_path(path)
+        url = self.settings.service_url(service) + check_path(path)
         what = f"AEP {method} {path}"
         refreshed = False
         try:

@@ -10,7 +10,7 @@ import ipaddress
 import json
 import string
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 from urllib.request import getproxies
 
@@ -25,6 +25,16 @@ DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com/ims/token/v3"
 DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedProductContext,session"
 DEFAULT_SANDBOX = "prod"
 FLOW_SERVICE_PATH = "/data/foundation/flowservice"
+
+#: The Platform APIs the hook speaks, by the path each lives under.
+Service = Literal["flowservice", "segmentation", "activation", "conversion", "identity"]
+SERVICE_PATHS: dict[str, str] = {
+    "flowservice": FLOW_SERVICE_PATH,
+    "segmentation": "/data/core/ups",
+    "activation": "/data/core/activation",
+    "conversion": "/data/foundation/conversion",
+    "identity": "/data/core/idnamespace",
+}
 AEP_UI = "https://experience.adobe.com"
 CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
@@ -76,7 +86,11 @@ class AEPConnectionSettings:
 
     @property
     def flow_service_url(self) -> str:
-        return self.platform_url.rstrip("/") + FLOW_SERVICE_PATH
+        return self.service_url("flowservice")
+
+    def service_url(self, service: Service) -> str:
+        """The base URL of one Platform API (Flow Service, Segmentation, ad-hoc activation, ...)."""
+        return self.platform_url.rstrip("/") + SERVICE_PATHS[service]
 
     @property
     def org_header(self) -> str:
