@@ -288,6 +288,11 @@ class RunEngine:
         """An on-demand run (``POST /runs``): a full export that starts at once."""
         return self._start_run(flow, 0, run_time, full=True, now=now)
 
+    def start_audiences_now(self, flow: dict[str, Any], segment_ids: list[str], now: float) -> dict[str, Any]:
+        """An ad-hoc activation run: a full export of these audiences of an activation flow, at once."""
+        due = {s: {"index": 0, "run_time": int(now), "incremental": False} for s in segment_ids}
+        return self._start_run(flow, 0, int(now), full=True, now=now, due_segments=due)
+
     def retrigger(self, run: dict[str, Any], flow: dict[str, Any], now: float) -> dict[str, Any]:
         """The same run, started again: a new attempt with a new etag, start time and no errors."""
         meta = self.state.run_meta(run["id"])
