@@ -57,8 +57,46 @@ def _specs() -> dict[str, Any]:
     return data
 
 
+@cache
+def _partner_schema() -> dict[str, Any]:
+    text = resources.files(__package__).joinpath("partner_schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
 def all_connection_specs() -> list[dict[str, Any]]:
-    return [dict(s) for s in _specs()["connectionSpecs"]]
+    """The connection specs as AEP answers them: a cloud-storage spec that audiences can be
+    exported to also names its partner schema (the output schema of the audience mapping)."""
+    specs = [dict(s) for s in _specs()["connectionSpecs"]]
+    audience_targets = enhanced_audience_targets()
+    for spec in specs:
+        if spec["id"] in audience_targets:
+            target = dict(spec["targetSpec"])
+            target["attributes"] = {
+                **target.get("attributes", {}),
+                "partnerSchema": {"jsonSchema": _partner_schema()},
+            }
+            spec["targetSpec"] = target
+    return specs
+
+
+@cache
+def enhanced_audience_targets() -> frozenset[str]:
+    """The connection specs of the cloud-storage destinations that take both datasets and
+    audiences (Adobe's enhanced file-based destinations): a flow spec of each workflow names them."""
+    by_workflow: dict[str, set[str]] = {}
+    for flow_spec in _specs()["flowSpecs"]:
+        by_workflow.setdefault(flow_spec["attributes"]["_workflow"], set()).update(
+            flow_spec["targetConnectionSpecIds"]
+        )
+    return frozenset(by_workflow.get("DATASETS", set()) & by_workflow.get("SEGMENTS", set()))
+
+
+def is_enhanced_audience_flow(flow_spec: dict[str, Any]) -> bool:
+    """An audience flow spec of an enhanced destination: mapping sets, optional file-name macros."""
+    return flow_spec["attributes"]["_workflow"] == "SEGMENTS" and bool(
+        set(flow_spec["targetConnectionSpecIds"]) & enhanced_audience_targets()
+    )
 
 
 def all_flow_specs() -> list[dict[str, Any]]:

@@ -98,6 +98,62 @@ class RunFailureRule:
         return asdict(self)
 
 
+@dataclass
+class SegmentJobFailureRule:
+    """The next ``fail_segment_jobs`` segment jobs that evaluate ``segment`` (an id, or ``*``)
+    end FAILED with ``code`` and ``message``."""
+
+    fail_segment_jobs: int
+    segment: str = "*"
+    code: str = "UPS-1500-500"
+    message: str = "The segment job could not evaluate the audience (injected fault)"
+    used: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SegmentJobFailureRule:
+        unknown = set(data) - {f.name for f in fields(cls)} | ({"used"} & set(data))
+        if unknown:
+            raise ValueError(f"unknown segment job fault rule keys: {', '.join(sorted(unknown))}")
+        count = data.get("fail_segment_jobs")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"fail_segment_jobs must be a whole number of at least 1, not {count!r}")
+        for key in ("segment", "code", "message"):
+            if key in data and (not isinstance(data[key], str) or not data[key]):
+                raise ValueError(f"segment job fault rule key {key!r} must be a non-empty string")
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SegmentJobDelayRule:
+    """The next ``delay_segment_jobs`` segment jobs that evaluate ``segment`` (an id, or ``*``)
+    take ``seconds`` instead of the run duration: a job that outlives a task's timeout."""
+
+    delay_segment_jobs: int
+    seconds: float
+    segment: str = "*"
+    used: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SegmentJobDelayRule:
+        unknown = set(data) - {f.name for f in fields(cls)} | ({"used"} & set(data))
+        if unknown:
+            raise ValueError(f"unknown segment job delay rule keys: {', '.join(sorted(unknown))}")
+        count, seconds = data.get("delay_segment_jobs"), data.get("seconds")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"delay_segment_jobs must be a whole number of at least 1, not {count!r}")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise ValueError(f"seconds must be a positive number, not {seconds!r}")
+        if "segment" in data and (not isinstance(data["segment"], str) or not data["segment"]):
+            raise ValueError("segment job delay rule key 'segment' must be a non-empty string")
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 _TYPES: dict[str, tuple[type, ...]] = {
     "path": (str,),
     "method": (str,),
@@ -126,16 +182,25 @@ class FaultPlan:
         #: flow id (or "*") → errors the flow's next run fails with.
         self.failing_runs: dict[str, list[dict[str, str]]] = {}
         self.run_rules: list[RunFailureRule] = []
+        self.segment_job_rules: list[SegmentJobFailureRule] = []
+        self.segment_job_delays: list[SegmentJobDelayRule] = []
         for rule in rules or []:
             self.add(rule)
 
-    def add(self, rule: Any) -> FaultRule | RunFailureRule:
-        """A request rule, or a run rule when it has ``fail_run_attempts``."""
+    def add(self, rule: Any) -> FaultRule | RunFailureRule | SegmentJobFailureRule | SegmentJobDelayRule:
+        """A request rule, a run rule when it has ``fail_run_attempts``, a segment job rule when
+        it has ``fail_segment_jobs`` (or ``delay_segment_jobs``)."""
         if not isinstance(rule, dict):
             raise TypeError(f"a fault rule is a JSON object, not {type(rule).__name__}")
-        parsed: FaultRule | RunFailureRule
+        parsed: FaultRule | RunFailureRule | SegmentJobFailureRule | SegmentJobDelayRule
         with self._lock:
-            if "fail_run_attempts" in rule:
+            if "delay_segment_jobs" in rule:
+                parsed = SegmentJobDelayRule.from_dict(rule)
+                self.segment_job_delays.append(parsed)
+            elif "fail_segment_jobs" in rule:
+                parsed = SegmentJobFailureRule.from_dict(rule)
+                self.segment_job_rules.append(parsed)
+            elif "fail_run_attempts" in rule:
                 parsed = RunFailureRule.from_dict(rule)
                 self.run_rules.append(parsed)
             else:
@@ -148,6 +213,8 @@ class FaultPlan:
             self.rules.clear()
             self.failing_runs.clear()
             self.run_rules.clear()
+            self.segment_job_rules.clear()
+            self.segment_job_delays.clear()
 
     def take(self, method: str, path: str) -> FaultRule | None:
         """The first live rule for this request, counted as used."""
@@ -180,4 +247,26 @@ class FaultPlan:
                 errors = rule.errors_for(flow_id, attempt)
                 if errors:
                     return errors
+        return None
+
+    def take_segment_job_delay(self, segment_ids: list[str]) -> float | None:
+        """How long a new segment job for these audiences takes, if a delay rule still applies."""
+        with self._lock:
+            for rule in self.segment_job_delays:
+                if rule.used < rule.delay_segment_jobs and (
+                    rule.segment == "*" or rule.segment in segment_ids
+                ):
+                    rule.used += 1
+                    return float(rule.seconds)
+        return None
+
+    def take_segment_job_failure(self, segment_ids: list[str]) -> list[dict[str, str]] | None:
+        """The errors a new segment job for these audiences fails with, if a rule still applies."""
+        with self._lock:
+            for rule in self.segment_job_rules:
+                if rule.used < rule.fail_segment_jobs and (
+                    rule.segment == "*" or rule.segment in segment_ids
+                ):
+                    rule.used += 1
+                    return [{"code": rule.code, "message": rule.message}]
         return None

@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from aep_emulator import credentials, segments
+from aep_emulator import audience_files, credentials, segments
 from aep_emulator.catalog import find_destination
 from aep_emulator.config import EmulatorConfig
 from aep_emulator.datasets import BY_ID as DATASETS_BY_ID
@@ -341,7 +341,9 @@ class RunEngine:
         if not errors and flow is not None:
             try:
                 metrics.update(
-                    self._export_segments(flow, meta) if meta.get("segments") else self._export(flow, meta)
+                    self._export_segments(flow, meta, run_id)
+                    if meta.get("segments")
+                    else self._export(flow, meta)
                 )
             except (ExportError, OSError) as err:
                 errors = [{"code": "CONNECTOR-1001-500", "message": str(err)}]
@@ -368,8 +370,9 @@ class RunEngine:
                 "completedAtUTC": stamp,
             }
 
-    def _export_segments(self, flow: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-        """CSV files per due segment, named from its filenameTemplate, split at ``csv_split_rows``."""
+    def _export_segments(self, flow: dict[str, Any], meta: dict[str, Any], run_id: str) -> dict[str, Any]:
+        """A file per due audience, named from its filenameTemplate: CSV split at ``csv_split_rows``
+        for a legacy destination; the mapping set's columns in the target's format for an enhanced one."""
         sandbox = meta["sandbox"]
         target = self.state.entities(sandbox, "targetConnections").get(flow["targetConnectionIds"][0])
         if target is None:
@@ -386,12 +389,19 @@ class RunEngine:
             raise ExportError("the flow has no GeneralTransform with segment selectors")
         params = transform["params"]
         selected = {s["value"]["id"]: s["value"] for s in params["segmentSelectors"]["selectors"]}
-        paths = [s["value"]["path"] for s in params["profileSelectors"]["selectors"]] or [
-            "personalEmail.address"
-        ]
-        mandatory = params["profileSelectors"].get("mandatoryFields") or []
+        enhanced = "profileSelectors" not in params
+        if enhanced:
+            columns = self._mapped_columns(sandbox, params)
+            mandatory = [columns[h] for h in params.get("mandatoryFields") or [] if h in columns]
+        else:
+            paths = [s["value"]["path"] for s in params["profileSelectors"]["selectors"]] or [
+                "personalEmail.address"
+            ]
+            columns = {path: path for path in paths}
+            mandatory = params["profileSelectors"].get("mandatoryFields") or []
         totals = {"input": 0, "output": 0, "bytes": 0}
-        read, written, file_summaries = [], [], []
+        read, written, file_summaries, paths_written = [], [], [], []
+        name = destination.name if destination else "destination"
         for segment_id, occurrence in meta["segments"].items():
             value = selected.get(segment_id)
             if value is None:
@@ -401,18 +411,37 @@ class RunEngine:
             start, count = (
                 (size + (occurrence["index"] - 1) * delta, delta) if occurrence["incremental"] else (0, size)
             )
-            rows = list(segments.profiles(segment_id, start, count, paths))
+            rows = list(segments.profiles(segment_id, start, count, list(columns.values())))
             kept = [row for row in rows if all(row.get(field) for field in mandatory)]
-            base = segments.file_base_name(
-                value["filenameTemplate"],
-                destination=destination.name if destination else "destination",
-                segment=value,
-                moment=segments.utc(occurrence["run_time"]),
-            )
-            for path in segments.write_csv_files(folder, base, paths, kept, self.config.csv_split_rows):
-                lines = sum(1 for _ in path.open(encoding="utf-8")) - 1
+            moment = segments.utc(occurrence["run_time"])
+            if enhanced:
+                base = audience_files.file_base_name(
+                    value.get("filenameTemplate") or segments.ENHANCED_DEFAULT_TEMPLATE,
+                    destination=name,
+                    segment=value,
+                    flow=flow,
+                    org_name=self.config.org_id.split("@")[0],
+                    moment=moment,
+                )
+                by_header = [{h: row.get(source) for h, source in columns.items()} for row in kept]
+                made = audience_files.write_audience_file(
+                    folder, base, list(columns), by_header, target["params"]
+                )
+                outputs = [(made.path, made.records)]
+            else:
+                base = segments.file_base_name(
+                    value["filenameTemplate"], destination=name, segment=value, moment=moment
+                )
+                outputs = [
+                    (path, sum(1 for _ in path.open(encoding="utf-8")) - 1)
+                    for path in segments.write_csv_files(
+                        folder, base, list(columns), kept, self.config.csv_split_rows
+                    )
+                ]
+            for path, lines in outputs:
                 totals["bytes"] += path.stat().st_size
                 file_summaries.append(file_summary(self.config.exports_dir, folder, path, lines))
+                paths_written.append(path)
             totals["input"] += len(rows)
             totals["output"] += len(kept)
             # Adobe's activation runs count each audience as an entity ``segment:<id>``.
@@ -421,6 +450,9 @@ class RunEngine:
                 {"id": entity, "inputRecordCount": len(rows), "skippedRecordCount": len(rows) - len(kept)}
             )
             written.append({"id": entity, "createdRecordCount": len(kept), "outputRecordCount": len(kept)})
+        if enhanced and target["params"].get("includeFileManifest") and paths_written:
+            first = min(o["run_time"] for o in meta["segments"].values())
+            audience_files.write_manifest(folder, flow["id"], run_id, segments.utc(first), paths_written)
         skipped = totals["input"] - totals["output"]
         return {
             "recordSummary": {
@@ -451,6 +483,14 @@ class RunEngine:
             "sizeSummary": {"inputBytes": totals["bytes"], "outputBytes": totals["bytes"]},
             "fileSummary": {"inputFileCount": 0, "outputFileCount": len(file_summaries)},
         }
+
+    def _mapped_columns(self, sandbox: str, params: dict[str, Any]) -> dict[str, str]:
+        """Column header -> profile attribute, from the flow's mapping set."""
+        mapping_id = (params.get("profileMapping") or {}).get("mappingId")
+        mapping_set = self.state.entities(sandbox, "mappingSets").get(str(mapping_id)) if mapping_id else None
+        if mapping_set is None:
+            raise ExportError("the flow has no mapping set (profileMapping): no columns to export")
+        return {m["destination"]: m["source"] for m in mapping_set["mappings"]}
 
     def _export(self, flow: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         """Write the run's files and return its record, size and file summaries."""

@@ -31,6 +31,20 @@ MACROS = (
     "%DATETIME(YYYYMMdd_HHmmss)%",
     "%TIMESTAMP%",
 )
+#: The enhanced destinations' file-name macros, all optional (Adobe's current tutorial).
+ENHANCED_MACROS = (
+    "%DESTINATION%",
+    "%SEGMENT_ID%",
+    "%SEGMENT_NAME%",
+    "%DESTINATION_INSTANCE_ID%",
+    "%DESTINATION_INSTANCE_NAME%",
+    "%ORGANIZATION_NAME%",
+    "%SANDBOX_NAME%",
+    "%DATETIME(YYYYMMdd_HHmmss)%",
+    "%TIMESTAMP%",
+)
+ENHANCED_DEFAULT_TEMPLATE = "%DESTINATION%_%SEGMENT_ID%_%DATETIME(YYYYMMdd_HHmmss)%"
+FIELD_TYPES = ("ATTRIBUTE", "IDENTITY")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d", re.ASCII)
 _SAFE = re.compile(r"[^0-9A-Za-z._\-]+")
@@ -54,6 +68,35 @@ def check_selectors(params: dict[str, Any]) -> None:
         raise _invalid("profileSelectors.mandatoryFields must hold attribute paths (strings)")
 
 
+def check_enhanced_params(params: dict[str, Any]) -> None:
+    """An enhanced flow's selectors, field lists and mapping reference (their shapes)."""
+    for index, selector in enumerate(params["segmentSelectors"]["selectors"]):
+        _check_segment(selector, f"segmentSelectors.selectors[{index}]", enhanced=True)
+    mandatory = params.get("mandatoryFields", [])
+    if not isinstance(mandatory, list) or not all(isinstance(f, str) and f for f in mandatory):
+        raise _invalid("mandatoryFields must be an array of column names")
+    primary = params.get("primaryFields", [])
+    if not isinstance(primary, list):
+        raise _invalid("primaryFields must be an array")
+    for index, field in enumerate(primary):
+        kind = field.get("fieldType") if isinstance(field, dict) else None
+        key = "attributePath" if kind == "ATTRIBUTE" else "identityNamespace"
+        if kind not in FIELD_TYPES or not isinstance(field.get(key), str) or not field[key]:
+            raise _invalid(
+                f"primaryFields[{index}] must be {{fieldType: ATTRIBUTE, attributePath}} or "
+                "{fieldType: IDENTITY, identityNamespace}"
+            )
+    mapping = params.get("profileMapping", {})
+    if not isinstance(mapping, dict):
+        raise _invalid("profileMapping must be an object")
+    if mapping and (
+        not isinstance(mapping.get("mappingId"), str)
+        or isinstance(mapping.get("mappingVersion"), bool)
+        or not isinstance(mapping.get("mappingVersion"), int)
+    ):
+        raise _invalid("profileMapping must hold a mappingId (string) and a mappingVersion (integer)")
+
+
 def selector_type(selector: Any) -> Any:
     return selector.get("type") if isinstance(selector, dict) else None
 
@@ -62,7 +105,7 @@ def _invalid(detail: str) -> Exception:
     return bad_request(detail, code="1051-400")
 
 
-def _check_segment(selector: Any, where: str) -> None:
+def _check_segment(selector: Any, where: str, *, enhanced: bool = False) -> None:
     value = selector.get("value") if isinstance(selector, dict) else None
     if selector_type(selector) != "PLATFORM_SEGMENT" or not isinstance(value, dict):
         raise _invalid(f"{where} must be a PLATFORM_SEGMENT selector with a value")
@@ -75,6 +118,9 @@ def _check_segment(selector: Any, where: str) -> None:
     if not isinstance(mode, str) or mode not in FREQUENCIES:
         raise _invalid(f"{where}.value.exportMode {mode!r} must be one of {', '.join(FREQUENCIES)}")
     _check_schedule(value.get("schedule"), mode, f"{where}.value.schedule")
+    if enhanced:
+        _check_enhanced_naming(value, where)
+        return
     template = value.get("filenameTemplate")
     if (
         not isinstance(template, str)
@@ -85,6 +131,22 @@ def _check_segment(selector: Any, where: str) -> None:
     unknown = [m for m in re.findall(r"%[^%]*%", template) if m not in MACROS]
     if unknown:
         raise _invalid(f"{where}.value.filenameTemplate has unknown macros {', '.join(unknown)}")
+
+
+def _check_enhanced_naming(value: dict[str, Any], where: str) -> None:
+    """Enhanced file names: known macros, one time stamp at most; scheduled exports on the hour."""
+    template = value.get("filenameTemplate", ENHANCED_DEFAULT_TEMPLATE)
+    if not isinstance(template, str) or not template:
+        raise _invalid(f"{where}.value.filenameTemplate must be a string")
+    macros = re.findall(r"%[^%]*%", template)
+    unknown = [m for m in macros if m not in ENHANCED_MACROS]
+    if unknown:
+        raise _invalid(f"{where}.value.filenameTemplate has unknown macros {', '.join(unknown)}")
+    if {"%DATETIME(YYYYMMdd_HHmmss)%", "%TIMESTAMP%"} <= set(macros):
+        raise _invalid(f"{where}.value.filenameTemplate takes %DATETIME(...)% or %TIMESTAMP%, not both")
+    start_time = (value.get("schedule") or {}).get("startTime")
+    if isinstance(start_time, str) and not start_time.endswith(":00"):
+        raise _invalid(f"{where}.value.schedule.startTime {start_time!r} must be on the hour (HH:00)")
 
 
 def _check_schedule(schedule: Any, mode: str, where: str) -> None:
@@ -123,7 +185,7 @@ def enrich(params: dict[str, Any], now: float) -> None:
     for selector in params["segmentSelectors"]["selectors"]:
         selector["value"].setdefault("createTime", str(int(now)))
         selector["value"].setdefault("updateTime", str(int(now)))
-    for selector in params["profileSelectors"]["selectors"]:
+    for selector in (params.get("profileSelectors") or {}).get("selectors", []):
         path = selector["value"]["path"]
         selector["value"].setdefault("operator", "EXISTS")
         selector["value"].setdefault(

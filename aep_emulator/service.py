@@ -12,7 +12,12 @@ from typing import Any
 
 from aep_emulator import credentials, patching, segments
 from aep_emulator import validation as check
-from aep_emulator.catalog import DATA_LAKE_SPEC_ID, PROFILE_STORE_SPEC_ID
+from aep_emulator.catalog import (
+    DATA_LAKE_SPEC_ID,
+    PROFILE_STORE_SPEC_ID,
+    enhanced_audience_targets,
+    is_enhanced_audience_flow,
+)
 from aep_emulator.config import EmulatorConfig
 from aep_emulator.datasets import DATASETS
 from aep_emulator.errors import (
@@ -230,14 +235,7 @@ class FlowService:
                 entity["params"] = copy.deepcopy(body["params"])
                 entity["typeInfo"] = {"type": "dataset", "id": "datasets"}
             elif spec["id"] == PROFILE_STORE_SPEC_ID:
-                base = self._referenced_connection(sandbox, body.get("baseConnectionId"), spec["id"])
-                data = check.require_dict(body.get("data") or {}, "data")
-                if str(data.get("format", "")).upper() != "CSV":
-                    raise bad_request("data.format must be CSV for a Profile Store source connection")
-                entity["baseConnectionId"] = base["id"]
-                entity["data"] = copy.deepcopy(data)
-                entity["params"] = copy.deepcopy(check.require_dict(body.get("params") or {}, "params"))
-                entity["typeInfo"] = {"type": "ProfileFragments", "id": "ups"}
+                self._profile_store_source(sandbox, body, entity)
             else:
                 raise bad_request(
                     f"connectionSpec {spec['name']!r} is not a source: use Data Lake or Profile Store",
@@ -247,6 +245,23 @@ class FlowService:
                 entity.get("baseConnectionId"), entity["connectionSpec"]
             )
             return self._store(sandbox, "sourceConnections", entity)
+
+    def _profile_store_source(self, sandbox: str, body: dict[str, Any], entity: dict[str, Any]) -> None:
+        """The batch-activation tutorial sends a base connection and ``data`` (CSV); Adobe's current
+        tutorial sends neither, and AEP names the sandbox's implicit Profile Store base connection."""
+        if body.get("baseConnectionId") is None:
+            entity["baseConnectionId"] = profile_store_base_connection_id(sandbox)
+        else:
+            base = self._referenced_connection(sandbox, body.get("baseConnectionId"), PROFILE_STORE_SPEC_ID)
+            entity["baseConnectionId"] = base["id"]
+        if "data" in body or "baseConnectionId" in body:
+            data = check.require_dict(body.get("data") or {}, "data")
+            if str(data.get("format", "")).upper() != "CSV":
+                raise bad_request("data.format must be CSV for a Profile Store source connection")
+            entity["data"] = copy.deepcopy(data)
+        if "params" in body or "baseConnectionId" in body:
+            entity["params"] = copy.deepcopy(check.require_dict(body.get("params") or {}, "params"))
+        entity["typeInfo"] = {"type": "ProfileFragments", "id": "ups"}
 
     def create_target_connection(self, sandbox: str, client: str, body: Any) -> dict[str, Any]:
         body = check.require_object(body)
@@ -258,6 +273,7 @@ class FlowService:
         if "data" in body:
             check.require_dict(body["data"], "data")
         workflow = "DATASETS" if "datasetFileType" in params else "SEGMENTS"
+        check.check_file_options(params)
         check.check_schema(
             spec["targetSpec"]["spec"],
             params,
@@ -299,6 +315,10 @@ class FlowService:
         target_id = check.check_id_list(body, "targetConnectionIds")
         transformations = check.check_transformations(body.get("transformations"))
         workflow = flow_spec["attributes"]["_workflow"]
+        enhanced = is_enhanced_audience_flow(flow_spec)
+        if enhanced and not transformations:
+            # The tutorial's S3 tab sends none; later PATCHes address /transformations/0/params.
+            transformations = [enhanced_general_transform()]
         with self.state.lock:
             source, target = self._flow_connections(sandbox, flow_spec, source_id, target_id)
             entity = self._entity(sandbox, client, body)
@@ -312,7 +332,8 @@ class FlowService:
                 schedule.setdefault("endTime", entity["createdAt"] // 1000 + SIX_MONTHS_SECONDS)
                 entity["scheduleParams"] = schedule
             else:
-                transform = check.check_general_transform(entity["transformations"])
+                transform = check.check_general_transform(entity["transformations"], enhanced=enhanced)
+                self._check_mapping(sandbox, transform["params"])
                 segments.enrich(transform["params"], time.time())
             entity["inheritedAttributes"] = _flow_inherited(source, target)
             entity["options"] = {"workflow": workflow}
@@ -346,7 +367,29 @@ class FlowService:
                 f"flow spec {flow_spec['name']!r} does not match the target connection's spec {target['connectionSpec']['id']}",
                 code="1034-400",
             )
+        if target["connectionSpec"]["id"] in enhanced_audience_targets():
+            # The target's file type is conditional on the workflow: audiences or datasets.
+            wanted = "datasetFileType" if flow_spec["attributes"]["_workflow"] == "DATASETS" else "fileType"
+            if wanted not in target["params"]:
+                raise bad_request(
+                    f"flow spec {flow_spec['name']!r} needs a target connection with params.{wanted}; "
+                    f"target connection {target['id']} is made for the other workflow",
+                    code="1034-400",
+                )
         return source, target
+
+    def _check_mapping(self, sandbox: str, params: dict[str, Any]) -> None:
+        """An enhanced flow's ``profileMapping`` names a mapping set of the sandbox, at its version."""
+        mapping = params.get("profileMapping") or {}
+        if not mapping:
+            return
+        found = self.state.entities(sandbox, "mappingSets").get(str(mapping.get("mappingId")))
+        if found is None or found["version"] != mapping.get("mappingVersion"):
+            raise bad_request(
+                f"profileMapping: mapping set {mapping.get('mappingId')!r} version "
+                f"{mapping.get('mappingVersion')!r} is not a mapping set of sandbox {sandbox!r}",
+                code="1051-400",
+            )
 
     def _start_delay(self, flow: dict[str, Any]) -> float:
         """A start time in the future delays the first run, on the accelerated clock."""
@@ -447,10 +490,12 @@ class FlowService:
                 "scheduleParams does not apply to an audience dataflow: each segment selector has its schedule",
                 code="1050-400",
             )
-        segments.enrich(check.check_general_transform(patched["transformations"])["params"], time.time())
+        transform = check.check_general_transform(patched["transformations"], enhanced=_enhanced(flow))
+        self._check_mapping(sandbox, transform["params"])
+        segments.enrich(transform["params"], time.time())
 
     def _sync_segments(self, meta: dict[str, Any], flow: dict[str, Any]) -> None:
-        transform = check.check_general_transform(flow.get("transformations"))
+        transform = check.check_general_transform(flow.get("transformations"), enhanced=_enhanced(flow))
         segments.sync_schedules(
             meta,
             transform["params"],
@@ -558,6 +603,29 @@ def _dataset_schedule(params: Any) -> dict[str, Any]:
     if "folderNameTemplate" in schedule and "foldernameTemplate" not in schedule:
         schedule["foldernameTemplate"] = schedule["folderNameTemplate"]
     return schedule
+
+
+def _enhanced(flow: dict[str, Any]) -> bool:
+    return is_enhanced_audience_flow(check.flow_specs()[flow["flowSpec"]["id"]])
+
+
+def enhanced_general_transform() -> dict[str, Any]:
+    """The transformation an enhanced audience flow starts with (Adobe's V2 example)."""
+    return {
+        "name": "GeneralTransform",
+        "params": {
+            "mandatoryFields": [],
+            "primaryFields": [],
+            "profileMapping": {},
+            "segmentSelectors": {"selectors": []},
+        },
+    }
+
+
+def profile_store_base_connection_id(sandbox: str) -> str:
+    """The id of a sandbox's implicit Profile Store base connection (a source connection made
+    without one names it): stable, and never a stored entity."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"aep-emulator-profile-store:{sandbox}"))
 
 
 def data_lake_base_connection_id(sandbox: str) -> str:

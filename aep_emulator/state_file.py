@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-KINDS = ("connections", "sourceConnections", "targetConnections", "flows", "runs")
+KINDS = ("connections", "sourceConnections", "targetConnections", "flows", "runs", "schemas", "mappingSets")
 SECTIONS = ("sandboxes", "tokens", "meta", "requests")
 META_KINDS = ("flows", "runs")
 #: Bookkeeping values the run engine does arithmetic on.

@@ -13,7 +13,7 @@ from jsonschema import Draft7Validator
 
 from aep_emulator.catalog import all_connection_specs, all_flow_specs
 from aep_emulator.errors import bad_request, flow_error
-from aep_emulator.segments import check_selectors
+from aep_emulator.segments import check_enhanced_params, check_selectors
 
 SCHEDULE_RULES: dict[str, dict[str, tuple[int, ...]]] = {
     "DAILY_FULL_EXPORT": {"day": (0,)},
@@ -125,14 +125,34 @@ def _is_secret(schema: dict[str, Any], error: Any) -> bool:
     return prop.get("format") == "password"
 
 
+def check_file_options(params: dict[str, Any]) -> None:
+    """The audience file options the target spec leaves to prose: a boolean manifest switch, CSV
+    options only with CSV files, and one file type per workflow."""
+    if "includeFileManifest" in params and not isinstance(params["includeFileManifest"], bool):
+        raise bad_request("params.includeFileManifest must be a boolean", code="1016-400")
+    if "csvOptions" in params and params.get("fileType") != "CSV":
+        raise bad_request(
+            f"params.csvOptions go with fileType CSV, not {params.get('fileType')!r}", code="1016-400"
+        )
+    if "datasetFileType" in params and "fileType" in params:
+        raise bad_request(
+            "params.fileType (audiences) and params.datasetFileType (datasets) exclude each other",
+            code="1016-400",
+        )
+
+
 def conditional_fields(spec: dict[str, Any], workflow: str) -> tuple[str, ...]:
     """Target fields whose ``conditional`` names another workflow: not required here."""
     props = spec.get("targetSpec", {}).get("spec", {}).get("properties", {})
-    return tuple(
-        name
-        for name, rule in props.items()
-        if isinstance(rule.get("conditional"), dict) and rule["conditional"].get("value") != workflow
-    )
+    return tuple(name for name, rule in props.items() if not _applies(rule.get("conditional"), workflow))
+
+
+def _applies(conditional: Any, workflow: str) -> bool:
+    """Whether a field's ``conditional`` on the flow spec's workflow holds for ``workflow``."""
+    if not isinstance(conditional, dict) or conditional.get("field") != "flowSpec.attributes._workflow":
+        return True
+    same = conditional.get("value") == workflow
+    return not same if conditional.get("operator") == "NOT_CONTAINS" else same
 
 
 def check_schedule(params: Any) -> dict[str, Any]:
@@ -192,14 +212,26 @@ def check_transformations(transformations: Any) -> list[Any]:
     return transformations
 
 
-def check_general_transform(transformations: Any) -> dict[str, Any]:
-    """The GeneralTransform of an audience flow, its selector arrays and every selector checked."""
+def check_general_transform(transformations: Any, *, enhanced: bool = False) -> dict[str, Any]:
+    """The GeneralTransform of an audience flow, its selector arrays and every selector checked.
+
+    ``enhanced``: a flow to an enhanced cloud-storage destination, whose columns come from a
+    mapping set (``profileMapping``) and whose field lists sit beside the selectors.
+    """
     transformation = general_transform(check_transformations(transformations))
     if transformation is None:
         raise bad_request("A segment dataflow needs a GeneralTransform transformation", code="1051-400")
     params = transformation.get("params")
     if not isinstance(params, dict):
         raise bad_request("GeneralTransform params must be an object", code="1051-400")
+    if enhanced:
+        group = params.get("segmentSelectors")
+        if not isinstance(group, dict) or not isinstance(group.get("selectors"), list):
+            raise bad_request(
+                "GeneralTransform params.segmentSelectors.selectors must be an array", code="1051-400"
+            )
+        check_enhanced_params(params)
+        return transformation
     for key in ("segmentSelectors", "profileSelectors"):
         group = params.get(key)
         if not isinstance(group, dict) or not isinstance(group.get("selectors"), list):

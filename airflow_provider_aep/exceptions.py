@@ -282,3 +282,25 @@ def as_error_list(errors: Any) -> list[dict[str, Any]]:
 def error_codes(errors: Iterable[Mapping[str, Any]]) -> str:
     """``CODE: message; ...`` of a run's errors, or ``no errors given``."""
     return "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in errors) or "no errors given"
+
+
+class AEPSegmentJobFailed(AEPError):
+    """A segment job ended FAILED or CANCELLED. A retry of the task starts a new job.
+
+    :param job_id: the segment job.
+    :param status: how it ended.
+    :param errors: AEP's error text for it.
+    """
+
+    def __init__(self, job_id: str, status: str, errors: str) -> None:
+        self.job_id = job_id
+        self.status = status
+        self.errors = errors
+        super().__init__(f"Segment job {job_id} ended {status}: {errors}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.job_id, self.status, self.errors), dict(self.__dict__)
+
+
+class AEPAdhocActivationRefused(AEPError):
+    """AEP refused the ad-hoc activation; the message is AEP's, with what to do about it."""

@@ -33,6 +33,8 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.operators.datasets",
                     f"{PACKAGE}.operators.runs",
                     f"{PACKAGE}.operators.updates",
+                    f"{PACKAGE}.operators.segment_jobs",
+                    f"{PACKAGE}.operators.adhoc_activation",
                 ],
             }
         ],
@@ -44,7 +46,10 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "triggers": [
-            {"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.triggers.dataflow_run"]}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [f"{PACKAGE}.triggers.dataflow_run", f"{PACKAGE}.triggers.segment_job"],
+            }
         ],
         "extra-links": [f"{PACKAGE}.links.AEPDataflowLink"],
         "connection-types": [

@@ -6,6 +6,28 @@ some paths so), with no redirect: the gateway reads the path without it.
 
 from __future__ import annotations
 
-from aep_emulator.routes import admin, connections, flows, ims, runs, specs, ui
+from aep_emulator.routes import (
+    adhoc,
+    admin,
+    connections,
+    conversion,
+    flows,
+    ims,
+    runs,
+    segmentation,
+    specs,
+    ui,
+)
 
-ROUTERS = (ims.router, specs.router, connections.router, flows.router, runs.router, admin.router, ui.router)
+ROUTERS = (
+    ims.router,
+    specs.router,
+    connections.router,
+    flows.router,
+    runs.router,
+    segmentation.router,
+    adhoc.router,
+    conversion.router,
+    admin.router,
+    ui.router,
+)

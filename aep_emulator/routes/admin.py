@@ -68,6 +68,8 @@ async def list_faults(aep: AEP) -> dict[str, Any]:
     return {
         "rules": [r.as_dict() for r in aep.faults.rules],
         "run_rules": [r.as_dict() for r in aep.faults.run_rules],
+        "segment_job_rules": [r.as_dict() for r in aep.faults.segment_job_rules],
+        "segment_job_delays": [r.as_dict() for r in aep.faults.segment_job_delays],
         "failing_runs": aep.faults.failing_runs,
     }
 

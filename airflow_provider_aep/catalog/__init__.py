@@ -18,6 +18,15 @@ from typing import Any, Literal
 from airflow_provider_aep.exceptions import AEPValidationError
 
 Workflow = Literal["datasets", "segments"]
+#: What a dataflow exports: Data Lake datasets or Profile Store audiences.
+Export = Literal["datasets", "audiences"]
+EXPORTS: tuple[Export, ...] = ("datasets", "audiences")
+
+#: Adobe's guide for moving from the legacy audience destinations to the enhanced ones.
+MIGRATION_GUIDE_URL = (
+    "https://experienceleague.adobe.com/docs/experience-platform/destinations/api/"
+    "api-migration-guide-cloud-storage-destinations.html"
+)
 
 DATA_LAKE_SPEC_ID = "23598e46-f560-407b-88d5-ea6207e49db0"
 PROFILE_STORE_SPEC_ID = "8a9c3494-9708-43d7-ae3f-cda01e5030e1"
@@ -60,6 +69,36 @@ class Destination:
     location_keys: tuple[str, ...]
     target_mode: str
     aliases: tuple[str, ...] = ()
+    #: The audience flow spec of an enhanced cloud-storage destination, which takes audiences
+    #: as well as datasets (Adobe's current audience-activation tutorial); None elsewhere.
+    audience_flow_spec_id: str | None = None
+    #: For a legacy audience destination: the key of the enhanced destination Adobe moved its
+    #: users to (see :data:`MIGRATION_GUIDE_URL`).
+    replaced_by: str | None = None
+
+    @property
+    def export(self) -> Export:
+        """What the destination exports when an operator does not say: datasets or audiences."""
+        return "datasets" if self.workflow == "datasets" else "audiences"
+
+    @property
+    def takes_audiences(self) -> bool:
+        return self.workflow == "segments" or self.audience_flow_spec_id is not None
+
+    @property
+    def legacy(self) -> bool:
+        """A legacy audience destination: it still works, and Adobe migrates its users off it."""
+        return self.replaced_by is not None
+
+    def flow_spec_for(self, export: Export) -> str:
+        """The flow spec of a dataset export or of an audience activation to this destination."""
+        if export == "audiences" and self.workflow == "datasets":
+            if self.audience_flow_spec_id is None:
+                raise AEPValidationError("export", export, f"{self.name} takes datasets only")
+            return self.audience_flow_spec_id
+        if export == "datasets" and self.workflow == "segments":
+            raise AEPValidationError("export", export, f"{self.name} takes audiences only")
+        return self.flow_spec_id
 
     @property
     def connection_spec(self) -> dict[str, Any]:
@@ -97,6 +136,7 @@ DESTINATIONS: dict[str, Destination] = {
             ("bucketName", "path"),
             "Server-to-server",
             ("s3",),
+            audience_flow_spec_id="1a0514a6-33d4-4c7f-aff8-594799c47549",
         ),
         Destination(
             "azure_blob",
@@ -106,6 +146,7 @@ DESTINATIONS: dict[str, Destination] = {
             "datasets",
             ("container", "path"),
             "Server-to-server",
+            audience_flow_spec_id="752d422f-b16f-4f0d-b1c6-26e448e3b388",
         ),
         Destination(
             "adls_gen2",
@@ -116,6 +157,7 @@ DESTINATIONS: dict[str, Destination] = {
             ("path",),
             "Server-to-server",
             ("adls",),
+            audience_flow_spec_id="db060570-a155-418a-a6d3-b4d97698e5dc",
         ),
         Destination(
             "data_landing_zone",
@@ -126,6 +168,7 @@ DESTINATIONS: dict[str, Destination] = {
             ("path",),
             "Server-to-server",
             ("dlz",),
+            audience_flow_spec_id="7e635b9f-e59b-4546-8ba8-fce6496693c8",
         ),
         Destination(
             "google_cloud_storage",
@@ -136,6 +179,7 @@ DESTINATIONS: dict[str, Destination] = {
             ("bucketName", "path"),
             "Server-to-server",
             ("gcs",),
+            audience_flow_spec_id="976d663b-80b4-4193-be6b-2d0487516623",
         ),
         Destination(
             "sftp",
@@ -145,8 +189,11 @@ DESTINATIONS: dict[str, Destination] = {
             "datasets",
             ("remotePath",),
             "Server-to-server",
+            audience_flow_spec_id="fd36aaa4-bf2b-43fb-9387-43785eeeb799",
         ),
         # Segment activation to batch destinations (the batch-activation tutorial, legacy specs).
+        # Adobe moved the cloud-storage ones to the enhanced destinations above (MIGRATION_GUIDE_URL);
+        # the email-marketing destinations have no enhanced form.
         Destination(
             "adobe_campaign",
             "Adobe Campaign",
@@ -166,6 +213,7 @@ DESTINATIONS: dict[str, Destination] = {
             ("bucketName", "path"),
             "Cloud Storage",
             ("s3_audiences",),
+            replaced_by="amazon_s3",
         ),
         Destination(
             "azure_blob_audiences",
@@ -175,6 +223,7 @@ DESTINATIONS: dict[str, Destination] = {
             "segments",
             ("container", "path"),
             "Cloud Storage",
+            replaced_by="azure_blob",
         ),
         Destination(
             "oracle_eloqua",
@@ -214,12 +263,15 @@ DESTINATIONS: dict[str, Destination] = {
             "segments",
             ("remotePath",),
             "Cloud Storage",
+            replaced_by="sftp",
         ),
     )
 }
 
 DATASET_EXPORT_DESTINATIONS = tuple(k for k, d in DESTINATIONS.items() if d.workflow == "datasets")
 SEGMENT_DESTINATIONS = tuple(k for k, d in DESTINATIONS.items() if d.workflow == "segments")
+#: The enhanced cloud-storage destinations, which take audiences as well as datasets.
+ENHANCED_AUDIENCE_DESTINATIONS = tuple(k for k, d in DESTINATIONS.items() if d.audience_flow_spec_id)
 
 _BY_ALIAS = {alias: d for d in DESTINATIONS.values() for alias in (d.key, *d.aliases)}
 _BY_SPEC_ID = {d.connection_spec_id: d for d in DESTINATIONS.values()}
@@ -228,6 +280,18 @@ _BY_SPEC_ID = {d.connection_spec_id: d for d in DESTINATIONS.values()}
 def find_destination(key_or_spec_id: str) -> Destination | None:
     """The destination for a readable key, an alias or a connection spec id; None if unknown."""
     return _BY_ALIAS.get(key_or_spec_id.strip().lower()) or _BY_SPEC_ID.get(key_or_spec_id.strip())
+
+
+def check_export(export: Any) -> Export | None:
+    """An operator's ``export``: ``"datasets"``, ``"audiences"`` or None (what the destination does)."""
+    if export in (None, ""):
+        return None
+    if export not in EXPORTS:
+        raise AEPValidationError(
+            "export", export, "'datasets' or 'audiences' (or None: what the destination does)"
+        )
+    chosen: Export = export
+    return chosen
 
 
 def did_you_mean(value: Any, workflow: Workflow | None = None) -> list[str]:

@@ -27,6 +27,7 @@ from airflow_provider_aep.exceptions import (
     AEPValidationError,
 )
 from airflow_provider_aep.hooks import ims
+from airflow_provider_aep.hooks.audience_mapping import AudienceMappingMixin
 from airflow_provider_aep.hooks.connection import (
     AEPConnectionSettings,
     Service,
@@ -48,6 +49,7 @@ from airflow_provider_aep.hooks.retry import (
     not_processed,
     retrying,
 )
+from airflow_provider_aep.hooks.segmentation import SegmentationMixin
 from airflow_provider_aep.utils.ids import (
     ENTITY_NAMES,
     EntityKind,
@@ -89,7 +91,7 @@ def quote_etag(etag: str) -> str:
     return etag if etag.startswith('"') or etag.startswith('W/"') else f'"{etag}"'
 
 
-class AEPHook(CreateOnceMixin, BaseHook):
+class AEPHook(AudienceMappingMixin, SegmentationMixin, CreateOnceMixin, BaseHook):
     """Talks to the Flow Service with an ``aep`` connection.
 
     :param aep_conn_id: the Airflow connection (login = client ID, password = client secret,

@@ -183,6 +183,38 @@ class AEPAsyncHook(BaseHook):
         """
         return await self.client.get_flow(flow_id)
 
+    # -- the Segmentation API reads, for the segment job trigger --------------------------------
+
+    async def get_segment_job(self, job_id: str) -> dict[str, Any]:
+        """One segment job (``GET /data/core/ups/segment/jobs/{id}``), for its status and metrics.
+
+        :param job_id: the segment job.
+        :return: the job.
+        """
+        from airflow_provider_aep.utils.ids import path_segment
+
+        path = f"/segment/jobs/{path_segment('segment_job_id', job_id)}"
+        job = await self.client.request("GET", path, service="segmentation")
+        return job if isinstance(job, dict) else {}
+
+    async def cancel_segment_job(self, job_id: str) -> bool:
+        """Ask AEP to cancel a segment job (``DELETE``); a job already gone is no error.
+
+        :param job_id: the segment job.
+        :return: True when AEP took the request, False when the job does not exist (404).
+        """
+        from airflow_provider_aep.exceptions import AEPApiError
+        from airflow_provider_aep.utils.ids import path_segment
+
+        path = f"/segment/jobs/{path_segment('segment_job_id', job_id)}"
+        try:
+            await self.client.request("DELETE", path, service="segmentation")
+        except AEPApiError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
 
 def _forget(reading: dict[str, asyncio.Future[Any]], conn_id: str, done: asyncio.Future[Any]) -> None:
     if reading.get(conn_id) is done:

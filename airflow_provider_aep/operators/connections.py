@@ -154,6 +154,10 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
     :param source: ``data_lake`` (default) or ``profile_store``.
     :param base_connection_id: the Profile Store base connection (for ``profile_store`` only);
         when not given, one is created (or reused) for it.
+    :param create_base_connection: for ``profile_store``: True (default) makes or reuses a
+        Profile Store base connection first, as the batch-activation tutorial does; False sends
+        the form of Adobe's current audience-activation tutorial, with no base connection (AEP
+        supplies it).
     :param description: shown in the AEP UI.
     """
 
@@ -178,6 +182,7 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
         description: str | None = None,
         source: str = "data_lake",
         base_connection_id: str | None = None,
+        create_base_connection: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -186,8 +191,15 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
         self.description = description
         self.source = source
         self.base_connection_id = base_connection_id
+        self.create_base_connection = create_base_connection
         check_when_literal(
-            {"name": name, "datasets": datasets, "source": source, "base_connection_id": base_connection_id},
+            {
+                "name": name,
+                "datasets": datasets,
+                "source": source,
+                "base_connection_id": base_connection_id,
+                "create_base_connection": create_base_connection,
+            },
             self._check_shape,
         )
 
@@ -206,6 +218,14 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
             build_data_lake_source_connection(name=self.name, datasets=[_as_entry(d) for d in self.datasets])
         elif self.base_connection_id is not None:
             check_id("base_connection_id", self.base_connection_id)
+        if not isinstance(self.create_base_connection, bool):
+            raise AEPValidationError("create_base_connection", self.create_base_connection, "True or False")
+        if self.base_connection_id and not self.create_base_connection:
+            raise AEPValidationError(
+                "base_connection_id",
+                self.base_connection_id,
+                "no base connection with create_base_connection=False (AEP supplies it)",
+            )
 
     @says_what_exists
     def execute(self, context: Context) -> str:
@@ -218,7 +238,7 @@ class AEPCreateSourceConnectionOperator(AEPCreateOperator):
         self._check_shape()
         if self.source == "profile_store":
             base = self.base_connection_id
-            if not base:
+            if not base and self.create_base_connection:
                 body = build_profile_store_base_connection(name=f"{self.name} (Profile Store base)")
                 made = self.create(context, "connections", body)
                 base = made["id"]
@@ -297,6 +317,15 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
     :param description: shown in the AEP UI.
     :param extra_params: more target params, sent as they are (e.g. ``mode`` for email-marketing
         destinations). Not ``params``: that name is Airflow's, for DAG params.
+    :param export: ``"audiences"`` for audiences to an enhanced cloud-storage destination
+        (``amazon_s3``, ``azure_blob``, ``adls_gen2``, ``data_landing_zone``,
+        ``google_cloud_storage``, ``sftp``), which then take ``file_type``, ``compression``,
+        ``csv_options`` and ``include_file_manifest``; default: what the destination does
+        (datasets for those six, audiences for the others).
+    :param file_type: audiences: ``CSV`` (default), ``JSON`` or ``PARQUET``.
+    :param csv_options: audiences in CSV: ``delimiter``, ``quote``, ``escape``, ``nullValue``,
+        ``emptyValue``, with the values the destination's spec allows.
+    :param include_file_manifest: audiences: True to have AEP write a manifest file per run.
     """
 
     entity_name = "target connection"
@@ -309,10 +338,13 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         "dataset_file_type",
         "compression",
         "extra_params",
+        "export",
+        "file_type",
+        "csv_options",
         "sandbox_name",
         "aep_conn_id",
     )
-    template_fields_renderers = {"location": "json", "extra_params": "json"}
+    template_fields_renderers = {"location": "json", "extra_params": "json", "csv_options": "json"}
     ui_color = "#fbe3d3"
 
     def __init__(
@@ -326,9 +358,12 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         compression: str | None = "GZIP",
         description: str | None = None,
         extra_params: Mapping[str, Any] | None = None,
+        export: str | None = None,
+        file_type: str | None = None,
+        csv_options: Mapping[str, Any] | None = None,
+        include_file_manifest: bool | None = None,
         **kwargs: Any,
     ) -> None:
-
         super().__init__(**kwargs)
         self.destination = destination
         self.name = name
@@ -338,6 +373,10 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
         self.compression = compression
         self.description = description
         self.extra_params = extra_params
+        self.export = export
+        self.file_type = file_type
+        self.csv_options = csv_options
+        self.include_file_manifest = include_file_manifest
         check_destination_when_literal(destination)
         check_id_when_literal("base_connection_id", base_connection_id)
         check_when_literal(
@@ -348,6 +387,9 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
                 "dataset_file_type": dataset_file_type,
                 "compression": compression,
                 "extra_params": extra_params,
+                "export": export,
+                "file_type": file_type,
+                "csv_options": csv_options,
             },
             self._check_arguments,
         )
@@ -361,10 +403,26 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
 
     def _target_params(self) -> tuple[str, dict[str, Any]]:
         """The connection spec id and the ``params`` the location and the format make."""
-        from airflow_provider_aep.catalog import resolve_destination
+        from airflow_provider_aep.catalog import check_export, resolve_destination
         from airflow_provider_aep.exceptions import AEPValidationError
 
         spec_id, destination = resolve_destination(self.destination)
+        export = check_export(self.export)
+        if destination is not None and export is not None:
+            destination.flow_spec_for(export)  # refuses an export the destination does not take
+        audiences_to_enhanced = (
+            export == "audiences" and destination is not None and destination.workflow == "datasets"
+        )
+        given: dict[str, Any] = {
+            "file_type": self.file_type,
+            "csv_options": self.csv_options,
+            "include_file_manifest": self.include_file_manifest,
+        }
+        for field, value in given.items():
+            if value not in (None, "", {}) and not audiences_to_enhanced:
+                raise AEPValidationError(
+                    field, value, "only with export='audiences' to an enhanced cloud-storage destination"
+                )
         if not isinstance(self.location, Mapping):
             raise AEPValidationError(
                 "location", self.location, "a mapping of location keys, e.g. {'bucketName': ..., 'path': ...}"
@@ -376,6 +434,19 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
                 raise AEPValidationError(
                     "location", unknown, f"{destination.name} takes " + ", ".join(destination.location_keys)
                 )
+        if audiences_to_enhanced and destination is not None:
+            from airflow_provider_aep.payloads.audiences import audience_target_params
+
+            target = audience_target_params(
+                destination,
+                target,
+                file_type=self.file_type or "CSV",
+                compression=self.compression or "NONE",
+                csv_options=self.csv_options or None,
+                include_file_manifest=self.include_file_manifest,
+            )
+            target.update(self.extra_params or {})
+            return spec_id, target
         target.update(self.extra_params or {})
         if destination is None or destination.workflow == "datasets":
             target["datasetFileType"] = self.dataset_file_type
@@ -396,9 +467,19 @@ class AEPCreateTargetConnectionOperator(AEPCreateOperator):
 
     @says_what_exists
     def execute(self, context: Context) -> str:
+        from airflow_provider_aep.catalog import MIGRATION_GUIDE_URL, find_destination
         from airflow_provider_aep.utils.ids import check_id
 
         body = self._body(check_id("base_connection_id", self.base_connection_id))
+        destination = find_destination(str(self.destination))
+        if destination is not None and destination.replaced_by:
+            self.log.warning(
+                "%s is a legacy audience destination; Adobe moves its users to the enhanced %r "
+                "destination (export='audiences'): %s",
+                destination.key,
+                destination.replaced_by,
+                MIGRATION_GUIDE_URL,
+            )
         created = self.create(context, "targetConnections", body)
         self.log_created(created, "Created target connection %r: %s", self.name, created["id"])
         self.push_etag(context, created.get("etag"))

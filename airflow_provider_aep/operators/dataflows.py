@@ -55,6 +55,9 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
     :param end_time: Unix seconds or a datetime; without it AEP stops the flow after six months.
     :param folder_name_template: the export folder's name, from AEP's macros such as
         ``%DATASET_ID%`` and ``%EXPORT_TIME%``; an unknown macro is refused.
+    :param export: ``"audiences"`` to activate audiences to an enhanced cloud-storage
+        destination (its audience flow spec, and the transformation skeleton the activation
+        fills in); default: what the destination does.
     """
 
     entity_name = "dataflow"
@@ -71,6 +74,7 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         "start_time",
         "end_time",
         "folder_name_template",
+        "export",
         "sandbox_name",
         "aep_conn_id",
     )
@@ -92,9 +96,11 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         start_time: int | str | datetime | None = None,
         end_time: int | str | datetime | None = None,
         folder_name_template: str | None = None,
+        export: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.export = export
         self.destination = destination
         self.name = name
         self.description = description
@@ -116,6 +122,7 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
             {
                 "destination": destination, "name": name, "flow_spec_id": flow_spec_id, "export_mode": export_mode, "time_unit": time_unit, "interval": interval,
                 "start_time": start_time, "end_time": end_time, "folder_name_template": folder_name_template,
+                "export": export,
             },
             lambda: self._check_arguments(now=int(time.time())),
         )  # fmt: skip
@@ -128,17 +135,19 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
 
     def _flow_spec_and_schedule(self, *, now: int) -> tuple[str, dict[str, Any] | None]:
         """The flow spec id, and the ``scheduleParams`` of a dataset flow (None for audiences)."""
-        from airflow_provider_aep.catalog import resolve_destination
+        from airflow_provider_aep.catalog import check_export, resolve_destination
         from airflow_provider_aep.exceptions import AEPValidationError
         from airflow_provider_aep.payloads.schedule import build_schedule_params
 
         _, destination = resolve_destination(self.destination)
-        flow_spec_id = self.flow_spec_id or (destination.flow_spec_id if destination else None)
+        export = check_export(self.export)
+        catalog_spec = destination.flow_spec_for(export or destination.export) if destination else None
+        flow_spec_id = self.flow_spec_id or catalog_spec
         if not flow_spec_id:
             raise AEPValidationError(
                 "flow_spec_id", None, "a flow spec id (needed when destination is a raw spec id)"
             )
-        if destination is not None and destination.workflow == "segments":
+        if export == "audiences" or (destination is not None and destination.workflow == "segments"):
             return flow_spec_id, None
         return flow_spec_id, build_schedule_params(
             export_mode=self.export_mode,
@@ -150,9 +159,14 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         )
 
     def _body(self, source_id: str, target_id: str, *, now: int) -> dict[str, Any]:
+        from airflow_provider_aep.payloads.audiences import enhanced_general_transform
         from airflow_provider_aep.payloads.flows import build_dataflow, empty_general_transform
 
         flow_spec_id, schedule = self._flow_spec_and_schedule(now=now)
+        transformations = []
+        if schedule is None:
+            enhanced = self.export == "audiences" and not self._legacy_destination()
+            transformations = [enhanced_general_transform() if enhanced else empty_general_transform()]
         return build_dataflow(
             name=self.name,
             description=self.description,
@@ -160,8 +174,15 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
             source_connection_id=source_id,
             target_connection_id=target_id,
             schedule_params=schedule,
-            transformations=[empty_general_transform()] if schedule is None else [],
+            transformations=transformations,
         )
+
+    def _legacy_destination(self) -> bool:
+        """A destination of the batch-activation tutorial (legacy flow spec and transformation)."""
+        from airflow_provider_aep.catalog import resolve_destination
+
+        _, destination = resolve_destination(self.destination)
+        return destination is not None and destination.workflow == "segments"
 
     @says_what_exists
     def execute(self, context: Context) -> str:
@@ -240,11 +261,21 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
     :param primary_fields: attributes that deduplicate profiles (``fieldType: ATTRIBUTE``).
     :param etag: the flow's etag (``create_flow``'s ``etag`` XCom), sent with the first PATCH;
         the etag of the flow as read when absent.
+    :param columns: for a flow to an enhanced cloud-storage destination: column header ->
+        profile attribute path or ``identityMap.<namespace>`` (at most one identity), as the
+        mapping set of Adobe's current tutorial names them. Default there: ``profile_attributes``,
+        each under its path with ``_`` for ``.``. The first activation creates the mapping set;
+        a flow that already maps other columns is refused (make another dataflow).
+
+    An enhanced flow (its flow spec is an audience flow spec of the catalog, or it has a
+    ``profileMapping``) takes the enhanced file-name macros (all optional), schedules on the
+    hour, ``mandatory_fields`` as columns and ``primary_fields`` beside the selectors.
     """
 
     template_fields: Sequence[str] = (
         "flow_id",
         "segments",
+        "columns",
         "profile_attributes",
         "mandatory_fields",
         "primary_fields",
@@ -254,6 +285,7 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
     )
     template_fields_renderers = {
         "segments": "json",
+        "columns": "json",
         "profile_attributes": "json",
         "mandatory_fields": "json",
         "primary_fields": "json",
@@ -270,11 +302,13 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
         mandatory_fields: str | Sequence[str] = (),
         primary_fields: str | Sequence[str] = (),
         etag: str | None = None,
+        columns: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.flow_id = flow_id
         self.segments = segments
+        self.columns = columns
         self.profile_attributes = profile_attributes
         self.mandatory_fields = mandatory_fields
         self.primary_fields = primary_fields
@@ -287,9 +321,42 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
                 "profile_attributes": profile_attributes,
                 "mandatory_fields": mandatory_fields,
                 "primary_fields": primary_fields,
+                "columns": columns,
             },
-            lambda: self._operations(utc_today()),
+            lambda: (
+                self._operations(utc_today()) if columns is None else self._enhanced_operations(utc_today())
+            ),
         )
+
+    def _enhanced_operations(self, today: date) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """The columns, then the selectors and field lists, of an enhanced flow's activation."""
+        from airflow_provider_aep.exceptions import AEPValidationError
+        from airflow_provider_aep.payloads.activation import as_attribute_list, segment_operations
+        from airflow_provider_aep.payloads.audiences import (
+            check_columns,
+            columns_from_attributes,
+            field_operations,
+        )
+
+        attributes = as_attribute_list(self.profile_attributes or None)
+        if self.columns and attributes:
+            raise AEPValidationError(
+                "profile_attributes", attributes, "columns or profile_attributes, not both"
+            )
+        if not self.columns and not attributes:
+            raise AEPValidationError(
+                "columns",
+                self.columns,
+                "the exported columns (or profile_attributes) for an enhanced destination",
+            )
+        columns = check_columns(self.columns or columns_from_attributes(attributes))
+        operations = segment_operations(self.segments, today=today, enhanced=True)
+        operations += field_operations(
+            columns,
+            as_attribute_list(self.mandatory_fields or None),
+            as_attribute_list(self.primary_fields or None),
+        )
+        return columns, operations
 
     def _operations(self, today: date) -> list[dict[str, Any]]:
         from airflow_provider_aep.payloads.activation import build_activation_patch
@@ -316,10 +383,28 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
         logical = context.get("logical_date") or (
             context.get("dag_run") and getattr(context["dag_run"], "run_after", None)
         )
-        wanted = self._operations(logical.date() if isinstance(logical, datetime) else utc_today())
+        today = logical.date() if isinstance(logical, datetime) else utc_today()
+        self._check_before_reading(today)
         self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
+        if enhanced_flow(flow := self.hook.get_flow(flow_id)):
+            wanted = self._activate_enhanced(flow, today)  # audiences checked there
+        elif self.columns:
+            from airflow_provider_aep.exceptions import AEPValidationError
+
+            raise AEPValidationError(
+                "columns",
+                self.columns,
+                f"profile_attributes: dataflow {flow_id} goes to a legacy destination, which has no mapping set",
+            )
+        else:
+            wanted = self._operations(today)
+            self._check_audiences_exist(flow, wanted)
         update = self.hook.update_entity(
-            "flows", flow_id, lambda flow: activation_still_needed(flow, wanted), etag=self.etag or None
+            "flows",
+            flow_id,
+            lambda now: activation_still_needed(now, wanted),
+            current=flow,
+            etag=self.etag or None,
         )
         if update["operations"]:
             self.log.info("Dataflow %s: sent %s", flow_id, _describe(update["operations"]))
@@ -357,6 +442,87 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
         return lineage_or_empty(
             lambda: dataflow_lineage(self.hook, flow_id), task_id=self.task_id, logger=self.log
         )
+
+    def _check_before_reading(self, today: date) -> None:
+        """Bad input is refused before any request, whichever form the flow turns out to have:
+        ``columns`` mean an enhanced flow; otherwise what the legacy form refuses is refused,
+        unless the enhanced form (read from the flow next) would take it."""
+        from airflow_provider_aep.exceptions import AEPValidationError
+
+        if self.columns is not None:
+            self._enhanced_operations(today)
+            return
+        try:
+            self._operations(today)
+        except AEPValidationError as legacy_error:
+            try:
+                self._enhanced_operations(today)
+            except AEPValidationError:
+                raise legacy_error from None
+
+    def _check_audiences_exist(self, flow: Mapping[str, Any], wanted: Sequence[Mapping[str, Any]]) -> None:
+        """Each audience to add exists in the sandbox (Segmentation API), before the flow changes:
+        a mistyped id is refused by name, as a mistyped dataset name is. One already on the flow
+        is not looked up again."""
+        from airflow_provider_aep.exceptions import AEPValidationError
+        from airflow_provider_aep.payloads.activation import SEGMENT_SELECTORS, activation_still_needed
+
+        adding = [
+            op["value"]["value"]["id"]
+            for op in activation_still_needed(flow, wanted)
+            if op["path"] == SEGMENT_SELECTORS
+        ]
+        missing = self.hook.missing_audiences(adding) if adding else []
+        if missing:
+            raise AEPValidationError(
+                "segments",
+                missing,
+                f"the id of an audience in sandbox {self.hook.sandbox_name!r}: AEP has no segment "
+                f"definition with {'this id' if len(missing) == 1 else 'these ids'} (nothing was changed)",
+            )
+
+    def _activate_enhanced(self, flow: Mapping[str, Any], today: date) -> list[dict[str, Any]]:
+        """The selectors and fields, and the mapping set (made now, or the flow's own when it maps the
+        same columns): what the tutorial's PATCHes send to an enhanced flow."""
+        from airflow_provider_aep.exceptions import AEPValidationError
+        from airflow_provider_aep.payloads.audiences import columns_of_mapping_set, profile_mapping_operation
+
+        columns, wanted = self._enhanced_operations(today)
+        self._check_audiences_exist(flow, wanted)  # before a mapping set is made for them
+        params = ((flow.get("transformations") or [{}])[0] or {}).get("params") or {}
+        mapping = params.get("profileMapping") or {}
+        if mapping.get("mappingId"):
+            mapping_set = self.hook.get_mapping_set(str(mapping["mappingId"]))
+            have = columns_of_mapping_set(mapping_set)
+            if have != columns:
+                raise AEPValidationError(
+                    "columns",
+                    columns,
+                    f"the columns of dataflow {flow['id']}'s mapping set {mapping['mappingId']}, {have}: "
+                    "a dataflow's columns are set once; activate to another dataflow for other columns",
+                )
+            mapping_set = {"id": mapping["mappingId"], "version": mapping.get("mappingVersion", 0)}
+        else:
+            target_id = (flow.get("targetConnectionIds") or [None])[0]
+            target = self.hook.get_entity("targetConnections", str(target_id)) or {}
+            spec_id = str((target.get("connectionSpec") or {}).get("id"))
+            mapping_set = self.hook.create_audience_mapping(
+                spec_id, columns, name=f"{flow.get('name')} columns"
+            )
+            self.log.info("Created mapping set %s for columns %s", mapping_set.get("id"), ", ".join(columns))
+        return [*wanted, profile_mapping_operation(mapping_set)]
+
+
+def enhanced_flow(flow: Mapping[str, Any]) -> bool:
+    """A flow to an enhanced cloud-storage destination: an audience flow spec of the catalog, or a
+    GeneralTransform that has (or awaits) a ``profileMapping``."""
+    from airflow_provider_aep.catalog import DESTINATIONS
+
+    spec_id = (flow.get("flowSpec") or {}).get("id")
+    if spec_id and any(d.audience_flow_spec_id == spec_id for d in DESTINATIONS.values()):
+        return True
+    params = ((flow.get("transformations") or [{}])[0] or {}).get("params") or {}
+    return "profileMapping" in params
 
 
 def _describe(operations: Sequence[Mapping[str, Any]]) -> str:

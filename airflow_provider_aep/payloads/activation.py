@@ -21,6 +21,9 @@ from datetime import date
 from typing import Any
 
 from airflow_provider_aep.exceptions import AEPValidationError
+from airflow_provider_aep.payloads.audiences import MANDATORY_FIELDS as ENHANCED_MANDATORY_FIELDS
+from airflow_provider_aep.payloads.audiences import PRIMARY_FIELDS as ENHANCED_PRIMARY_FIELDS
+from airflow_provider_aep.payloads.audiences import PROFILE_MAPPING
 
 SEGMENT_SELECTORS = "/transformations/0/params/segmentSelectors/selectors/-"
 PROFILE_SELECTORS = "/transformations/0/params/profileSelectors/selectors/-"
@@ -45,14 +48,33 @@ FILENAME_MACROS = (
 )
 REQUIRED_MACROS = ("%DESTINATION_NAME%", "%SEGMENT_ID%")
 DEFAULT_FILENAME = "%DESTINATION_NAME%_%SEGMENT_ID%_%DATETIME(YYYYMMdd_HHmmss)%"
+#: The enhanced cloud-storage destinations' macros: all optional, one of the two time stamps.
+ENHANCED_FILENAME_MACROS = (
+    "%DESTINATION%",
+    "%SEGMENT_ID%",
+    "%SEGMENT_NAME%",
+    "%DESTINATION_INSTANCE_ID%",
+    "%DESTINATION_INSTANCE_NAME%",
+    "%ORGANIZATION_NAME%",
+    "%SANDBOX_NAME%",
+    "%DATETIME(YYYYMMdd_HHmmss)%",
+    "%TIMESTAMP%",
+)
+ENHANCED_DEFAULT_FILENAME = "%DESTINATION%_%SEGMENT_ID%_%DATETIME(YYYYMMdd_HHmmss)%"
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 
 
-def segment_selector(segment: str | Mapping[str, Any], index: int, *, today: date) -> dict[str, Any]:
-    """One ``PLATFORM_SEGMENT`` selector, defaults filled in, every rule checked."""
+def segment_selector(
+    segment: str | Mapping[str, Any], index: int, *, today: date, enhanced: bool = False
+) -> dict[str, Any]:
+    """One ``PLATFORM_SEGMENT`` selector, defaults filled in, every rule checked.
+
+    ``enhanced``: for an enhanced cloud-storage destination, whose file names take other macros
+    (all optional) and whose scheduled exports start on the hour.
+    """
     where = f"segments[{index}]"
     given: dict[str, Any] = {"id": segment} if isinstance(segment, str) else dict(segment)
     segment_id = given.get("id")
@@ -94,8 +116,10 @@ def segment_selector(segment: str | Mapping[str, Any], index: int, *, today: dat
     start_time = schedule.setdefault("startTime", "00:00")
     if not isinstance(start_time, str) or not _TIME.match(start_time):
         raise AEPValidationError(f"{where}.schedule.startTime", start_time, "HH:MM, 00:00 to 23:59")
-    template = given.get("filenameTemplate", DEFAULT_FILENAME)
-    check_filename_template(f"{where}.filenameTemplate", template)
+    if enhanced and not start_time.endswith(":00"):
+        raise AEPValidationError(f"{where}.schedule.startTime", start_time, "a full hour, HH:00")
+    template = given.get("filenameTemplate", ENHANCED_DEFAULT_FILENAME if enhanced else DEFAULT_FILENAME)
+    check_filename_template(f"{where}.filenameTemplate", template, enhanced=enhanced)
     unknown = sorted(set(given) - {"id", "name", "description", "filenameTemplate", "exportMode", "schedule"})
     if unknown:
         raise AEPValidationError(
@@ -109,17 +133,21 @@ def segment_selector(segment: str | Mapping[str, Any], index: int, *, today: dat
     return {"type": "PLATFORM_SEGMENT", "value": value}
 
 
-def check_filename_template(field: str, template: Any) -> None:
+def check_filename_template(field: str, template: Any, *, enhanced: bool = False) -> None:
     if not isinstance(template, str) or not template.strip():
         raise AEPValidationError(field, template, "a file name template")
-    missing = [m for m in REQUIRED_MACROS if m not in template]
+    known = ENHANCED_FILENAME_MACROS if enhanced else FILENAME_MACROS
+    missing = [] if enhanced else [m for m in REQUIRED_MACROS if m not in template]
     if missing:
         raise AEPValidationError(field, template, "must hold " + " and ".join(REQUIRED_MACROS))
-    for macro in re.findall(r"%[^%]*%", template):
-        if macro not in FILENAME_MACROS:
-            raise AEPValidationError(
-                field, template, f"unknown macro {macro}; known: " + ", ".join(FILENAME_MACROS)
-            )
+    macros = re.findall(r"%[^%]*%", template)
+    for macro in macros:
+        if macro not in known:
+            raise AEPValidationError(field, template, f"unknown macro {macro}; known: " + ", ".join(known))
+    if enhanced and {"%DATETIME(YYYYMMdd_HHmmss)%", "%TIMESTAMP%"} <= set(macros):
+        raise AEPValidationError(
+            field, template, "one time stamp: %DATETIME(YYYYMMdd_HHmmss)% or %TIMESTAMP%"
+        )
 
 
 def _check_date(field: str, value: Any) -> date:
@@ -164,15 +192,7 @@ def build_activation_patch(
     This is the whole activation as asked, checked; :func:`activation_still_needed` cuts it down
     to what a flow does not show yet. An attribute list given as one string is that one attribute.
     """
-    if isinstance(segments, (str, Mapping)) or not segments:
-        raise AEPValidationError(
-            "segments", segments, "at least one segment (a list of ids or selector values)"
-        )
-    selectors = [segment_selector(s, i, today=today) for i, s in enumerate(segments)]
-    ids = [s["value"]["id"] for s in selectors]
-    repeated = sorted({i for i in ids if ids.count(i) > 1})
-    if repeated:
-        raise AEPValidationError("segments", repeated, "each segment once")
+    operations = segment_operations(segments, today=today)
     attributes = _check_paths("profile_attributes", profile_attributes)
     mandatory_fields = _check_paths("mandatory_fields", mandatory_fields)
     primary_fields = _check_paths("primary_fields", primary_fields)
@@ -180,9 +200,6 @@ def build_activation_patch(
         outside = [p for p in paths if p not in attributes]
         if outside:
             raise AEPValidationError(field, outside, "attributes that are also in profile_attributes")
-    operations: list[dict[str, Any]] = [
-        {"op": "add", "path": SEGMENT_SELECTORS, "value": s} for s in selectors
-    ]
     operations += [
         {"op": "add", "path": PROFILE_SELECTORS, "value": {"type": "JSON_PATH", "value": {"path": p}}}
         for p in attributes
@@ -202,6 +219,22 @@ def build_activation_patch(
     return operations
 
 
+def segment_operations(
+    segments: Sequence[str | Mapping[str, Any]], *, today: date, enhanced: bool = False
+) -> list[dict[str, Any]]:
+    """One ``add`` of a selector per segment, each checked, each segment once."""
+    if isinstance(segments, (str, Mapping)) or not segments:
+        raise AEPValidationError(
+            "segments", segments, "at least one segment (a list of ids or selector values)"
+        )
+    selectors = [segment_selector(s, i, today=today, enhanced=enhanced) for i, s in enumerate(segments)]
+    ids = [s["value"]["id"] for s in selectors]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise AEPValidationError("segments", repeated, "each segment once")
+    return [{"op": "add", "path": SEGMENT_SELECTORS, "value": s} for s in selectors]
+
+
 def missing_after_activation(flow: Mapping[str, Any], operations: Sequence[Mapping[str, Any]]) -> list[str]:
     """What the PATCH added that the flow, read back, does not show (the tutorial's validate step)."""
     params = ((flow.get("transformations") or [{}])[0] or {}).get("params") or {}
@@ -217,6 +250,8 @@ def missing_after_activation(flow: Mapping[str, Any], operations: Sequence[Mappi
             missing.append(f"segment {op['value']['value']['id']}")
         elif op["path"] == PROFILE_SELECTORS and op["value"]["value"]["path"] not in have_paths:
             missing.append(f"attribute {op['value']['value']['path']}")
+        elif op["path"] == PROFILE_MAPPING and params.get("profileMapping") != op["value"]:
+            missing.append(f"mapping set {op['value'].get('mappingId')}")
     return missing
 
 
@@ -261,6 +296,13 @@ def activation_still_needed(
         elif op["path"] in (MANDATORY_FIELDS, PRIMARY_FIELDS):
             needed += _union_of_fields(profile, op)
             continue
+        elif op["path"] in (ENHANCED_MANDATORY_FIELDS, ENHANCED_PRIMARY_FIELDS):
+            needed += _union_of_fields(params, op)  # an enhanced flow keeps them beside the selectors
+            continue
+        elif op["path"] == PROFILE_MAPPING:
+            if params.get("profileMapping") != op["value"]:
+                needed.append(dict(op))
+            continue
         else:
             needed.append(dict(op))
             continue
@@ -270,10 +312,10 @@ def activation_still_needed(
     return needed
 
 
-def _union_of_fields(profile: Mapping[str, Any], op: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _union_of_fields(container: Mapping[str, Any], op: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``mandatoryFields`` / ``primaryFields``: what the flow has plus what it lacks, or no operation."""
     name = op["path"].rsplit("/", 1)[-1]
-    have = list(profile.get(name) or [])
+    have = list(container.get(name) or [])
 
     def key(field: Any) -> Any:
         return field.get("attributePath") if isinstance(field, Mapping) else field
@@ -282,4 +324,4 @@ def _union_of_fields(profile: Mapping[str, Any], op: Mapping[str, Any]) -> list[
     new = [f for f in op["value"] if key(f) not in known]
     if not new:
         return []
-    return [{"op": "replace" if name in profile else "add", "path": op["path"], "value": have + new}]
+    return [{"op": "replace" if name in container else "add", "path": op["path"], "value": have + new}]

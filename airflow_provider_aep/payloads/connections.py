@@ -133,14 +133,21 @@ def build_profile_store_base_connection(*, name: str, description: str | None = 
 
 
 def build_profile_store_source_connection(
-    *, name: str, base_connection_id: str, description: str | None = None
+    *, name: str, base_connection_id: str | None, description: str | None = None
 ) -> dict[str, Any]:
+    """The Profile Store source connection of audience activation.
+
+    With a base connection: the batch-activation tutorial's form. Without: the form of Adobe's
+    current tutorial, only a name and the spec (AEP supplies the base connection).
+    """
     require_text("name", name)
-    require_text("base_connection_id", base_connection_id)
     body: dict[str, Any] = {"name": name}
     if description:
         body["description"] = description
     body["connectionSpec"] = spec_ref(PROFILE_STORE_SPEC_ID)
+    if base_connection_id is None:
+        return body
+    require_text("base_connection_id", base_connection_id)
     body["baseConnectionId"] = base_connection_id
     body["data"] = {"format": "CSV", "schema": None}
     body["params"] = {}
@@ -154,7 +161,13 @@ def check_target_params(connection_spec_id: str, params: Mapping[str, Any]) -> d
     destination = find_destination(connection_spec_id)
     if destination is None:
         return target
-    if destination.workflow == "datasets":
+    if destination.audience_flow_spec_id and "fileType" in target and "datasetFileType" not in target:
+        # Audiences to an enhanced cloud-storage destination (see payloads.audiences).
+        target.setdefault("mode", destination.target_mode)
+        check_params(
+            destination.target_schema, target, field_prefix="params", skip_required=("datasetFileType",)
+        )
+    elif destination.workflow == "datasets":
         target.setdefault("mode", destination.target_mode)
         check_dataset_export_format(target.get("datasetFileType"), target.get("compression"))
         # ``fileType`` is required by the spec for audience exports only.

@@ -241,7 +241,10 @@ def _is_segment_flow(run: Mapping[str, Any]) -> bool:
     from airflow_provider_aep.catalog import DESTINATIONS
 
     flow_spec = (run.get("flowSpec") or {}).get("id")
-    return any(d.flow_spec_id == flow_spec for d in DESTINATIONS.values() if d.workflow == "segments")
+    return bool(flow_spec) and any(
+        flow_spec in (d.audience_flow_spec_id, d.flow_spec_id if d.workflow == "segments" else None)
+        for d in DESTINATIONS.values()
+    )
 
 
 def _iso(epoch_ms: Any) -> str | None:

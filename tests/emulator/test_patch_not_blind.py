@@ -73,6 +73,7 @@ def test_the_same_activation_twice_leaves_each_selector_once(api, emu, conn):
     assert selectors(api, flow) == ([SEGMENT_1, SEGMENT_2], ATTRIBUTES)
     assert len(patches(emu)) == 1  # the second run found nothing missing
 
+    emu.admin.post("/audiences", json={"id": SEGMENT_3, "name": "Third audience"}).raise_for_status()
     activate(flow, SEGMENT_1, SEGMENT_2, SEGMENT_3)
     assert added_segments(patches(emu)[-1]) == [SEGMENT_3]
     assert [op["path"] for op in patches(emu)[-1]["body"]] == [SEGMENTS_PATH]

@@ -13,10 +13,12 @@ def test_example_dags_parse(airflow_home):
     for dag_id in (
         "aep_export_datasets",
         "aep_activate_segments",
+        "aep_activate_audiences_cloud_storage",
         "aep_extend_dataflow_end_dates",
         "aep_rotate_destination_credentials",
         "aep_monitor_daily_export",
         "aep_load_exported_files",
+        "aep_evaluate_and_activate_now",
     ):
         assert dag_id in listed.stdout
     errors = airflow_home.run("dags", "list-import-errors", "--local", "--output", "json")
@@ -36,6 +38,7 @@ def test_test_dags_parse(test_dags_home):
         "aep_wait_for_disabled_flow",
         "aep_change_in_place",
         "aep_retrigger_failed_run",
+        "aep_segment_job_timeout",
     ):
         assert dag_id in listed.stdout
     errors = test_dags_home.run("dags", "list-import-errors", "--local", "--output", "json")

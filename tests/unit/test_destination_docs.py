@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from airflow.models import Connection
 
-from airflow_provider_aep.catalog import DESTINATIONS, Destination
+from airflow_provider_aep.catalog import DESTINATIONS, MIGRATION_GUIDE_URL, Destination
 from airflow_provider_aep.operators.connections import AEPCreateTargetConnectionOperator
 from airflow_provider_aep.payloads.connections import storage_location_keys
 from airflow_provider_aep.utils.credentials import PREFERRED_AUTH_TYPES, SOURCES, auth_from_connection
@@ -111,6 +111,18 @@ def render(destination: Destination) -> str:
         f":workflow: {workflow}",
         f":connection spec: ``{destination.connection_spec_id}``",
         f":flow spec: ``{destination.flow_spec_id}``",
+        *(
+            [f':audience flow spec: ``{destination.audience_flow_spec_id}`` (``export="audiences"``)']
+            if destination.audience_flow_spec_id
+            else []
+        ),
+        *(
+            [
+                f':legacy: Adobe moves its users to ``{destination.replaced_by}`` (``export="audiences"``): {MIGRATION_GUIDE_URL}'
+            ]
+            if destination.legacy
+            else []
+        ),
         "",
         "Credentials",
         "-----------",

@@ -94,6 +94,8 @@ class FlowStore:
             return response(200, {"id": "f-1", "etag": self._bump()})
         if call.method == "GET" and call.flow_path == "/flows":
             return response(200, {"items": [copy.deepcopy(self.flow)]})
+        if call.method == "GET" and call.path.startswith("/data/core/ups/segment/definitions/"):
+            return response(200, {"id": call.path.rsplit("/", 1)[-1]})  # every audience exists here
         raise AssertionError(f"unexpected {call.method} {call.flow_path}")
 
     def patch(self, call: Call) -> requests.Response:

@@ -191,7 +191,19 @@ def flow_api(mocker, aep_conn):
     # The one PATCH request: the operator computes what to send through AEPHook.update_entity.
     state["patch"] = mocker.patch.object(AEPHook, "_patch", autospec=True, side_effect=patch)
     mocker.patch.object(AEPHook, "_get_existing", autospec=True, side_effect=get)
+    # The audiences exist unless a test says otherwise.
+    state["missing"] = mocker.patch.object(AEPHook, "missing_audiences", autospec=True, return_value=[])
     return state
+
+
+def test_operator_refuses_audiences_the_sandbox_lacks_before_any_patch(flow_api, mocker):
+    flow_api["missing"].return_value = ["seg-typo"]
+    with pytest.raises(AEPValidationError, match=r"segments=\['seg-typo'\]"):
+        AEPActivateSegmentsOperator(task_id="a", flow_id="f-1", segments=["seg-1", "seg-typo"]).execute(
+            {"ti": mocker.MagicMock()}
+        )
+    assert flow_api["missing"].call_args.args[1] == ["seg-1", "seg-typo"]
+    flow_api["patch"].assert_not_called()
 
 
 def test_operator_patches_checks_and_returns_ids(flow_api, mocker):
