@@ -12,7 +12,7 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator
+from airflow.sdk import BaseOperator
 
 from airflow_provider_aep.tasks.mixins import (
     CREATED_XCOM_KEY,

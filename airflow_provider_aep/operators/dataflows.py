@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +16,12 @@ from airflow_provider_aep.tasks.mixins import (
     check_when_literal,
     says_what_exists,
 )
-from airflow_provider_aep.utils.rendered import int_if_digits
 
 if TYPE_CHECKING:
     import airflow.providers.openlineage.extractors
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_aep.utils.ids import EntityKind
+    from airflow_provider_aep.tasks.activation import ActivationRequest
 
 
 def utc_today() -> date:
@@ -138,6 +137,7 @@ class AEPCreateDataflowOperator(AEPCreateOperator):
         from airflow_provider_aep.catalog import check_export, resolve_destination
         from airflow_provider_aep.exceptions import AEPValidationError
         from airflow_provider_aep.payloads.schedule import build_schedule_params
+        from airflow_provider_aep.utils.rendered import int_if_digits
 
         _, destination = resolve_destination(self.destination)
         export = check_export(self.export)
@@ -323,60 +323,23 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
                 "primary_fields": primary_fields,
                 "columns": columns,
             },
-            lambda: (
-                self._operations(utc_today()) if columns is None else self._enhanced_operations(utc_today())
-            ),
+            lambda: self._request().check_literals(utc_today()),
         )
 
-    def _enhanced_operations(self, today: date) -> tuple[dict[str, str], list[dict[str, Any]]]:
-        """The columns, then the selectors and field lists, of an enhanced flow's activation."""
-        from airflow_provider_aep.exceptions import AEPValidationError
-        from airflow_provider_aep.payloads.activation import as_attribute_list, segment_operations
-        from airflow_provider_aep.payloads.audiences import (
-            check_columns,
-            columns_from_attributes,
-            field_operations,
-        )
+    def _request(self) -> ActivationRequest:
+        from airflow_provider_aep.tasks.activation import ActivationRequest
 
-        attributes = as_attribute_list(self.profile_attributes or None)
-        if self.columns and attributes:
-            raise AEPValidationError(
-                "profile_attributes", attributes, "columns or profile_attributes, not both"
-            )
-        if not self.columns and not attributes:
-            raise AEPValidationError(
-                "columns",
-                self.columns,
-                "the exported columns (or profile_attributes) for an enhanced destination",
-            )
-        columns = check_columns(self.columns or columns_from_attributes(attributes))
-        operations = segment_operations(self.segments, today=today, enhanced=True)
-        operations += field_operations(
-            columns,
-            as_attribute_list(self.mandatory_fields or None),
-            as_attribute_list(self.primary_fields or None),
-        )
-        return columns, operations
-
-    def _operations(self, today: date) -> list[dict[str, Any]]:
-        from airflow_provider_aep.payloads.activation import build_activation_patch
-
-        return build_activation_patch(
+        return ActivationRequest(
             segments=self.segments,
-            profile_attributes=self.profile_attributes or (),
-            mandatory_fields=self.mandatory_fields or (),
-            primary_fields=self.primary_fields or (),
-            today=today,
+            columns=self.columns,
+            profile_attributes=self.profile_attributes,
+            mandatory_fields=self.mandatory_fields,
+            primary_fields=self.primary_fields,
         )
 
     @says_what_exists
     def execute(self, context: Context) -> list[str]:
-        from airflow_provider_aep.exceptions import AEPError
-        from airflow_provider_aep.payloads.activation import (
-            SEGMENT_SELECTORS,
-            activation_still_needed,
-            missing_after_activation,
-        )
+        from airflow_provider_aep.tasks.activation import activate
         from airflow_provider_aep.utils.ids import check_id
 
         flow_id = check_id("flow_id", self.flow_id)
@@ -384,45 +347,11 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
             context.get("dag_run") and getattr(context["dag_run"], "run_after", None)
         )
         today = logical.date() if isinstance(logical, datetime) else utc_today()
-        self._check_before_reading(today)
+        request = self._request()
+        request.check_before_reading(today)
         self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
-        if enhanced_flow(flow := self.hook.get_flow(flow_id)):
-            wanted = self._activate_enhanced(flow, today)  # audiences checked there
-        elif self.columns:
-            from airflow_provider_aep.exceptions import AEPValidationError
-
-            raise AEPValidationError(
-                "columns",
-                self.columns,
-                f"profile_attributes: dataflow {flow_id} goes to a legacy destination, which has no mapping set",
-            )
-        else:
-            wanted = self._operations(today)
-            self._check_audiences_exist(flow, wanted)
-        update = self.hook.update_entity(
-            "flows",
-            flow_id,
-            lambda now: activation_still_needed(now, wanted),
-            current=flow,
-            etag=self.etag or None,
-        )
-        if update["operations"]:
-            self.log.info("Dataflow %s: sent %s", flow_id, _describe(update["operations"]))
-        if update["patched"]:
-            flow = self.hook.get_flow(flow_id)  # the tutorial's validate step
-        else:
-            self.log.info(
-                "Dataflow %s already shows every segment and attribute asked for: no PATCH sent", flow_id
-            )
-            flow = update["entity"]
-        missing = missing_after_activation(flow, wanted)
-        if missing:
-            raise AEPError(f"Dataflow {flow_id} was patched but does not show: {', '.join(missing)}")
-        activated = [op["value"]["value"]["id"] for op in wanted if op["path"] == SEGMENT_SELECTORS]
-        self.log.info(
-            "Active on dataflow %s: %d segment(s): %s", flow_id, len(activated), ", ".join(activated)
-        )
-        self.push_etag(context, flow.get("etag") or update.get("etag"))
+        activated, etag = activate(self.hook, flow_id, request, today, etag=self.etag or None, log=self.log)
+        self.push_etag(context, etag)
         return activated
 
     def get_openlineage_facets_on_complete(
@@ -443,110 +372,10 @@ class AEPActivateSegmentsOperator(AEPBaseOperator):
             lambda: dataflow_lineage(self.hook, flow_id), task_id=self.task_id, logger=self.log
         )
 
-    def _check_before_reading(self, today: date) -> None:
-        """Bad input is refused before any request, whichever form the flow turns out to have:
-        ``columns`` mean an enhanced flow; otherwise what the legacy form refuses is refused,
-        unless the enhanced form (read from the flow next) would take it."""
-        from airflow_provider_aep.exceptions import AEPValidationError
-
-        if self.columns is not None:
-            self._enhanced_operations(today)
-            return
-        try:
-            self._operations(today)
-        except AEPValidationError as legacy_error:
-            try:
-                self._enhanced_operations(today)
-            except AEPValidationError:
-                raise legacy_error from None
-
-    def _check_audiences_exist(self, flow: Mapping[str, Any], wanted: Sequence[Mapping[str, Any]]) -> None:
-        """Each audience to add exists in the sandbox (Segmentation API), before the flow changes:
-        a mistyped id is refused by name, as a mistyped dataset name is. One already on the flow
-        is not looked up again."""
-        from airflow_provider_aep.exceptions import AEPValidationError
-        from airflow_provider_aep.payloads.activation import SEGMENT_SELECTORS, activation_still_needed
-
-        adding = [
-            op["value"]["value"]["id"]
-            for op in activation_still_needed(flow, wanted)
-            if op["path"] == SEGMENT_SELECTORS
-        ]
-        missing = self.hook.missing_audiences(adding) if adding else []
-        if missing:
-            raise AEPValidationError(
-                "segments",
-                missing,
-                f"the id of an audience in sandbox {self.hook.sandbox_name!r}: AEP has no segment "
-                f"definition with {'this id' if len(missing) == 1 else 'these ids'} (nothing was changed)",
-            )
-
-    def _activate_enhanced(self, flow: Mapping[str, Any], today: date) -> list[dict[str, Any]]:
-        """The selectors and fields, and the mapping set (made now, or the flow's own when it maps the
-        same columns): what the tutorial's PATCHes send to an enhanced flow."""
-        from airflow_provider_aep.exceptions import AEPValidationError
-        from airflow_provider_aep.payloads.audiences import columns_of_mapping_set, profile_mapping_operation
-
-        columns, wanted = self._enhanced_operations(today)
-        self._check_audiences_exist(flow, wanted)  # before a mapping set is made for them
-        params = ((flow.get("transformations") or [{}])[0] or {}).get("params") or {}
-        mapping = params.get("profileMapping") or {}
-        if mapping.get("mappingId"):
-            mapping_set = self.hook.get_mapping_set(str(mapping["mappingId"]))
-            have = columns_of_mapping_set(mapping_set)
-            if have != columns:
-                raise AEPValidationError(
-                    "columns",
-                    columns,
-                    f"the columns of dataflow {flow['id']}'s mapping set {mapping['mappingId']}, {have}: "
-                    "a dataflow's columns are set once; activate to another dataflow for other columns",
-                )
-            mapping_set = {"id": mapping["mappingId"], "version": mapping.get("mappingVersion", 0)}
-        else:
-            target_id = (flow.get("targetConnectionIds") or [None])[0]
-            target = self.hook.get_entity("targetConnections", str(target_id)) or {}
-            spec_id = str((target.get("connectionSpec") or {}).get("id"))
-            mapping_set = self.hook.create_audience_mapping(
-                spec_id, columns, name=f"{flow.get('name')} columns"
-            )
-            self.log.info("Created mapping set %s for columns %s", mapping_set.get("id"), ", ".join(columns))
-        return [*wanted, profile_mapping_operation(mapping_set)]
-
-
-def enhanced_flow(flow: Mapping[str, Any]) -> bool:
-    """A flow to an enhanced cloud-storage destination: an audience flow spec of the catalog, or a
-    GeneralTransform that has (or awaits) a ``profileMapping``."""
-    from airflow_provider_aep.catalog import DESTINATIONS
-
-    spec_id = (flow.get("flowSpec") or {}).get("id")
-    if spec_id and any(d.audience_flow_spec_id == spec_id for d in DESTINATIONS.values()):
-        return True
-    params = ((flow.get("transformations") or [{}])[0] or {}).get("params") or {}
-    return "profileMapping" in params
-
-
-def _describe(operations: Sequence[Mapping[str, Any]]) -> str:
-    """``add segment s-1, add attribute person.lastName``: what a patch does, for the log."""
-    said = []
-    for op in operations:
-        value = op.get("value")
-        inner = value.get("value") if isinstance(value, Mapping) else None
-        if isinstance(inner, Mapping) and "id" in inner:
-            said.append(f"{op['op']} segment {inner['id']}")
-        elif isinstance(inner, Mapping) and "path" in inner:
-            said.append(f"{op['op']} attribute {inner['path']}")
-        else:
-            said.append(f"{op['op']} {op['path']}")
-    return ", ".join(said)
-
-
-DAY = 86400
-#: Where a dataflow update keeps the end it aims at, so a retried task does not extend twice.
-TARGET_END_KEY = "aep_target_end_time"
-
 
 def _check_days(field: str, value: Any) -> None:
     from airflow_provider_aep.exceptions import AEPValidationError
+    from airflow_provider_aep.utils.rendered import int_if_digits
 
     days = int_if_digits(value)
     if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
@@ -656,95 +485,13 @@ class AEPUpdateDataflowOperator(FlowByNameMixin, AEPBaseOperator):
         if self.time_unit not in (None, "") and self.time_unit not in units:
             raise AEPValidationError("time_unit", self.time_unit, "one of " + ", ".join(sorted(units)))
 
-    def _changes_schedule(self) -> bool:
-        return any(
-            v not in (None, "")
-            for v in (self.end_time, self.extend_by_days, self.export_mode, self.time_unit, self.interval)
-        )
-
-    def _target_end(self, first: Mapping[str, Any], now: int) -> int | None:
-        """The end asked for, fixed at the first read: ``end_time``, or N days past today or the end."""
-        if self.extend_by_days not in (None, ""):
-            return max(int(first.get("endTime") or now), now) + int(int_if_digits(self.extend_by_days)) * DAY
-        if self.end_time not in (None, ""):
-            return int(int_if_digits(self.end_time))
-        return None
-
-    def _new_schedule(self, current: Mapping[str, Any], target_end: int | None) -> dict[str, Any]:
-        from airflow_provider_aep.payloads.schedule import build_schedule_params
-
-        end = current.get("endTime")
-        if target_end is not None and self.extend_by_days not in (None, ""):
-            end = max(int(end or 0), target_end)  # extending never shortens, nor extends twice
-        elif target_end is not None:
-            end = target_end
-        built = build_schedule_params(
-            export_mode=self.export_mode or current.get("exportMode", "FIRST_FULL_THEN_INCREMENTAL"),
-            time_unit=self.time_unit or current.get("timeUnit"),
-            interval=int_if_digits(self.interval)
-            if self.interval not in (None, "")
-            else current.get("interval"),
-            start_time=current["startTime"],
-            end_time=end,
-            folder_name_template=current.get("foldernameTemplate"),
-        )
-        return {**current, **built}
-
-    def _planner(
-        self, first: Mapping[str, Any], now: int, state_store: Any = None
-    ) -> Callable[[Mapping[str, Any]], list[dict[str, Any]]]:
-        """What a flow still needs to be as asked; run on the first read and again after a 412.
-
-        The target end is kept in the task's state store (Airflow 3.3+): a retry after a PATCH
-        that landed finds the end already there instead of extending by N days once more.
-        """
-        from airflow_provider_aep.exceptions import AEPValidationError
-
-        kept = state_store.get(TARGET_END_KEY) if state_store is not None else None
-        target_end = int(kept) if kept else self._target_end(first.get("scheduleParams") or {}, now)
-        if state_store is not None and target_end is not None and not kept:
-            state_store.set(TARGET_END_KEY, target_end)
-
-        def operations(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
-            ops: list[dict[str, Any]] = []
-            if self._changes_schedule():
-                current = flow.get("scheduleParams")
-                if not current:
-                    raise AEPValidationError(
-                        "flow_id", self.flow_id, "a dataset dataflow (it has no scheduleParams)"
-                    )
-                schedule = self._new_schedule(current, target_end)
-                if schedule != current:
-                    ops.append({"op": "replace", "path": "/scheduleParams", "value": schedule})
-            for field in ("name", "description"):
-                value = getattr(self, field)
-                if value not in (None, "") and value != flow.get(field):
-                    ops.append({"op": "replace", "path": f"/{field}", "value": value})
-            return ops
-
-        return operations
-
     @says_what_exists
     def execute(self, context: Context) -> str:
+        from airflow_provider_aep.tasks.flow_updates import update_flow
+
         self._check()
         flow_id = self.resolve_flow_id(context)
-        flow = self.hook.get_flow(flow_id)
-        plan = self._planner(flow, int(time.time()), context.get("task_state_store"))
-        update = self.hook.update_entity("flows", flow_id, plan, current=flow, etag=self.etag or None)
-        for op in update["operations"]:
-            if op["path"] == "/scheduleParams":
-                before = update["entity"].get("scheduleParams")
-                self.log.info("Dataflow %s schedule: %s -> %s", flow_id, before, op["value"])
-            else:
-                self.log.info("Dataflow %s %s: %r", flow_id, op["path"].lstrip("/"), op["value"])
-        if not update["patched"]:
-            self.log.info("Dataflow %s is already as asked: no PATCH sent", flow_id)
-        flow = update["entity"]
-        etag = update["etag"] or flow.get("etag")
-        if self.state and self.state != flow.get("state"):
-            action = self.hook.enable_flow if self.state == "enabled" else self.hook.disable_flow
-            etag = action(flow_id).get("etag") or etag
-            self.log.info("Dataflow %s is now %s", flow_id, self.state)
+        etag = update_flow(self, context, flow_id)
         self.aep_dataflow_url = self.hook.flow_page_url(flow_id)
         self.push_etag(context, etag)
         return flow_id
@@ -808,108 +555,13 @@ class AEPDeleteDataflowOperator(AEPBaseOperator):
 
     @says_what_exists
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_aep.tasks.teardown import label
+        from airflow_provider_aep.tasks.teardown import tear_down
 
         self._check()
-        result: dict[str, Any] = {"deleted": [], "already_gone": [], "kept": [], "why_kept": {}}
         if self.flow_id is None or self._nothing_created_upstream():
             self.log.info("No dataflow was created upstream: nothing to delete")
-            return result
-        flow = self.hook.get_entity("flows", self.flow_id)
-        if flow is None:
-            self.log.info("Dataflow %s is already gone", self.flow_id)
-            result["already_gone"].append(label("flows", self.flow_id))
-            return result
-        plan = [("flows", self.flow_id), *(self._connections_of(flow) if self.delete_connections else [])]
-        keep_all = self._reason_to_keep_everything(context)
-        created = self._created(context)
-        for kind, entity_id in plan:
-            name = label(kind, entity_id)
-            reason = keep_all or self._reason_to_keep(kind, entity_id, created, result)
-            if reason is None:
-                reason = self._delete(kind, entity_id, name, result)
-            if reason is not None:
-                self.log.warning("Kept %s: %s", name, reason)
-                result["kept"].append(name)
-                result["why_kept"][name] = reason
-                if kind == "flows":  # its connections are in use by the flow that stays
-                    keep_all = f"its dataflow {self.flow_id} is kept"
-        self.log.info(
-            "Deleted %s; already gone %s; kept %s", result["deleted"], result["already_gone"], result["kept"]
-        )
-        return result
-
-    def _connections_of(self, flow: Mapping[str, Any]) -> list[tuple[EntityKind, str]]:
-        """The flow's target and source connections, then their base connections.
-
-        A Data Lake source connection names its sandbox's implicit Data Lake base connection
-        (AEP's answer carries one though the tutorial sends none): no DAG created that, every
-        Data Lake source of the sandbox shares it, and it is never deleted.
-        """
-        from airflow_provider_aep.catalog import DATA_LAKE_SPEC_ID
-
-        plan: list[tuple[EntityKind, str]] = []
-        bases: list[str] = []
-        linked: tuple[tuple[EntityKind, str], ...] = (
-            ("targetConnections", "targetConnectionIds"),
-            ("sourceConnections", "sourceConnectionIds"),
-        )
-        for kind, key in linked:
-            for entity_id in flow.get(key) or []:
-                entity = self.hook.get_entity(kind, entity_id) or {}
-                plan.append((kind, entity_id))
-                base = entity.get("baseConnectionId")
-                implicit = (entity.get("connectionSpec") or {}).get("id") == DATA_LAKE_SPEC_ID
-                if base and not implicit and base not in bases:
-                    bases.append(base)
-        return plan + [("connections", base) for base in bases]
-
-    def _reason_to_keep_everything(self, context: Context) -> str | None:
-        """Another run of this DAG reuses the same names: it may be using what this one made."""
-        from airflow_provider_aep.tasks.teardown import other_active_runs
-
-        others = other_active_runs(self, context)
-        if others is None:
-            return "this Airflow cannot tell whether other runs of the DAG are still using it"
-        if others:
-            return f"{others} other run(s) of DAG {self.dag_id} are queued or running and may reuse it"
-        return None
-
-    def _created(self, context: Context) -> set[str] | None:
-        """What this run created; None when anything goes (``only_created_by_this_run=False``)."""
-        from airflow_provider_aep.tasks.teardown import created_by_this_run
-
-        return created_by_this_run(self, context) if self.only_created_by_this_run else None
-
-    def _reason_to_keep(
-        self, kind: EntityKind, entity_id: str, created: set[str] | None, result: Mapping[str, Any]
-    ) -> str | None:
-        if created is not None and entity_id not in created:
-            return (
-                "this DAG run did not create it (it reused it, or got it by id); "
-                "only_created_by_this_run=False deletes it"
-            )
-        if kind == "flows":
-            return None
-        from airflow_provider_aep.tasks.teardown import label
-
-        gone = set(result["deleted"]) | set(result["already_gone"])
-        users = [label(*user) for user in self.hook.users_of(kind, entity_id)]
-        still = [user for user in users if user not in gone]  # AEP's listings may lag a delete
-        return f"still used by {', '.join(still)}" if still else None
-
-    def _delete(self, kind: EntityKind, entity_id: str, name: str, result: dict[str, Any]) -> str | None:
-        """Delete one entity; the reason AEP gave when it refuses (a base connection in use)."""
-        from airflow_provider_aep.exceptions import AEPApiError
-
-        try:
-            deleted = self.hook.delete_entity(kind, entity_id, missing_ok=True)
-        except AEPApiError as err:
-            if kind == "connections" and err.status == 400:
-                return str(err.detail or err)
-            raise
-        result["deleted" if deleted else "already_gone"].append(name)
-        return None
+            return {"deleted": [], "already_gone": [], "kept": [], "why_kept": {}}
+        return tear_down(self, context, self.flow_id)
 
 
 class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
@@ -958,46 +610,7 @@ class AEPExtendDataflowEndTimesOperator(AEPBaseOperator):
 
     @says_what_exists
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_aep.tasks.flow_updates import extend_ending_flows
+
         self._check()
-        now = int(time.time())
-        cutoff = now + int(int_if_digits(self.within_days)) * DAY
-        filters = [
-            f"scheduleParams.endTime>{now}",
-            f"scheduleParams.endTime<{cutoff}",
-            "inheritedAttributes.properties.isDestinationFlow==true",
-        ]
-        extended = []
-        for flow in self.hook.iter_flows(filters):
-            if self.name_prefix and not str(flow.get("name", "")).startswith(self.name_prefix):
-                continue
-            before = int(flow["scheduleParams"]["endTime"])
-            target = max(before, now) + int(int_if_digits(self.extend_by_days)) * DAY
-            if not self.report_only:
-                self.hook.update_entity("flows", flow["id"], _end_at_least(target), current=dict(flow))
-            extended.append(
-                {
-                    "flow_id": flow["id"],
-                    "name": flow.get("name"),
-                    "end_time_before": before,
-                    "end_time_after": target,
-                }
-            )
-            self.log.info("%s dataflow %r (%s): end %s -> %s", "Would extend" if self.report_only else "Extended",
-                          flow.get("name"), flow["id"], before, target)  # fmt: skip
-        self.log.info("%d dataflow(s) ended within %s days", len(extended), self.within_days)
-        return extended
-
-
-def _end_at_least(target: int) -> Callable[[Mapping[str, Any]], list[dict[str, Any]]]:
-    """The patch that moves a flow's end to ``target``; none when it already ends then or later.
-
-    Computed from the flow as read, so a lost answer that landed is not extended a second time.
-    """
-
-    def operations(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
-        schedule = dict(flow.get("scheduleParams") or {})
-        if int(schedule.get("endTime") or 0) >= target:
-            return []
-        return [{"op": "replace", "path": "/scheduleParams", "value": {**schedule, "endTime": target}}]
-
-    return operations
+        return extend_ending_flows(self)

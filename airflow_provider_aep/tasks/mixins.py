@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.providers.common.compat.sdk import XComArg
+from airflow.sdk import XComArg
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_aep.tasks.flow_ref import FlowByNameMixin
 from airflow_provider_aep.tasks.mixins import AEPHookMixin, check_sandbox_override, check_when_literal
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
 
     from airflow_provider_aep.assets import ExportLocation
-    from airflow_provider_aep.exceptions import AEPApiError
     from airflow_provider_aep.utils.runs import WaitWindow
     from airflow_provider_aep.utils.waiting import RetriggerRecord
 
@@ -330,64 +329,9 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         after the hook's retries, a lost answer) fails this try, and the next try re-triggers
         again while attempts are left.
         """
-        from airflow_provider_aep.exceptions import (
-            AEPApiError,
-            AEPDataflowDisabled,
-            AEPDataflowRunFailed,
-            error_codes,
-        )
-        from airflow_provider_aep.utils.waiting import (
-            RETRIGGER_ASKING,
-            RETRIGGER_REFUSED,
-            RETRIGGER_SENT,
-            RetriggerRecord,
-        )
+        from airflow_provider_aep.tasks.run_outcome import retrigger
 
-        run_id = str(summary["run_id"])
-        kept = self._retriggered(context)
-        mine = kept is not None and kept.run_id == run_id
-        done = kept.count if kept and mine else 0
-        codes = error_codes(summary["errors"])
-        if kept and mine and kept.unconfirmed:
-            self.log.warning(
-                "Dataflow run %s: re-trigger %d was %s by an earlier try; the run is still %s",
-                run_id, done, "refused" if kept.state == RETRIGGER_REFUSED else "not confirmed",
-                summary["status"],
-            )  # fmt: skip
-        if done >= self.retrigger_failed:
-            if done:
-                self.log.error("Dataflow run %s failed again after %d re-trigger(s): %s", run_id, done, codes)
-            return False
-        self.log.warning(
-            "Dataflow run %s %s (%s); re-triggering it, %d of at most %d",
-            run_id, summary["status"], codes, done + 1, self.retrigger_failed,
-        )  # fmt: skip
-        record = RetriggerRecord(
-            run_id=run_id,
-            count=done + 1,
-            accepted=kept.accepted if kept and mine else 0,
-            failed_at=summary.get("completed_at"),
-            since_ms=self.since_ms(context),
-            state=RETRIGGER_ASKING,
-        )
-        self.retriggers.keep(context, record)
-        try:
-            self.hook.retrigger_run(run_id, self.failure_statuses)
-        except AEPDataflowDisabled:
-            self.retriggers.forget(context)
-            raise
-        except AEPApiError as err:
-            if _refused_for_good(err):
-                self.retriggers.forget(context)
-                raise AEPDataflowRunFailed(
-                    run_id, str(summary["status"]), summary["errors"], f"AEP refused to re-trigger it: {err}"
-                ) from err
-            self.retriggers.keep(context, dataclasses.replace(record, state=RETRIGGER_REFUSED))
-            raise
-        self.retriggers.keep(
-            context, dataclasses.replace(record, accepted=record.accepted + 1, state=RETRIGGER_SENT)
-        )
-        return True
+        return retrigger(self, context, summary)
 
     def _missing(self, context: Context) -> Exception:
         from airflow_provider_aep.exceptions import AEPDataflowRunMissing
@@ -510,6 +454,8 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         if status == "missing":
             raise self._missing(context)
         if status == "timeout":
+            from airflow.providers.common.compat.sdk import AirflowSensorTimeout
+
             raise AirflowSensorTimeout(
                 f"Dataflow {self.flow_id}: sensor timed out after {self.timeout}s; {event.get('message', '')}"
             )
@@ -520,56 +466,7 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
     def _report(
         self, context: Context, summary: dict[str, Any], run: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        from airflow_provider_aep.exceptions import AEPDataflowRecordPolicyBreached
-        from airflow_provider_aep.utils.runs import record_policy_breach
+        """A successful run: the record policy checked, asset events emitted, the summary logged."""
+        from airflow_provider_aep.tasks.run_outcome import report
 
-        kept = self._retriggered(context)
-        retriggers = kept.accepted if kept and kept.run_id == summary["run_id"] else 0
-        summary = {**summary, "attempts": 1 + retriggers}
-        self.retriggers.forget(context)
-        min_records, max_failed_records = self._record_limits()
-        breach = record_policy_breach(summary, min_records=min_records, max_failed_records=max_failed_records)
-        if breach:
-            raise AEPDataflowRecordPolicyBreached(str(summary["run_id"]), breach)
-        self.run_summary = summary
-        self._emit_asset_events(context, summary, run)
-        self.log.info(
-            "Dataflow run %s %s: %s records in, %s out, %s skipped, %s failed; %s file(s), %s bytes out; "
-            "attempt %s",
-            summary["run_id"], summary["status"], summary["input_records"], summary["output_records"],
-            summary["skipped_records"], summary["failed_records"], summary["files_out"], summary["output_bytes"],
-            summary["attempts"],
-        )  # fmt: skip
-        return summary
-
-    def _emit_asset_events(
-        self, context: Context, summary: dict[str, Any], run: dict[str, Any] | None = None
-    ) -> None:
-        """Tell downstream DAGs where the run's files are, through this task's asset outlets."""
-        # Public task SDK names (the same on every Airflow 3 line); only a successful wait needs them.
-        from airflow.sdk import Asset, AssetAlias
-
-        outlets = [o for o in self.outlets if isinstance(o, (Asset, AssetAlias))]
-        if not outlets:
-            return
-        from airflow_provider_aep.assets import event_extra, files_of
-
-        self.location = self.hook.export_location(self.flow_id, self.storage_account or None)
-        # The trigger's event carries the summary, not the run: then the run is read once more.
-        files = files_of(run if run is not None else self.hook.get_run(str(summary["run_id"])))
-        extra = event_extra(summary, self.location, files)
-        events = context["outlet_events"]
-        for outlet in outlets:
-            if isinstance(outlet, AssetAlias):
-                events[outlet].add(Asset(uri=self.location.uri), extra=extra)
-            else:
-                events[outlet].extra.update(extra)
-        self.log.info(
-            "Asset event for %s: run %s, %s records in %d file(s)",
-            self.location.uri, summary["run_id"], summary["output_records"], len(files),
-        )  # fmt: skip
-
-
-def _refused_for_good(err: AEPApiError) -> bool:
-    """A 4xx other than a timeout or a rate limit: asking again would be refused again."""
-    return 400 <= err.status < 500 and err.status not in (408, 429)
+        return report(self, context, summary, run)

@@ -16,7 +16,6 @@ import requests
 from aep_emulator.jsonpatch import apply_patch
 from airflow_provider_aep.exceptions import AEPApiError, AEPError, AEPValidationError
 from airflow_provider_aep.operators.dataflows import (
-    DAY,
     AEPActivateSegmentsOperator,
     AEPDeleteDataflowOperator,
     AEPExtendDataflowEndTimesOperator,
@@ -29,6 +28,7 @@ from airflow_provider_aep.payloads.activation import (
     build_activation_patch,
 )
 from airflow_provider_aep.payloads.patch import unapplied_operations
+from airflow_provider_aep.tasks.flow_updates import DAY
 from tests.unit.fake_http import Call, response
 
 TODAY = date(2026, 11, 23)

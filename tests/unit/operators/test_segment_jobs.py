@@ -159,7 +159,7 @@ def test_a_job_kept_for_other_audiences_is_not_this_one(aep):
 
 
 def test_reschedule_mode_keeps_the_job_between_looks(aep, mocker):
-    from airflow.sdk.exceptions import AirflowRescheduleException
+    from airflow.exceptions import AirflowRescheduleException  # where every Airflow 3 line has it
 
     store = StateStore()
     aep.get.return_value = job("PROCESSING")
