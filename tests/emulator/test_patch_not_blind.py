@@ -18,11 +18,11 @@ import pytest
 from airflow_provider_aep.hooks.aep import AEPHook
 from airflow_provider_aep.hooks.retry import RetryPolicy
 from airflow_provider_aep.operators.dataflows import (
-    DAY,
     AEPActivateSegmentsOperator,
     AEPUpdateDataflowOperator,
 )
 from airflow_provider_aep.payloads.activation import activation_still_needed, build_activation_patch
+from airflow_provider_aep.tasks.flow_updates import DAY
 from tests.emulator.pipeline import make_pipeline
 from tests.emulator.test_activation import SEGMENTS_PATH, campaign_flow
 
