@@ -82,7 +82,7 @@ DEMO_CREDENTIALS: dict[str, dict[str, Any]] = {
     },
     "sftp_audiences": {
         "conn_type": "sftp",
-        "login": "audiences",
+        "login": "audience-exporter",
         "password": "demo-audience-sftp-password",
         "host": "sftp.example.com",
     },

@@ -51,7 +51,7 @@ def runs(tmp_path_factory, emulator) -> dict:
             "AIRFLOW_CONN_AEP_AMAZON_S3_CREDENTIALS": json.dumps(
                 {"conn_type": "aws", "login": "AKIAZQDISTINCTKEYABC", "password": S3_SECRET}),
             "AIRFLOW_CONN_AEP_SFTP_AUDIENCES_CREDENTIALS": json.dumps(
-                {"conn_type": "sftp", "login": "audiences", "password": SFTP_PASSWORD, "host": "sftp.example.com"}),
+                {"conn_type": "sftp", "login": "audience-exporter", "password": SFTP_PASSWORD, "host": "sftp.example.com"}),
             "AIRFLOW_VAR_EXPORT_KEY_ID": "AKIAZQTEMPLATEDKEYAB",
             "AIRFLOW_VAR_EXPORT_KEY_B": TEMPLATED_S3_SECRET,
         })  # fmt: skip

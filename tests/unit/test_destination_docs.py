@@ -76,7 +76,7 @@ EXAMPLES: dict[str, tuple[dict[str, Any] | None, dict[str, str]]] = {
         {"bucketName": "acme-sfmc", "path": "aep/audiences"},
     ),
     "sftp_audiences": (
-        {"conn_type": "sftp", "login": "audiences", "password": "<password>", "host": "sftp.example.com"},
+        {"conn_type": "sftp", "login": "audience-exporter", "password": "<password>", "host": "sftp.example.com"},
         {"remotePath": "/audiences"},
     ),
 }  # fmt: skip
