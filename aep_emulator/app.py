@@ -34,16 +34,22 @@ class Emulator(Backend):
 
 @contextlib.asynccontextmanager
 async def run_clock(app: FastAPI) -> AsyncIterator[None]:
-    """The run clock, for as long as the app serves: due runs start, run and finish."""
+    """The run clock, for as long as the app serves: due runs start, run and finish; queries end
+    (a CTAS lands even if nobody reads its state) and scheduled queries start their runs."""
     backend: Backend = app.state.backend
 
     async def tick() -> None:
         """The run clock; a failing tick is logged and the clock goes on."""
         while True:
-            try:
-                backend.engine.advance()
-            except Exception:
-                logger.exception("AEP emulator: the run clock tick failed")
+            for what, advance in (
+                ("run", backend.engine.advance),
+                ("query", backend.queries.advance),
+                ("scheduled query", backend.schedules.advance),
+            ):
+                try:
+                    advance()
+                except Exception:
+                    logger.exception("AEP emulator: the %s clock tick failed", what)
             await asyncio.sleep(0.2)
 
     task = asyncio.create_task(tick())

@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-duration", type=float, default=defaults.run_duration, help="real seconds a run takes"
     )
     parser.add_argument(
+        "--query-duration",
+        type=float,
+        default=defaults.query_duration,
+        help="real seconds a Query Service query takes",
+    )
+    parser.add_argument(
         "--time-scale",
         type=float,
         default=defaults.time_scale,
@@ -133,6 +139,7 @@ def parse_command(argv: list[str] | None = None) -> tuple[EmulatorConfig, argpar
         token_lifetime=args.token_lifetime,
         first_run_delay=args.first_run_delay,
         run_duration=args.run_duration,
+        query_duration=args.query_duration,
         time_scale=args.time_scale,
         max_runs_per_flow=args.max_runs_per_flow,
         csv_split_rows=args.csv_split_rows,

@@ -40,6 +40,8 @@ class EmulatorConfig:
     first_run_delay: float = 2.0
     #: Real seconds a run stays ``inProgress``.
     run_duration: float = 2.0
+    #: Real seconds a Query Service query takes from SUBMITTED to its end (SUCCESS or FAILED).
+    query_duration: float = 1.0
     #: Emulated seconds per real second between later scheduled runs (3600: an hour is a second).
     time_scale: float = 3600.0
     #: At most this many runs per flow and segment, so an accelerated clock cannot flood the disk.

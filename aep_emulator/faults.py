@@ -10,6 +10,10 @@ would. Plans come from ``--faults`` (a JSON file) and from ``POST /_emulator/fau
 A rule with ``fail_run_attempts`` is about runs, not requests: every run of its ``flow`` (an id,
 or ``*`` for all) fails its first N attempts with ``code`` and ``message``, so a failed run can be
 shown to succeed after a ``RE_TRIGGER``.
+
+``{"fail_queries": {...}}`` and ``{"delay_queries": {...}}`` are about Query Service queries
+(ad-hoc ones and the runs of scheduled ones): the next ``times`` queries whose SQL contains
+``sql_contains`` end FAILED with ``errors``, or stay IN_PROGRESS ``seconds`` longer.
 """
 
 from __future__ import annotations
@@ -154,6 +158,81 @@ class SegmentJobDelayRule:
         return asdict(self)
 
 
+def _query_rule_body(name: str, data: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    """The object under ``name`` in ``{name: {...}}``, its keys known and ``times``/``sql_contains`` typed."""
+    if set(data) != {name} or not isinstance(data[name], dict):
+        raise ValueError(f'a {name} rule is {{"{name}": {{...}}}} and nothing else')
+    body: dict[str, Any] = data[name]
+    unknown = set(body) - allowed
+    if unknown:
+        raise ValueError(f"unknown {name} keys: {', '.join(sorted(unknown))}")
+    times = body.get("times", 1)
+    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+        raise ValueError(f"{name}.times must be a whole number of at least 1, not {times!r}")
+    if "sql_contains" in body and (not isinstance(body["sql_contains"], str) or not body["sql_contains"]):
+        raise ValueError(f"{name}.sql_contains must be a non-empty string")
+    return body
+
+
+@dataclass
+class QueryFailureRule:
+    """The next ``times`` queries whose SQL contains ``sql_contains`` (any, without it) end
+    FAILED with ``errors`` (each ``{"code", "message"}``) instead of running."""
+
+    times: int = 1
+    sql_contains: str | None = None
+    errors: list[dict[str, Any]] = field(
+        default_factory=lambda: [{"code": "58000", "message": "The query failed (injected fault)"}]
+    )
+    used: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QueryFailureRule:
+        body = _query_rule_body("fail_queries", data, {"times", "sql_contains", "errors"})
+        errors = body.get("errors")
+        if errors is not None and (
+            not isinstance(errors, list)
+            or not errors
+            or not all(
+                isinstance(e, dict) and isinstance(e.get("code"), str) and isinstance(e.get("message"), str)
+                for e in errors
+            )
+        ):
+            raise ValueError('fail_queries.errors must be a non-empty list of {"code", "message"} strings')
+        return cls(**body)
+
+    def matches(self, sql: str) -> bool:
+        return self.used < self.times and (self.sql_contains is None or self.sql_contains in sql)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fail_queries": {k: v for k, v in asdict(self).items() if k != "used"}, "used": self.used}
+
+
+@dataclass
+class QueryDelayRule:
+    """The next ``times`` queries whose SQL contains ``sql_contains`` stay IN_PROGRESS ``seconds``
+    longer: a query that outlives a task's timeout, or waits to be cancelled."""
+
+    seconds: float
+    times: int = 1
+    sql_contains: str | None = None
+    used: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QueryDelayRule:
+        body = _query_rule_body("delay_queries", data, {"times", "sql_contains", "seconds"})
+        seconds = body.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise ValueError(f"delay_queries.seconds must be a positive number, not {seconds!r}")
+        return cls(**body)
+
+    def matches(self, sql: str) -> bool:
+        return self.used < self.times and (self.sql_contains is None or self.sql_contains in sql)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"delay_queries": {k: v for k, v in asdict(self).items() if k != "used"}, "used": self.used}
+
+
 _TYPES: dict[str, tuple[type, ...]] = {
     "path": (str,),
     "method": (str,),
@@ -175,6 +254,16 @@ def _typed(key: str, value: Any) -> bool:
     return not isinstance(value, (int, float)) or value >= 0
 
 
+AnyRule = (
+    FaultRule
+    | RunFailureRule
+    | SegmentJobFailureRule
+    | SegmentJobDelayRule
+    | QueryFailureRule
+    | QueryDelayRule
+)
+
+
 class FaultPlan:
     def __init__(self, rules: list[dict[str, Any]] | None = None) -> None:
         self._lock = threading.Lock()
@@ -184,17 +273,26 @@ class FaultPlan:
         self.run_rules: list[RunFailureRule] = []
         self.segment_job_rules: list[SegmentJobFailureRule] = []
         self.segment_job_delays: list[SegmentJobDelayRule] = []
+        self.query_failures: list[QueryFailureRule] = []
+        self.query_delays: list[QueryDelayRule] = []
         for rule in rules or []:
             self.add(rule)
 
-    def add(self, rule: Any) -> FaultRule | RunFailureRule | SegmentJobFailureRule | SegmentJobDelayRule:
+    def add(self, rule: Any) -> AnyRule:
         """A request rule, a run rule when it has ``fail_run_attempts``, a segment job rule when
-        it has ``fail_segment_jobs`` (or ``delay_segment_jobs``)."""
+        it has ``fail_segment_jobs`` (or ``delay_segment_jobs``), a query rule when it is
+        ``{"fail_queries": ...}`` (or ``delay_queries``)."""
         if not isinstance(rule, dict):
             raise TypeError(f"a fault rule is a JSON object, not {type(rule).__name__}")
-        parsed: FaultRule | RunFailureRule | SegmentJobFailureRule | SegmentJobDelayRule
+        parsed: AnyRule
         with self._lock:
-            if "delay_segment_jobs" in rule:
+            if "fail_queries" in rule:
+                parsed = QueryFailureRule.from_dict(rule)
+                self.query_failures.append(parsed)
+            elif "delay_queries" in rule:
+                parsed = QueryDelayRule.from_dict(rule)
+                self.query_delays.append(parsed)
+            elif "delay_segment_jobs" in rule:
                 parsed = SegmentJobDelayRule.from_dict(rule)
                 self.segment_job_delays.append(parsed)
             elif "fail_segment_jobs" in rule:
@@ -215,6 +313,8 @@ class FaultPlan:
             self.run_rules.clear()
             self.segment_job_rules.clear()
             self.segment_job_delays.clear()
+            self.query_failures.clear()
+            self.query_delays.clear()
 
     def take(self, method: str, path: str) -> FaultRule | None:
         """The first live rule for this request, counted as used."""
@@ -269,4 +369,22 @@ class FaultPlan:
                 ):
                     rule.used += 1
                     return [{"code": rule.code, "message": rule.message}]
+        return None
+
+    def take_query_delay(self, sql: str) -> float | None:
+        """The extra seconds a new query with this SQL stays IN_PROGRESS, if a delay rule applies."""
+        with self._lock:
+            for rule in self.query_delays:
+                if rule.matches(sql):
+                    rule.used += 1
+                    return float(rule.seconds)
+        return None
+
+    def take_query_failure(self, sql: str) -> list[dict[str, Any]] | None:
+        """The errors a new query with this SQL fails with, if a failure rule applies."""
+        with self._lock:
+            for rule in self.query_failures:
+                if rule.matches(sql):
+                    rule.used += 1
+                    return [{"position": None, **error} for error in rule.errors]
         return None

@@ -8,6 +8,7 @@ patch leaves the entity as it was.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from aep_emulator import credentials
@@ -153,7 +154,9 @@ def _check_auth_params(auth_spec: dict[str, Any], params: Any, unknown: tuple[st
 # -- source connections ------------------------------------------------------------------------------
 
 
-def patch_source_connection(entity: dict[str, Any], operations: Any) -> dict[str, Any]:
+def patch_source_connection(
+    entity: dict[str, Any], operations: Any, eligible: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
     """A Data Lake source's datasets (add, remove, replace) and any source's name and description.
 
     Adobe's spec allows ``/params/datasets`` in a PATCH although the dataset-export tutorial says
@@ -168,18 +171,23 @@ def patch_source_connection(entity: dict[str, Any], operations: Any) -> dict[str
     patched = apply_patch(entity, operations, allowed=allowed, allowed_hint=hint)
     _named(patched)
     if data_lake:
-        check_datasets(patched.get("params"))
+        check_datasets(patched.get("params"), eligible)
     return patched
 
 
-def check_datasets(params: Any) -> None:
-    """A Data Lake source's datasets: the spec's schema (at least one), each eligible, each once."""
+def check_datasets(params: Any, eligible: Callable[[str], bool] | None = None) -> None:
+    """A Data Lake source's datasets: the spec's schema (at least one), each eligible, each once.
+
+    ``eligible`` says whether an id is a dataset of the sandbox (the seed datasets, and the ones
+    its queries made); without it, the seed datasets only.
+    """
+    known = eligible or DATASETS_BY_ID.__contains__
     spec = check.connection_specs()[DATA_LAKE_SPEC_ID]
     check.check_schema(spec["sourceSpec"]["spec"], params, "params", code="1016-400")
     seen: set[str] = set()
     for index, dataset in enumerate(params["datasets"]):
         dataset_id = dataset["dataSetId"]
-        if dataset_id not in DATASETS_BY_ID:
+        if not known(dataset_id):
             raise bad_request(
                 f"params.datasets[{index}].dataSetId {dataset_id!r} is not a dataset eligible for export",
                 code="1041-400",

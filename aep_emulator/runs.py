@@ -18,8 +18,7 @@ from typing import Any
 from aep_emulator import audience_files, credentials, segments
 from aep_emulator.catalog import find_destination
 from aep_emulator.config import EmulatorConfig
-from aep_emulator.datasets import BY_ID as DATASETS_BY_ID
-from aep_emulator.datasets import records
+from aep_emulator.datasets import Dataset, records
 from aep_emulator.exports import (
     ExportError,
     expand_folder_template,
@@ -30,6 +29,7 @@ from aep_emulator.exports import (
     write_dataset_export,
 )
 from aep_emulator.faults import FaultPlan
+from aep_emulator.lake import DataLake, DerivedDataset
 from aep_emulator.service import new_etag
 from aep_emulator.state import State
 from aep_emulator.validation import general_transform
@@ -53,10 +53,14 @@ class RunEngine:
     broken in a state file, a schedule rearmed in place).
     """
 
-    def __init__(self, config: EmulatorConfig, state: State, faults: FaultPlan) -> None:
+    def __init__(
+        self, config: EmulatorConfig, state: State, faults: FaultPlan, lake: DataLake | None = None
+    ) -> None:
         self.config = config
         self.state = state
         self.faults = faults
+        #: The datasets runs export: seed ones, and those the sandbox's queries made.
+        self.lake = lake or DataLake(state)
         #: (due time, sequence, "flow" or "run", id); an entry whose time is no longer the one
         #: in ``_scheduled`` is stale and skipped.
         self._heap: list[tuple[float, int, str, str]] = []
@@ -492,6 +496,26 @@ class RunEngine:
             raise ExportError("the flow has no mapping set (profileMapping): no columns to export")
         return {m["destination"]: m["source"] for m in mapping_set["mappings"]}
 
+    def _rows(
+        self, flow_id: str, dataset: Dataset | DerivedDataset, meta: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """What a run exports of a dataset: all of it (a full export) or what came since.
+
+        A seed dataset grows by ``growth_per_run`` records a run. A derived dataset holds the
+        rows its queries wrote: an incremental export takes those appended (INSERT INTO) since
+        the flow's previous run of it, which the flow's bookkeeping remembers.
+        """
+        if isinstance(dataset, Dataset):
+            if meta["full"]:
+                return list(records(dataset, 0, dataset.record_count))
+            start = dataset.record_count + (meta["index"] - 1) * dataset.growth_per_run
+            return list(records(dataset, start, dataset.growth_per_run))
+        flow_meta = self.state.data["meta"]["flows"].setdefault(flow_id, {})
+        marks = flow_meta.setdefault("derived_exported", {})
+        start = 0 if meta["full"] else min(int(marks.get(dataset.id, 0)), len(dataset.rows))
+        marks[dataset.id] = len(dataset.rows)
+        return [dict(row) for row in dataset.rows[start:]]
+
     def _export(self, flow: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         """Write the run's files and return its record, size and file summaries."""
         sandbox = meta["sandbox"]
@@ -509,14 +533,11 @@ class RunEngine:
         source_summaries, file_summaries = [], []
         totals = {"records": 0, "raw": 0, "written": 0}
         for entry in source["params"]["datasets"]:
-            dataset = DATASETS_BY_ID[entry["dataSetId"]]
-            if meta["full"]:
-                start, count = 0, dataset.record_count
-            else:
-                start, count = (
-                    dataset.record_count + (meta["index"] - 1) * dataset.growth_per_run,
-                    dataset.growth_per_run,
-                )
+            dataset = self.lake.find(sandbox, entry["dataSetId"])
+            if dataset is None:
+                raise ExportError(f"the dataset {entry['dataSetId']} no longer exists")
+            rows = self._rows(flow["id"], dataset, meta)
+            count = len(rows)
             if template:
                 values = {
                     "DESTINATION": destination.name if destination else "destination",
@@ -532,7 +553,7 @@ class RunEngine:
                 dataset_folder = folder / dataset.id / export_time_folder(moment)
             written = write_dataset_export(
                 dataset_folder,
-                records(dataset, start, count),
+                rows,
                 file_type=str(params.get("datasetFileType", "JSON")),
                 compression=str(params.get("compression", "GZIP")),
             )

@@ -7,7 +7,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aep_emulator import credentials, patching, segments
@@ -19,7 +19,6 @@ from aep_emulator.catalog import (
     is_enhanced_audience_flow,
 )
 from aep_emulator.config import EmulatorConfig
-from aep_emulator.datasets import DATASETS
 from aep_emulator.errors import (
     EmulatedError,
     bad_request,
@@ -29,6 +28,7 @@ from aep_emulator.errors import (
 )
 from aep_emulator.faults import FaultPlan
 from aep_emulator.jsonpatch import apply_patch
+from aep_emulator.lake import DataLake
 from aep_emulator.listing import matches, order, parse_filters
 from aep_emulator.state import State
 
@@ -91,10 +91,14 @@ def sandbox_name(headers: Mapping[str, str]) -> str:
 
 
 class FlowService:
-    def __init__(self, config: EmulatorConfig, state: State, faults: FaultPlan) -> None:
+    def __init__(
+        self, config: EmulatorConfig, state: State, faults: FaultPlan, lake: DataLake | None = None
+    ) -> None:
         self.config = config
         self.state = state
         self.faults = faults
+        #: The datasets a Data Lake source may name: seed ones, and those the sandbox's queries made.
+        self.lake = lake or DataLake(state)
 
     # -- IMS -------------------------------------------------------------------------------------
 
@@ -228,7 +232,7 @@ class FlowService:
         entity["connectionSpec"] = {"id": spec["id"], "version": body["connectionSpec"]["version"]}
         with self.state.lock:
             if spec["id"] == DATA_LAKE_SPEC_ID:
-                patching.check_datasets(body.get("params"))
+                patching.check_datasets(body.get("params"), self._eligible(sandbox))
                 # The tutorial sends no base connection; AEP's answer names the sandbox's implicit
                 # Data Lake one (Adobe's example), which no flow shares with a destination.
                 entity["baseConnectionId"] = data_lake_base_connection_id(sandbox)
@@ -454,7 +458,7 @@ class FlowService:
                 kept = self.state.credentials.get(entity_id)
                 patched, params = patching.patch_base_connection(entity, kept, operations)
             elif kind == "sourceConnections":
-                patched = patching.patch_source_connection(entity, operations)
+                patched = patching.patch_source_connection(entity, operations, self._eligible(sandbox))
             else:
                 patched = patching.patch_target_connection(entity, operations)
             patched.update(
@@ -556,19 +560,26 @@ class FlowService:
 
     # -- catalog -----------------------------------------------------------------------------------
 
-    def eligible_datasets(self, start: int, limit: int) -> dict[str, Any]:
+    def _eligible(self, sandbox: str) -> Callable[[str], bool]:
+        """Whether a dataset id is one a Data Lake source of this sandbox may name."""
+        return lambda dataset_id: self.lake.find(sandbox, dataset_id) is not None
+
+    def eligible_datasets(self, sandbox: str, start: int, limit: int) -> dict[str, Any]:
+        """The seed datasets, then the sandbox's derived ones (made by Query Service CTAS)."""
         if not 1 <= limit <= 100:
             raise bad_request(f"limit {limit} is out of range: 1 to 100")
         if start < 0:
             raise bad_request(f"start {start} must not be negative")
-        chunk = DATASETS[start : start + limit]
+        with self.state.lock:
+            every = self.lake.all(sandbox)
+        chunk = every[start : start + limit]
         return {
             "items": [d.as_eligible() for d in chunk],
             "pageInfo": {
                 "start": start,
                 "end": start + len(chunk) - 1,
-                "total": len(DATASETS),
-                "hasNext": start + limit < len(DATASETS),
+                "total": len(every),
+                "hasNext": start + limit < len(every),
             },
         }
 

@@ -66,6 +66,18 @@ class ExportLocation:
         return f"{self.uri}/{_quoted(relative.strip('/'))}"
 
 
+def aep_dataset_uri(org_id: str, sandbox: str, dataset_id: str) -> str:
+    """The asset URI of an AEP dataset: ``aep://<org id>/<sandbox>/<dataset id>``, the namespace
+    and name OpenLineage gives it (a query's output, a dataset export's input).
+
+    :param org_id: the IMS org, e.g. ``0123ABCD@AdobeOrg``.
+    :param sandbox: the sandbox, e.g. ``prod``.
+    :param dataset_id: the dataset.
+    :return: the URI.
+    """
+    return f"aep://{org_id}/{sandbox}/{quote(dataset_id, safe='')}"
+
+
 def _quoted(path: str) -> str:
     return quote(path, safe="/=-_.~")
 

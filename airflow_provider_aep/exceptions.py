@@ -302,5 +302,42 @@ class AEPSegmentJobFailed(AEPError):
         return type(self), (self.job_id, self.status, self.errors), dict(self.__dict__)
 
 
+class AEPQueryFailed(AEPError):
+    """A Query Service query ended FAILED, KILLED or CANCELLED; the message is AEP's (the SQL
+    error's code, text and position). A retry of the task submits the query again.
+
+    :param query_id: the query.
+    :param state: how it ended.
+    :param errors: AEP's error text for it.
+    """
+
+    def __init__(self, query_id: str, state: str, errors: str) -> None:
+        self.query_id = query_id
+        self.state = state
+        self.errors = errors
+        super().__init__(f"Query {query_id} ended {state}: {errors}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.query_id, self.state, self.errors), dict(self.__dict__)
+
+
+class AEPScheduledQueryRunMissing(AEPError, AirflowFailException):
+    """No run of the scheduled query was created in the window the sensor watches, and none can
+    be any more (the window closed, or the schedule is disabled or ended): retrying finds none."""
+
+    def __init__(self, schedule_id: str, since: str | None, until: str | None, reason: str) -> None:
+        self.schedule_id = schedule_id
+        self.since = since
+        self.until = until
+        self.reason = reason
+        super().__init__(
+            f"No run of scheduled query {schedule_id} between {since or 'the beginning'} and "
+            f"{until or 'now'}: {reason}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.schedule_id, self.since, self.until, self.reason), dict(self.__dict__)
+
+
 class AEPAdhocActivationRefused(AEPError):
     """AEP refused the ad-hoc activation; the message is AEP's, with what to do about it."""

@@ -35,10 +35,16 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.operators.updates",
                     f"{PACKAGE}.operators.segment_jobs",
                     f"{PACKAGE}.operators.adhoc_activation",
+                    f"{PACKAGE}.operators.query",
                 ],
             }
         ],
-        "sensors": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.sensors.dataflow_run"]}],
+        "sensors": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [f"{PACKAGE}.sensors.dataflow_run", f"{PACKAGE}.sensors.scheduled_query"],
+            }
+        ],
         "hooks": [
             {
                 "integration-name": INTEGRATION,
@@ -48,7 +54,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": [f"{PACKAGE}.triggers.dataflow_run", f"{PACKAGE}.triggers.segment_job"],
+                "python-modules": [
+                    f"{PACKAGE}.triggers.dataflow_run",
+                    f"{PACKAGE}.triggers.segment_job",
+                    f"{PACKAGE}.triggers.query",
+                ],
             }
         ],
         "extra-links": [f"{PACKAGE}.links.AEPDataflowLink"],

@@ -366,3 +366,77 @@ def lineage_or_empty(
             task_id, type(error).__name__, error,
         )  # fmt: skip
         return empty_lineage()
+
+
+def sql_tables(sql: str) -> tuple[list[str], list[str]]:
+    """The tables an SQL statement reads and writes, as OpenLineage's SQL parser sees them.
+
+    :param sql: the statement.
+    :return: (input tables, output tables), names as written in the SQL.
+    """
+    from openlineage.common.sql import parse
+
+    parsed = parse([sql], dialect="postgres")  # Query Service speaks PostgreSQL's dialect
+    if parsed is None:
+        return [], []
+    return [t.qualified_name for t in parsed.in_tables], [t.qualified_name for t in parsed.out_tables]
+
+
+def query_lineage(
+    hook: AEPHook, sql: str, *, summary: Mapping[str, Any] | None = None
+) -> airflow.providers.openlineage.extractors.OperatorLineage:
+    """The OpenLineage of a Query Service query: the tables its SQL reads and writes, and the SQL.
+
+    Inputs are named by table, in the sandbox's namespace; the dataset a CTAS or INSERT INTO
+    wrote is named by its id once the query is done, as a dataset export flow names its inputs,
+    so the query and the export that ships its output meet in the lineage graph.
+
+    :param hook: the task's hook (its connection names the org and the sandbox).
+    :param sql: the statement.
+    :param summary: the finished query's summary, for the run facets and the output's id.
+    :return: inputs, outputs, the ``sql`` job facet and, once done, ``externalQuery``.
+    """
+    from airflow.providers.common.compat.openlineage.facet import (
+        ExternalQueryRunFacet,
+        InputDataset,
+        OutputDataset,
+        OutputStatisticsOutputDatasetFacet,
+        SQLJobFacet,
+    )
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    namespace = aep_namespace(hook.settings.org_id, hook.sandbox_name)
+    _, dataset_facet_class = facet_classes()
+    read, written = sql_tables(sql)
+    summary = summary or {}
+    dataset = summary.get("output_dataset") or {}
+    inputs = [
+        InputDataset(
+            namespace=namespace, name=t, facets={DATASET_FACET: dataset_facet_class(type="table", name=t)}
+        )
+        for t in read
+    ]
+    outputs = []
+    for table in written:
+        done = dataset.get("name") == table and dataset.get("id")
+        facets: dict[str, Any] = {}
+        if done and summary.get("rows") is not None:
+            facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(
+                rowCount=_int(summary.get("rows"))
+            )
+        outputs.append(
+            OutputDataset(
+                namespace=namespace,
+                name=str(dataset["id"]) if done else table,
+                facets={DATASET_FACET: dataset_facet_class(type="dataset" if done else "table", name=table)},
+                outputFacets=facets,
+            )
+        )
+    run_facets: dict[str, Any] = {}
+    if summary.get("query_id"):
+        run_facets["externalQuery"] = ExternalQueryRunFacet(
+            externalQueryId=str(summary["query_id"]), source=namespace
+        )
+    return OperatorLineage(
+        inputs=inputs, outputs=outputs, run_facets=run_facets, job_facets={"sql": SQLJobFacet(query=sql)}
+    )

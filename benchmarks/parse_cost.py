@@ -26,6 +26,15 @@ PROVIDERS = {
         "airflow_provider_aep.operators.updates",
         "airflow_provider_aep.sensors.dataflow_run",
     ],
+    # The example DAGs' modules and the Query Service operators: what query_then_export adds.
+    "airflow-provider-aep with operators.query": [
+        "airflow_provider_aep.operators.connections",
+        "airflow_provider_aep.operators.dataflows",
+        "airflow_provider_aep.operators.datasets",
+        "airflow_provider_aep.operators.updates",
+        "airflow_provider_aep.sensors.dataflow_run",
+        "airflow_provider_aep.operators.query",
+    ],
     "apache-airflow-providers-dbt-cloud": [
         "airflow.providers.dbt.cloud.operators.dbt",
         "airflow.providers.dbt.cloud.sensors.dbt",
@@ -79,6 +88,18 @@ def main() -> dict:
         (name, f"{f['median_ms']:.1f} ms median of {RUNS}, {f['modules_loaded']} modules")
         for name, f in figures.items()
     ]
+    with_query = "airflow-provider-aep with operators.query"
+    if with_query in figures:
+        pairs = zip(times[with_query], times["airflow-provider-aep"], strict=True)
+        added_ms = median([a - b for a, b in pairs])
+        added_modules = loaded[with_query] - loaded["airflow-provider-aep"]
+        figures["query_operators_added"] = {"ms": round(added_ms, 2), "modules": added_modules}
+        rows.append(
+            (
+                "operators.query adds",
+                f"{added_ms:+.2f} ms (median of the rounds' differences), {added_modules} module(s): itself",
+            )
+        )
     if "apache-airflow-providers-dbt-cloud" in figures:
         # Each round samples both providers back to back: the median of the rounds' ratios
         # follows what the machine did at that moment, which two medians taken apart do not.

@@ -9,10 +9,12 @@ from __future__ import annotations
 from aep_emulator.routes import (
     adhoc,
     admin,
+    catalog,
     connections,
     conversion,
     flows,
     ims,
+    query,
     runs,
     segmentation,
     specs,
@@ -28,6 +30,8 @@ ROUTERS = (
     segmentation.router,
     adhoc.router,
     conversion.router,
+    query.router,
+    catalog.router,
     admin.router,
     ui.router,
 )

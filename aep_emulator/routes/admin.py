@@ -70,6 +70,8 @@ async def list_faults(aep: AEP) -> dict[str, Any]:
         "run_rules": [r.as_dict() for r in aep.faults.run_rules],
         "segment_job_rules": [r.as_dict() for r in aep.faults.segment_job_rules],
         "segment_job_delays": [r.as_dict() for r in aep.faults.segment_job_delays],
+        "query_failures": [r.as_dict() for r in aep.faults.query_failures],
+        "query_delays": [r.as_dict() for r in aep.faults.query_delays],
         "failing_runs": aep.faults.failing_runs,
     }
 

@@ -33,7 +33,7 @@ async def get_connection_spec(spec_id: str, _: Checked) -> dict[str, Any]:
 
 
 @router.get(f"{FS}/connectionSpecs/{{spec_id}}/configs")
-async def eligible_datasets(spec_id: str, request: Request, aep: AEP, _: Checked) -> dict[str, Any]:
+async def eligible_datasets(spec_id: str, request: Request, aep: AEP, caller: Checked) -> dict[str, Any]:
     q = request.query_params
     if (
         spec_id != DATA_LAKE_SPEC_ID
@@ -46,7 +46,7 @@ async def eligible_datasets(spec_id: str, request: Request, aep: AEP, _: Checked
     raw_start, raw_limit = q.get("start", "0"), q.get("limit", "20")
     if not all(_DIGITS.fullmatch(v) for v in (raw_start, raw_limit)):
         raise bad_request("start and limit must be whole numbers (start from 0, limit from 1 to 100)")
-    return aep.service.eligible_datasets(int(raw_start), int(raw_limit))
+    return aep.service.eligible_datasets(caller.sandbox, int(raw_start), int(raw_limit))
 
 
 @router.get(f"{FS}/flowSpecs")

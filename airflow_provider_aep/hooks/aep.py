@@ -37,6 +37,7 @@ from airflow_provider_aep.hooks.connection import (
 )
 from airflow_provider_aep.hooks.connection_form import connection_form_widgets, field_behaviour
 from airflow_provider_aep.hooks.create_once import CreateOnceMixin
+from airflow_provider_aep.hooks.query_service import QueryServiceMixin
 from airflow_provider_aep.hooks.responses import (
     continuation_token,
     decode_json,
@@ -91,7 +92,7 @@ def quote_etag(etag: str) -> str:
     return etag if etag.startswith('"') or etag.startswith('W/"') else f'"{etag}"'
 
 
-class AEPHook(AudienceMappingMixin, SegmentationMixin, CreateOnceMixin, BaseHook):
+class AEPHook(AudienceMappingMixin, SegmentationMixin, QueryServiceMixin, CreateOnceMixin, BaseHook):
     """Talks to the Flow Service with an ``aep`` connection.
 
     :param aep_conn_id: the Airflow connection (login = client ID, password = client secret,

@@ -215,6 +215,38 @@ class AEPAsyncHook(BaseHook):
             raise
         return True
 
+    # -- the Query Service reads, for the query trigger ------------------------------------------
+
+    async def get_query(self, query_id: str) -> dict[str, Any]:
+        """One query (``GET /data/foundation/query/queries/{id}``), for its state and row count.
+
+        :param query_id: the query.
+        :return: the query.
+        """
+        from airflow_provider_aep.utils.ids import path_segment
+
+        path = f"/queries/{path_segment('query_id', query_id)}"
+        query = await self.client.request("GET", path, service="query")
+        return query if isinstance(query, dict) else {}
+
+    async def cancel_query(self, query_id: str) -> bool:
+        """Ask AEP to cancel a query (``PATCH {"op": "cancel"}``); gone or already over is no error.
+
+        :param query_id: the query.
+        :return: True when AEP took the request.
+        """
+        from airflow_provider_aep.exceptions import AEPApiError
+        from airflow_provider_aep.utils.ids import path_segment
+
+        path = f"/queries/{path_segment('query_id', query_id)}"
+        try:
+            await self.client.request("PATCH", path, json={"op": "cancel"}, service="query")
+        except AEPApiError as err:
+            if err.status in (400, 404, 409):
+                return False
+            raise
+        return True
+
 
 def _forget(reading: dict[str, asyncio.Future[Any]], conn_id: str, done: asyncio.Future[Any]) -> None:
     if reading.get(conn_id) is done:

@@ -262,6 +262,7 @@ class AsyncAEPClient:
         path: str,
         params: Sequence[tuple[str, Any]] | Mapping[str, Any] | None = None,
         service: Service = "flowservice",
+        json: Any = None,
     ) -> Any:
         """Send one Flow Service call with auth and retries; a 401 gets one new token.
 
@@ -269,6 +270,7 @@ class AsyncAEPClient:
         :param path: the path under the Flow Service, e.g. ``/runs``.
         :param params: query parameters (pairs, so ``property`` can repeat).
         :param service: the Platform API ``path`` lives under (default the Flow Service).
+        :param json: the JSON body of an idempotent change (a cancel), when there is one.
         :return: the JSON body.
         :raises AEPApiError: for an error answer, once retries are exhausted.
         """
@@ -279,11 +281,11 @@ class AsyncAEPClient:
             async for attempt in async_retrying(self.retry_policy, self.log, what):
                 with attempt:
                     token = await self.access_token()
-                    response = await self._send(method, url, token, params)
+                    response = await self._send(method, url, token, params, json)
                     if response.status_code == 401 and not refreshed:
                         refreshed = True
                         token = await self.access_token(stale=token)
-                        response = await self._send(method, url, token, params)
+                        response = await self._send(method, url, token, params, json)
                     raise_if_transient(response)
         except RetryableResponse as exhausted:
             raise AEPApiError.from_response(
@@ -300,10 +302,12 @@ class AsyncAEPClient:
             )
         return body
 
-    async def _send(self, method: str, url: str, token: str, params: Any) -> httpx.Response:
+    async def _send(self, method: str, url: str, token: str, params: Any, json: Any = None) -> httpx.Response:
         headers = self.settings.platform_headers(token, self.sandbox_name)
         async with self._client() as http:
-            return await http.request(method, url, params=params, headers=headers, timeout=self.timeout)
+            return await http.request(
+                method, url, params=params, json=json, headers=headers, timeout=self.timeout
+            )
 
     async def list_runs(
         self, properties: Sequence[str], orderby: str | None = None, max_pages: int = 10

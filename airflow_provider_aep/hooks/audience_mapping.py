@@ -10,15 +10,13 @@ union schema and the namespaces before anything is created.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aep.exceptions import AEPError, AEPValidationError
+from airflow_provider_aep.hooks.platform_calls import PlatformCalls
 from airflow_provider_aep.payloads.audiences import build_mapping_set, unknown_columns
 from airflow_provider_aep.utils.ids import path_segment
-
-if TYPE_CHECKING:
-    from airflow_provider_aep.hooks.connection import Service
 
 JsonDict = dict[str, Any]
 #: The profile union schema, with every field group and relationship (the tutorial's query).
@@ -26,20 +24,10 @@ UNION_SCHEMA_PATH = "/config/entityTypes/_xdm.context.profile"
 UNION_SCHEMA_QUERY = (("property", "fullSchema==true"), ("property", "includeRelationshipDescriptors==true"))
 
 
-class AudienceMappingMixin:
+class AudienceMappingMixin(PlatformCalls):
     """Read and create the mapping set that names an audience export's columns."""
 
     if TYPE_CHECKING:  # what the hook provides
-
-        def request(
-            self,
-            method: str,
-            path: str,
-            *,
-            params: Sequence[tuple[str, Any]] | None = None,
-            json: Any = None,
-            service: Service = "flowservice",
-        ) -> tuple[int, Any]: ...
 
         def get_connection_spec(self, spec_id: str) -> JsonDict: ...
 

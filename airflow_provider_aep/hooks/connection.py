@@ -27,13 +27,15 @@ DEFAULT_SANDBOX = "prod"
 FLOW_SERVICE_PATH = "/data/foundation/flowservice"
 
 #: The Platform APIs the hook speaks, by the path each lives under.
-Service = Literal["flowservice", "segmentation", "activation", "conversion", "identity"]
+Service = Literal["flowservice", "segmentation", "activation", "conversion", "identity", "query", "catalog"]
 SERVICE_PATHS: dict[str, str] = {
     "flowservice": FLOW_SERVICE_PATH,
     "segmentation": "/data/core/ups",
     "activation": "/data/core/activation",
     "conversion": "/data/foundation/conversion",
     "identity": "/data/core/idnamespace",
+    "query": "/data/foundation/query",
+    "catalog": "/data/foundation/catalog",
 }
 AEP_UI = "https://experience.adobe.com"
 CONNECT_TIMEOUT = 10.0

@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_aep.exceptions import AEPError, as_error_list
+from airflow_provider_aep.hooks.platform_calls import PlatformCalls
 from airflow_provider_aep.utils.ids import check_id, path_segment
-
-if TYPE_CHECKING:
-    from airflow_provider_aep.hooks.connection import Service
 
 JsonDict = dict[str, Any]
 
@@ -121,25 +119,8 @@ def check_segment_ids(field: str, value: Any, *, limit: int) -> list[str]:
     return ids
 
 
-class SegmentationMixin:
+class SegmentationMixin(PlatformCalls):
     """Segment jobs, segment definitions and ad-hoc activation, as :class:`AEPHook` methods."""
-
-    if TYPE_CHECKING:  # what the hook provides
-        log: Any
-
-        def request(
-            self,
-            method: str,
-            path: str,
-            *,
-            params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
-            json: Any = None,
-            headers: Mapping[str, str] | None = None,
-            sandbox_name: str | None = None,
-            missing_ok: bool = False,
-            idempotent: bool = True,
-            service: Service = "flowservice",
-        ) -> tuple[int, Any]: ...
 
     # -- segment jobs --------------------------------------------------------------------------
 

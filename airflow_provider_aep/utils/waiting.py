@@ -212,3 +212,36 @@ class RetriggerMemory:
         record = RetriggerRecord.from_json(carried)
         if record is not None:
             self._here = record
+
+
+def check_wait(
+    mode: Any,
+    deferrable: Any,
+    poke_interval: Any,
+    timeout: Any,
+    modes: tuple[str, ...] = ("poke", "reschedule"),
+) -> None:
+    """Refuse, at DAG parse, wait settings a job operator cannot use, naming the field.
+
+    :param mode: how a worker waits (one of ``modes``).
+    :param deferrable: True, False, or None (the configured default).
+    :param poke_interval: a positive number of seconds.
+    :param timeout: a number of seconds, 0 or more, or None.
+    :param modes: the modes the operator offers.
+    """
+    from airflow_provider_aep.exceptions import AEPValidationError
+
+    if mode not in modes:
+        raise AEPValidationError("mode", mode, " or ".join(repr(m) for m in modes))
+    if deferrable is not None and not isinstance(deferrable, bool):
+        raise AEPValidationError("deferrable", deferrable, "True or False")
+    if (
+        isinstance(poke_interval, bool)
+        or not isinstance(poke_interval, (int, float))
+        or not 0 < poke_interval < 10**6
+    ):
+        raise AEPValidationError("poke_interval", poke_interval, "a positive number of seconds")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < 10**9
+    ):
+        raise AEPValidationError("timeout", timeout, "a number of seconds, 0 or more, or None")

@@ -19,6 +19,7 @@ def test_example_dags_parse(airflow_home):
         "aep_monitor_daily_export",
         "aep_load_exported_files",
         "aep_evaluate_and_activate_now",
+        "aep_query_then_export",
     ):
         assert dag_id in listed.stdout
     errors = airflow_home.run("dags", "list-import-errors", "--local", "--output", "json")

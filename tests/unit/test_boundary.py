@@ -51,7 +51,8 @@ def test_the_provider_imports_and_its_dags_parse_without_the_emulators_packages(
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == [
         "activate_audiences_cloud_storage.py", "1", "activate_segments.py", "1", "evaluate_and_activate_now.py", "1", "export_datasets.py", "1", "extend_dataflow_end_dates.py", "1",
-        "load_exported_files.py", "1", "monitor_daily_export.py", "1", "rotate_destination_credentials.py", "1",
+        "load_exported_files.py", "1", "monitor_daily_export.py", "1", "query_then_export.py", "1",
+        "rotate_destination_credentials.py", "1",
     ]  # fmt: skip
 
 

@@ -446,3 +446,39 @@ def test_the_operators_import_no_openlineage_module_and_the_dags_parse_without_i
     loaded, *dags = done.stdout.strip().splitlines()
     assert loaded == "[]"
     assert "export_datasets.py 1" in dags
+
+
+QUERY_SQL = (
+    "CREATE TABLE loyalty_gold AS SELECT m.personID, e.email FROM loyalty_members m "
+    "JOIN email_engagement e ON m.personID = e.personID"
+)
+
+
+def test_a_query_names_the_tables_its_sql_reads_and_writes_and_carries_the_sql(hook):
+    from airflow_provider_aep.lineage import query_lineage
+
+    lineage = query_lineage(hook, QUERY_SQL)
+    namespace = f"aep://{hook.settings.org_id}/{hook.sandbox_name}"
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [
+        (namespace, "email_engagement"),
+        (namespace, "loyalty_members"),
+    ]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [(namespace, "loyalty_gold")]
+    assert lineage.job_facets["sql"].query == QUERY_SQL
+    assert lineage.run_facets == {}
+
+
+def test_a_finished_query_names_its_output_by_dataset_id_as_an_export_names_its_input(hook):
+    from airflow_provider_aep.lineage import query_lineage
+
+    summary = {
+        "query_id": "q-1",
+        "rows": 12,
+        "output_dataset": {"id": "6b0f00000000000000000001", "name": "loyalty_gold"},
+    }
+    lineage = as_json(query_lineage(hook, QUERY_SQL, summary=summary))
+    [output] = lineage["outputs"]
+    assert output["name"] == "6b0f00000000000000000001"
+    assert output["facets"]["aep_dataset"]["name"] == "loyalty_gold"
+    assert output["outputFacets"]["outputStatistics"]["rowCount"] == 12
+    assert lineage["run"]["externalQuery"]["externalQueryId"] == "q-1"

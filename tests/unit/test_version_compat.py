@@ -106,7 +106,7 @@ def test_parsing_a_dag_loads_no_compatibility_layer():
         "import sys; from airflow.sdk import DAG\n"
         "import airflow_provider_aep.operators.connections, airflow_provider_aep.operators.dataflows, "
         "airflow_provider_aep.operators.datasets, airflow_provider_aep.operators.updates, "
-        "airflow_provider_aep.sensors.dataflow_run\n"
+        "airflow_provider_aep.sensors.dataflow_run, airflow_provider_aep.operators.query\n"
         "print(sorted(m for m in sys.modules if m.startswith('airflow.providers.common.compat.')))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
