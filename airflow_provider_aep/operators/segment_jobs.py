@@ -62,12 +62,18 @@ class _SegmentJobWait(AEPHookMixin, BaseSensorOperator):
         super().__init__(**kwargs)
         self.init_connection(aep_conn_id, sandbox_name)
         self.job_id = job_id
+        self._last_status: str | None = None
 
     def poke(self, context: Context) -> PokeReturnValue:
         job = self.hook.get_segment_job(self.job_id)
         if job_is_over(job):
             return PokeReturnValue(is_done=True, xcom_value=job)
-        self.log.info("Segment job %s is %s", self.job_id, job_status(job))
+        status = job_status(job)
+        # One INFO line per change of status; each look at DEBUG.
+        (self.log.info if status != self._last_status else self.log.debug)(
+            "Segment job %s is %s", self.job_id, status
+        )
+        self._last_status = status
         return PokeReturnValue(is_done=False)
 
 

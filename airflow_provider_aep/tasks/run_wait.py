@@ -91,6 +91,8 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         #: The one keeper of which run this wait re-triggered (see ``RetriggerMemory``).
         self.retriggers = RetriggerMemory()
         self.polls_without_run = 0
+        #: What the last look said, so only a change is logged at INFO.
+        self.last_reason: str | None = None
         self.flow_id = flow_id
         self.flow_name = flow_name
         self.run_id = run_id
@@ -259,7 +261,10 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
             self.success_statuses,
             self.failure_statuses,
         )
-        self.log.info("Dataflow %s: %s", self.flow_id, outcome.reason)
+        # One INFO line per change (a poking sensor keeps the last); each look at DEBUG.
+        said = self.log.info if outcome.reason != self.last_reason else self.log.debug
+        said("Dataflow %s: %s", self.flow_id, outcome.reason)
+        self.last_reason = outcome.reason
         if outcome.run is None:
             self.polls_without_run += 1
             if self.polls_without_run % FLOW_STATE_EVERY == 1:

@@ -172,6 +172,7 @@ class AEPDataflowRunTrigger(BaseTrigger):
     async def _wait(self, hook: AEPAsyncHook) -> dict[str, Any]:
         """Poll through ``hook`` until there is something to tell the sensor; the event's payload."""
         polls = 0
+        last_reason: str | None = None
         while True:
             if self.run_id:
                 runs = [await hook.get_run(self.run_id)]
@@ -213,9 +214,11 @@ class AEPDataflowRunTrigger(BaseTrigger):
                     "flow_id": self.flow_id,
                     "message": f"still waiting: {outcome.reason}",
                 }
-            self.log.info(
-                "Dataflow %s: %s; polling again in %ss", self.flow_id, outcome.reason, self.poll_interval
-            )
+            # One INFO line per change (no run yet, run seen, run progressing); each poll at DEBUG,
+            # so the log of a week-long wait stays readable.
+            said = self.log.info if outcome.reason != last_reason else self.log.debug
+            said("Dataflow %s: %s; polling again in %ss", self.flow_id, outcome.reason, self.poll_interval)
+            last_reason = outcome.reason
             await asyncio.sleep(self._next_sleep())
 
     def _error(self, err: Exception) -> dict[str, Any]:

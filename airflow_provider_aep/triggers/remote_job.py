@@ -148,6 +148,7 @@ class RemoteJobTrigger(BaseTrigger):
         yield TriggerEvent(payload)
 
     async def _wait(self, hook: AEPAsyncHook) -> dict[str, Any]:
+        last_state: str | None = None
         while True:
             job = await self.fetch(hook)
             ended = self.outcome(job)
@@ -160,9 +161,10 @@ class RemoteJobTrigger(BaseTrigger):
                     self.id_field: self.job_key,
                     "message": f"{self.what.lower()} {self.job_key} is still {state}",
                 }
-            self.log.info(
-                "%s %s is %s; polling again in %ss", self.what, self.job_key, state, self.poll_interval
-            )
+            # One INFO line per change of state; each poll at DEBUG.
+            said = self.log.info if state != last_state else self.log.debug
+            said("%s %s is %s; polling again in %ss", self.what, self.job_key, state, self.poll_interval)
+            last_state = state
             await asyncio.sleep(self._next_sleep())
 
     async def on_kill(self) -> None:

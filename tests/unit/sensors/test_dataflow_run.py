@@ -277,3 +277,16 @@ def test_the_trigger_polls_with_the_sensors_retry_policy_and_timeouts(runs, mock
     assert "RuntimeError: stop here" in event["message"]
     assert built.call_args.kwargs["retry_policy"] == RetryPolicy(2, 9.0, 0.5, 3.0)
     assert built.call_args.kwargs["timeout"] == (10.0, 60.0)
+
+
+def test_a_poking_sensor_logs_a_change_at_info_and_each_look_at_debug(runs, mocker):
+    waiting = sensor(until_grace=10**9)
+    logger = mocker.patch.object(AEPDataflowRunSensor, "log", new_callable=mocker.PropertyMock).return_value
+    for _ in range(3):
+        waiting.poke(CONTEXT)
+    runs.append(run(status="inProgress", records=False))
+    for _ in range(2):
+        waiting.poke(CONTEXT)
+    said = [c.args[0] % c.args[1:] for c in logger.info.call_args_list]
+    assert said == ["Dataflow f-1: no run yet", "Dataflow f-1: run r-1 inProgress"]
+    assert len(logger.debug.call_args_list) == 3

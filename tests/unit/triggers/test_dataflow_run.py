@@ -207,3 +207,18 @@ def test_a_connection_that_does_not_exist_is_an_error_event_naming_it(monkeypatc
     [event] = asyncio.run(go())
     assert event["status"] == "error"
     assert "no_such_aep" in event["message"]
+
+
+def test_a_long_wait_logs_one_info_line_per_change_and_each_poll_at_debug(mocker):
+    waiting = [[]] * 4 + [[run(status="inProgress", records=False)]] * 3 + [[run()]]
+    client = FakeClient(waiting)
+    trigger = AEPDataflowRunTrigger(flow_id="f-1", since_ms=7, poll_interval=0.001)
+    logger = mocker.patch.object(AEPDataflowRunTrigger, "log", new_callable=mocker.PropertyMock).return_value
+    [event] = events(trigger, client, mocker)
+    assert event.payload["status"] == "success"
+    said = [c.args[0] % c.args[1:] for c in logger.info.call_args_list]
+    assert [line.split(";")[0] for line in said] == [
+        "Dataflow f-1: no run yet",
+        "Dataflow f-1: run r-1 inProgress",
+    ]
+    assert len(logger.debug.call_args_list) == 5  # the other polls

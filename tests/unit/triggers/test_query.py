@@ -118,3 +118,13 @@ def test_on_kill_of_a_query_already_over_is_quiet(mocker):
     client = FakeClient([q("SUCCESS")], cancel_answer=over)
     assert run_trigger(AEPQueryTrigger(query_id="q-1"), client, mocker, what="kill") is None
     assert client.sent[0][0] == "PATCH"
+
+
+def test_one_info_line_per_change_of_state_and_each_poll_at_debug(mocker):
+    client = FakeClient([q("SUBMITTED"), q("IN_PROGRESS"), q("IN_PROGRESS"), q("IN_PROGRESS"), q("SUCCESS")])
+    logger = mocker.patch.object(AEPQueryTrigger, "log", new_callable=mocker.PropertyMock).return_value
+    [event] = run_trigger(AEPQueryTrigger(query_id="q-1", poll_interval=0), client, mocker)
+    assert event["status"] == "succeeded"
+    said = [c.args[0] % c.args[1:] for c in logger.info.call_args_list]
+    assert [line.split(";")[0] for line in said] == ["Query q-1 is SUBMITTED", "Query q-1 is IN_PROGRESS"]
+    assert len(logger.debug.call_args_list) == 2
