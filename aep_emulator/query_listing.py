@@ -53,6 +53,7 @@ def listing(
     key: str,
     url: str,
     version: int,
+    operators: tuple[str, ...] = ("==", "!=", ">", "<", ">=", "<="),
 ) -> dict[str, Any]:
     """One page of ``items`` as ``{key: [...], "_page", "_links", "version"}``.
 
@@ -74,7 +75,7 @@ def listing(
     chosen = items
     for written in query.get("property", []):
         for condition in (c for c in written.split(",") if c.strip()):
-            chosen = [item for item in chosen if _holds(item, condition, fields)]
+            chosen = [item for item in chosen if _holds(item, condition, fields, operators)]
     chosen = sorted(chosen, key=lambda item: fields[order_field](item), reverse=descending)
     if "start" in query:
         start = parse_time(query["start"][-1], "start")
@@ -97,11 +98,17 @@ def listing(
     return {key: shown, "_page": page, "_links": links, "version": version}
 
 
-def _holds(item: dict[str, Any], condition: str, fields: dict[str, Callable[[dict[str, Any]], Any]]) -> bool:
+def _holds(
+    item: dict[str, Any],
+    condition: str,
+    fields: dict[str, Callable[[dict[str, Any]], Any]],
+    operators: tuple[str, ...],
+) -> bool:
     found = _FILTER.match(condition.strip())
-    if not found:
+    if not found or found.group(2) not in operators:
         raise query_error(
-            400, f"property {condition[:60]!r} must be written field==value (or !=, >, <, >=, <=)"
+            400,
+            f"property {condition[:60]!r} must be written field<op>value, <op> one of {' '.join(operators)}",
         )
     name, op, text = found.groups()
     if name not in fields:

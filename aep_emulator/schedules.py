@@ -323,6 +323,8 @@ class Schedules:
                 "created": lambda r: parse_time(r["created"], "created"),
                 "updated": lambda r: parse_time(r["updated"], "updated"),
             },
+            # Adobe documents >, <, == and != for a schedule's runs (>= and <= for queries only).
+            operators=("==", "!=", ">", "<"),
             key="runsSchedules",
             url=f"{base_url}{QUERY_PATH}/schedules/{schedule_id}/runs",
             version=1,

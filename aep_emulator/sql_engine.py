@@ -37,6 +37,8 @@ _CONFIG: dict[str, str | int | float | list[str]] = {
     "python_enable_replacements": False,
     "threads": 1,
     "memory_limit": "512MB",
+    # No spilling to disk: a query past the memory limit fails instead of writing host files.
+    "temp_directory": "",
 }
 _IDENT = r'(?:[A-Za-z_][A-Za-z0-9_]*|"[^"]+")'
 _CTAS = re.compile(rf"\s*CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?({_IDENT})\s+AS\b", re.IGNORECASE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -26,6 +27,8 @@ QUERY_FAILURE_STATES = ("FAILED", "KILLED", "CANCELLED")
 QUERY_TERMINAL_STATES = (QUERY_SUCCEEDED, *QUERY_FAILURE_STATES)
 #: A scheduled query's run ids are base64 (``scheduled__<time>``), which may hold ``+ / =``.
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9+/=_-]{1,256}")
+#: A scheduled query's id: ``<org>_<uuid>_<slug of the query's name><random>``.
+SCHEDULE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,511}")
 #: The table a CTAS or an INSERT INTO writes: the statement's first words, comments skipped.
 _LEADING_COMMENTS = re.compile(r"^(?:\s*(?:--[^\n]*(?:\n|$)|/\*.*?\*/))*\s*", re.DOTALL)
 _WRITES = re.compile(
@@ -166,20 +169,31 @@ class QueryServiceMixin(PlatformCalls):
         create whose answer was lost, or an earlier try of the same task, started.
 
         :param name: the query's name, as the create sent it.
-        :param since: the earliest creation time that counts.
-        :return: the queries found among the newest 100.
+        :param since: the earliest creation time that counts (``property=created>=``, as Adobe
+            documents it for queries).
+        :return: the queries found, page by page (at most ``MAX_PAGES`` of 100).
         """
-        params = [("orderby", "-created"), ("limit", 100)]
-        _, body = self.request("GET", "/queries", params=params, service="query")
-        listed = body.get("queries") if isinstance(body, dict) else None
-        found = [
-            q
-            for q in listed or []
-            if isinstance(q, dict)
-            and isinstance(q.get("request"), Mapping)
-            and q["request"].get("name") == name
-            and str(q.get("created") or "") >= since
+        params: list[tuple[str, Any]] = [
+            ("property", f"created>={since}"),
+            ("orderby", "-created"),
+            ("limit", 100),
         ]
+        found = []
+        for _ in range(MAX_PAGES):
+            _, body = self.request("GET", "/queries", params=params, service="query")
+            body = body if isinstance(body, dict) else {}
+            found += [
+                q
+                for q in body.get("queries") or []
+                if isinstance(q, dict)
+                and isinstance(q.get("request"), Mapping)
+                and q["request"].get("name") == name
+                and str(q.get("created") or "") >= since
+            ]
+            following = _next_params(body)
+            if not following or following == params:
+                break
+            params = following
         return sorted(found, key=lambda q: (str(q.get("created") or ""), str(q.get("id"))))
 
     # -- the Catalog: the dataset a query wrote --------------------------------------------------
@@ -258,32 +272,44 @@ class QueryServiceMixin(PlatformCalls):
         self,
         schedule_id: str,
         *,
-        created_from: str | None = None,
-        created_before: str | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
         external: bool | None = None,
+        oldest_first: bool = False,
     ) -> list[JsonDict]:
         """The runs of a scheduled query, oldest first, filtered as AEP filters them.
 
+        Adobe documents ``>``, ``<``, ``==`` and ``!=`` for a schedule's runs: ``created_from``
+        is sent as ``created>`` a second before it, and the edge is checked here.
+
         :param schedule_id: the scheduled query.
-        :param created_from: ISO 8601 UTC; runs created before it are left out.
-        :param created_before: ISO 8601 UTC; runs created at or after it are left out.
+        :param created_from: runs created before it are left out.
+        :param created_before: runs created at or after it are left out.
         :param external: True for runs started on demand, False for scheduled ones.
-        :return: the runs (newest 100 that match).
+        :param oldest_first: ask AEP for the oldest 100 that match (default: the newest 100).
+        :return: the runs, oldest first.
         """
         filters = []
-        if created_from:
-            filters.append(f"created>={created_from}")
-        if created_before:
-            filters.append(f"created<{created_before}")
+        if created_from is not None:
+            filters.append(f"created>{_iso_seconds(created_from - timedelta(seconds=1))}")
+        if created_before is not None:
+            filters.append(f"created<{_iso_seconds(created_before)}")
         if external is not None:
             filters.append(f"externalTrigger=={str(external).lower()}")
-        params: list[tuple[str, Any]] = [("orderby", "-created"), ("limit", 100)]
+        params: list[tuple[str, Any]] = [
+            ("orderby", "created" if oldest_first else "-created"),
+            ("limit", 100),
+        ]
         if filters:
             params.append(("property", ",".join(filters)))
         _, body = self.request("GET", f"{_schedule_path(schedule_id)}/runs", params=params, service="query")
         runs = body.get("runsSchedules") if isinstance(body, dict) else None
-        found = [r for r in runs or [] if isinstance(r, dict)]
-        return sorted(found, key=lambda r: (str(r.get("created") or ""), str(r.get("id"))))
+        found = [
+            r
+            for r in runs or []
+            if isinstance(r, dict) and _in_range(r.get("created"), created_from, created_before)
+        ]
+        return sorted(found, key=lambda r: (_created(r.get("created")), str(r.get("id"))))
 
     def get_schedule_run(self, schedule_id: str, run_id: str) -> JsonDict:
         """``GET /schedules/{id}/runs/{runId}``: the run, its state and ``taskStatusList``."""
@@ -307,12 +333,39 @@ class QueryServiceMixin(PlatformCalls):
         return status != 404
 
 
+def _iso_seconds(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _created(value: Any) -> datetime:
+    """A run's ``created`` (ISO 8601, with or without ``Z``; naive is UTC), or the epoch."""
+    try:
+        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.fromtimestamp(0, tz=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _in_range(value: Any, since: datetime | None, before: datetime | None) -> bool:
+    created = _created(value)
+    return (since is None or created >= since) and (before is None or created < before)
+
+
 def _query_path(query_id: str) -> str:
     return f"/queries/{path_segment('query_id', query_id)}"
 
 
+def check_schedule_id(field: str, value: Any) -> str:
+    """A scheduled query's id: Adobe's embed a slug of the query's name, so they may be long."""
+    if not isinstance(value, str) or not SCHEDULE_ID_PATTERN.fullmatch(value):
+        raise AEPValidationError(
+            field, value, "a scheduled query id (letters, digits and . _ : @ -, at most 512)"
+        )
+    return value
+
+
 def _schedule_path(schedule_id: str) -> str:
-    return f"/schedules/{path_segment('schedule_id', schedule_id)}"
+    return f"/schedules/{quote(check_schedule_id('schedule_id', schedule_id), safe='')}"
 
 
 def _run_path(schedule_id: str, run_id: str) -> str:

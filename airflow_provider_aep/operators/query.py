@@ -179,18 +179,21 @@ class AEPScheduledQueryOperator(AEPBaseOperator):
     """Create a scheduled query (``POST /data/foundation/query/schedules``), or reuse the one of
     the same name: AEP runs the SQL on its own cron, and the task returns the schedule's id.
 
-    Reuse follows the dataflow rules: one scheduled query with this name whose SQL and schedule
-    are those asked for is reused (a disabled one is enabled again); one that differs is
+    Reuse follows the dataflow rules: one scheduled query with this name whose SQL, cron, start
+    and end are those asked for is reused (a disabled one is enabled again); one that differs is
     ``drift``: with ``if_drifted="fail"`` (the default) the task fails naming what differs,
-    with ``"update"`` the cron is patched (the only change AEP takes; a different SQL still
-    fails); several with the name fail the task listing their ids.
+    with ``"update"`` the cron is patched (the only change AEP takes; other SQL, start or end
+    still fail); several with the name fail the task listing their ids. Give fixed dates, not
+    the DAG run's: a start that moves each day is drift each day.
 
     :param name: the query's name (the schedule is found by it).
     :param sql: the statement, or a ``.sql`` file; templated.
     :param schedule: a cron expression (5 fields) or ``@once``, ``@hourly``, ``@daily``,
         ``@weekly``, ``@monthly``.
-    :param start_date: when the schedule starts: a datetime or ISO 8601 text (UTC when naive).
-    :param end_date: when it ends (optional).
+    :param schedule_start_date: when the schedule starts: a datetime or ISO 8601 text (UTC when
+        naive). Not ``start_date``, which is Airflow's (when the task itself may start, and what
+        ``default_args`` set).
+    :param schedule_end_date: when it ends (optional).
     :param description: shown in AEP.
     :param if_drifted: ``"fail"`` or ``"update"``.
     :param aep_conn_id: the ``aep`` Airflow connection (default ``aep_default``).
@@ -198,7 +201,8 @@ class AEPScheduledQueryOperator(AEPBaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "name", "sql", "schedule", "schedule_start", "schedule_end", "description", "sandbox_name", "aep_conn_id",
+        "name", "sql", "schedule", "schedule_start_date", "schedule_end_date", "description", "sandbox_name",
+        "aep_conn_id",
     )  # fmt: skip
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql"}
@@ -210,8 +214,8 @@ class AEPScheduledQueryOperator(AEPBaseOperator):
         name: str,
         sql: str,
         schedule: str,
-        start_date: datetime | str,
-        end_date: datetime | str | None = None,
+        schedule_start_date: datetime | str,
+        schedule_end_date: datetime | str | None = None,
         description: str | None = None,
         if_drifted: str = "fail",
         **kwargs: Any,
@@ -220,13 +224,18 @@ class AEPScheduledQueryOperator(AEPBaseOperator):
         self.name = name
         self.sql = sql
         self.schedule = schedule
-        # Not ``start_date``: BaseOperator owns that name (when the task itself may start).
-        self.schedule_start = start_date
-        self.schedule_end = end_date
+        self.schedule_start_date = schedule_start_date
+        self.schedule_end_date = schedule_end_date
         self.description = description
         self.if_drifted = if_drifted
         check_when_literal(
-            {"name": name, "sql": sql, "schedule": schedule, "start_date": start_date, "end_date": end_date},
+            {
+                "name": name,
+                "sql": sql,
+                "schedule": schedule,
+                "schedule_start_date": schedule_start_date,
+                "schedule_end_date": schedule_end_date,
+            },
             self._body,
         )
         from airflow_provider_aep.exceptions import AEPValidationError
@@ -242,8 +251,8 @@ class AEPScheduledQueryOperator(AEPBaseOperator):
             sql=self.sql,
             db_name="unused:all",
             schedule=self.schedule,
-            start_date=self.schedule_start,
-            end_date=self.schedule_end,
+            start_date=self.schedule_start_date,
+            end_date=self.schedule_end_date,
             description=self.description,
         )
 

@@ -83,14 +83,13 @@ class _QueryWait(AEPHookMixin, BaseSensorOperator):
 
 
 def query_name(operator: AEPQueryOperator, context: Context) -> str:
-    """The query's name in AEP: the operator's, or one naming this task instance, so an earlier
-    try's query can be found by it."""
-    if operator.name:
-        return str(operator.name)
+    """The query's name in AEP: one naming this task instance, after the operator's ``name`` when
+    given, so an earlier try's query is found by it and never another DAG run's."""
     ti = context.get("ti")
     map_index = getattr(ti, "map_index", -1)
     mapped = f"[{map_index}]" if isinstance(map_index, int) and map_index >= 0 else ""
-    return f"airflow:{operator.dag_id}.{operator.task_id}{mapped}:{context.get('run_id')}"
+    instance = f"airflow:{operator.dag_id}.{operator.task_id}{mapped}:{context.get('run_id')}"
+    return f"{operator.name} ({instance})" if operator.name else instance
 
 
 def query_parameters(value: Any) -> dict[str, Any] | None:
@@ -242,7 +241,7 @@ def _submit(
     except AEPAmbiguousWriteError as err:
         found = [q for q in hook.queries_named(name, asked_at) if _same_sql(q, sql)]
         if not found:
-            forget(context, QUERY_KEY)
+            # Kept (with when it was asked): the next try looks for a late query before submitting.
             raise AEPError(
                 f"{err}; no query named {name!r} is listed since. Running the task again submits it "
                 "(it looks for a late one first)."
@@ -323,8 +322,10 @@ def report(operator: AEPQueryOperator, context: Context, query: dict[str, Any]) 
     state = query_state(query)
     query_id = str(query.get("id") or operator.query_id)
     if state != QUERY_SUCCEEDED:
+        from airflow_provider_aep.redaction.secrets import scrub
+
         forget(context, QUERY_KEY)
-        raise AEPQueryFailed(query_id, state, query_errors(query))
+        raise AEPQueryFailed(query_id, state, scrub(query_errors(query)))
     table = written_table(str(operator.sql))
     dataset = None
     if table:
@@ -373,9 +374,11 @@ def _emit_asset_events(operator: AEPQueryOperator, context: Context, summary: di
 
 
 def cancel_query(operator: AEPQueryOperator, context: Context | None, query_id: str, why: str) -> None:
-    """Ask AEP to cancel the query; a failure to ask is logged, never hides why the task ends."""
-    if context is not None:
-        forget(context, QUERY_KEY)
+    """Ask AEP to cancel the query; a failure to ask is logged, never hides why the task ends.
+
+    The query is forgotten only once AEP answered: a query that could not be cancelled may still
+    run, and a retry must wait for it rather than run the SQL a second time.
+    """
     if not query_id:
         return
     try:
@@ -383,4 +386,6 @@ def cancel_query(operator: AEPQueryOperator, context: Context | None, query_id: 
     except AEPError as err:
         operator.log.error("Query %s could not be cancelled (%s): %s", query_id, why, err)
         return
+    if context is not None:
+        forget(context, QUERY_KEY)
     operator.log.warning("Query %s: %s", query_id, f"cancelled ({why})" if asked else f"already over ({why})")

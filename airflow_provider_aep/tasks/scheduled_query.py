@@ -28,6 +28,8 @@ AEPRunScheduledQueryOperator = Any
 LISTED_WITHIN_SECONDS = 30.0
 LOOK_EVERY_SECONDS = 1.0
 CLOCK_SKEW = timedelta(seconds=5)
+#: The ``task_state_store`` key of a run-now request: which schedule, and when it was sent.
+RUN_NOW_KEY = "aep_schedule_run_now"
 
 
 def _iso(moment: datetime) -> str:
@@ -44,8 +46,8 @@ def create_or_reuse_schedule(operator: AEPScheduledQueryOperator, context: Conte
         sql=operator.sql,
         db_name=db_name_for(hook.sandbox_name),
         schedule=operator.schedule,
-        start_date=operator.schedule_start,
-        end_date=operator.schedule_end,
+        start_date=operator.schedule_start_date,
+        end_date=operator.schedule_end_date,
         description=operator.description,
     )
     name = body["query"]["name"]
@@ -83,6 +85,14 @@ def _reuse(operator: AEPScheduledQueryOperator, schedule: dict[str, Any], body: 
             f"Scheduled query {schedule_id} ({body['query']['name']!r}) runs other SQL than this task's: AEP "
             "cannot change a scheduled query's SQL. Disable and delete it, or give this task another name"
         )
+    for key, field in (("startDate", "schedule_start_date"), ("endDate", "schedule_end_date")):
+        have, want = _moment(timing.get(key)), _moment(body["schedule"].get(key))
+        if have != want:
+            raise AEPError(
+                f"Scheduled query {schedule_id} ({body['query']['name']!r}) has {key} "
+                f"{timing.get(key) or 'none'}, this task asks for {body['schedule'].get(key) or 'none'} "
+                f"({field}): AEP cannot change it. Disable and delete it, or give this task another name"
+            )
     if timing.get("schedule") != wanted_cron:
         if operator.if_drifted != "update":
             raise AEPError(
@@ -102,32 +112,62 @@ def _reuse(operator: AEPScheduledQueryOperator, schedule: dict[str, Any], body: 
     return schedule_id
 
 
+def _moment(value: Any) -> datetime | None:
+    """A schedule's date as AEP or this task wrote it, comparable (None when absent)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def run_schedule_now(operator: AEPRunScheduledQueryOperator, context: Context) -> str:
-    """Start a run of the scheduled query now and return its id, found among the on-demand runs."""
-    from airflow_provider_aep.hooks.query_service import check_run_id
-    from airflow_provider_aep.utils.ids import check_id
+    """Start a run of the scheduled query now and return its id, found among the on-demand runs.
+
+    When the request was sent is kept in the task state store first: a retry looks for the run
+    that request started before it asks for another.
+    """
+    from airflow_provider_aep.hooks.query_service import check_run_id, check_schedule_id
+    from airflow_provider_aep.utils.task_state import forget, recall, remember
 
     hook = operator.hook
-    schedule_id = check_id("schedule_id", operator.schedule_id)
-    asked_at = _iso(datetime.now(timezone.utc) - CLOCK_SKEW)
+    schedule_id = check_schedule_id("schedule_id", operator.schedule_id)
+    kept = recall(context, RUN_NOW_KEY)
+    asked_at = None
+    if isinstance(kept, dict) and kept.get("schedule_id") == schedule_id:
+        asked_at = datetime.fromisoformat(str(kept["asked_at"]))
+        found = hook.schedule_runs(schedule_id, created_from=asked_at, external=True, oldest_first=True)
+        if found:
+            run_id = check_run_id("run_id", str(found[0]["id"]))
+            operator.log.info(
+                "Run %s of scheduled query %s was started by an earlier try", run_id, schedule_id
+            )
+            forget(context, RUN_NOW_KEY)
+            return run_id
+    asked_at = datetime.now(timezone.utc) - CLOCK_SKEW
     before = {str(r.get("id")) for r in hook.schedule_runs(schedule_id, created_from=asked_at, external=True)}
+    remember(context, RUN_NOW_KEY, {"schedule_id": schedule_id, "asked_at": asked_at.isoformat()})
     try:
         hook.trigger_schedule_run(schedule_id)
     except AEPAmbiguousWriteError as err:
         operator.log.warning("%s; looking for the run it may have started", err)
     deadline = time.monotonic() + LISTED_WITHIN_SECONDS
     while True:
-        runs = hook.schedule_runs(schedule_id, created_from=asked_at, external=True)
+        runs = hook.schedule_runs(schedule_id, created_from=asked_at, external=True, oldest_first=True)
         new = [r for r in runs if str(r.get("id")) not in before]
         if new:
-            run_id = check_run_id("run_id", str(new[-1]["id"]))
+            # The oldest new one: a run another task started a moment later is that task's.
+            run_id = check_run_id("run_id", str(new[0]["id"]))
             operator.log.info(
-                "Started run %s of scheduled query %s: %s", run_id, schedule_id, query_state(new[-1])
+                "Started run %s of scheduled query %s: %s", run_id, schedule_id, query_state(new[0])
             )
+            forget(context, RUN_NOW_KEY)
             return run_id
         if time.monotonic() >= deadline:
             raise AEPError(
                 f"AEP took the request to run scheduled query {schedule_id} now, but lists no new on-demand "
-                f"run after {LISTED_WITHIN_SECONDS:.0f} s; check the schedule's runs in AEP before running this again"
+                f"run after {LISTED_WITHIN_SECONDS:.0f} s; a retry of this task looks for it before asking again"
             )
         time.sleep(LOOK_EVERY_SECONDS)

@@ -14,11 +14,11 @@ from airflow_provider_aep.hooks.query_service import (
     QUERY_FAILURE_STATES,
     QUERY_SUCCEEDED,
     check_run_id,
+    check_schedule_id,
     query_errors,
     query_state,
 )
 from airflow_provider_aep.hooks.segmentation import as_mapping
-from airflow_provider_aep.utils.ids import check_id
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -47,6 +47,20 @@ def moment(field: str, value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def window(sensor: AEPScheduledQueryRunSensor, context: Context) -> tuple[datetime, datetime | None]:
+    """From when and until when runs count: ``since`` (default, or rendered empty: the DAG run's
+    start) and ``until`` (None: no end); an empty window is refused."""
+    since = moment("since", sensor.since)
+    if since is None:
+        started = getattr(context.get("dag_run"), "start_date", None)
+        since = started if isinstance(started, datetime) else datetime.now(timezone.utc)
+        since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    until = moment("until", sensor.until)
+    if until is not None and until <= since:
+        raise AEPValidationError("until", sensor.until, f"a moment after since ({_iso(since)})")
+    return since, until
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
@@ -54,11 +68,14 @@ def _iso(value: datetime | None) -> str | None:
 def poke_schedule_run(sensor: AEPScheduledQueryRunSensor, context: Context) -> PokeReturnValue:
     """One look: the run's summary once it succeeded; AEP's words when it failed."""
     hook = sensor.hook
-    schedule_id = check_id("schedule_id", sensor.schedule_id)
+    schedule_id = check_schedule_id("schedule_id", sensor.schedule_id)
     run_id = sensor.run_id or sensor.found_run_id
     if not run_id:
-        since, until = moment("since", sensor.since), moment("until", sensor.until)
-        runs = hook.schedule_runs(schedule_id, created_from=_iso(since), created_before=_iso(until))
+        since, until = window(sensor, context)
+        # The schedule's own runs, oldest first: one started on demand is not the interval's.
+        runs = hook.schedule_runs(
+            schedule_id, created_from=since, created_before=until, external=False, oldest_first=True
+        )
         if not runs:
             _fail_if_no_run_can_come(sensor, schedule_id, since, until)
             return PokeReturnValue(is_done=False)
@@ -92,8 +109,10 @@ def poke_schedule_run(sensor: AEPScheduledQueryRunSensor, context: Context) -> P
 
 
 def _fail_if_no_run_can_come(
-    sensor: AEPScheduledQueryRunSensor, schedule_id: str, since: datetime | None, until: datetime | None
+    sensor: AEPScheduledQueryRunSensor, schedule_id: str, since: datetime, until: datetime | None
 ) -> None:
+    """No run in the window yet: fail at once when none can come (the window closed, the schedule
+    is disabled, it ended, or it starts only after the window), never at the sensor's timeout."""
     looks = sensor.empty_looks
     sensor.empty_looks = looks + 1
     now = datetime.now(timezone.utc)
@@ -111,14 +130,22 @@ def _fail_if_no_run_can_come(
         raise AEPScheduledQueryRunMissing(schedule_id, _iso(since), _iso(until), "the schedule is disabled")
     timing = as_mapping(schedule.get("schedule"))
     ends = moment("endDate", timing.get("endDate")) if timing.get("endDate") else None
-    if ends is not None and since is not None and ends < since:
+    if ends is not None and ends < now:
         raise AEPScheduledQueryRunMissing(
             schedule_id, _iso(since), _iso(until), f"the schedule ended at {_iso(ends)}"
+        )
+    starts = moment("startDate", timing.get("startDate")) if timing.get("startDate") else None
+    if starts is not None and until is not None and starts >= until:
+        raise AEPScheduledQueryRunMissing(
+            schedule_id,
+            _iso(since),
+            _iso(until),
+            f"the schedule starts only at {_iso(starts)}, after the window",
         )
     if looks == 0:
         sensor.log.info(
             "No run of scheduled query %s created between %s and %s yet (schedule %s)",
-            schedule_id, _iso(since) or "the beginning", _iso(until) or "now", timing.get("schedule"),
+            schedule_id, _iso(since), _iso(until) or "now", timing.get("schedule"),
         )  # fmt: skip
 
 

@@ -352,6 +352,16 @@ def test_ctas_makes_a_dataset_eligible_for_export_and_found_by_name(qs):
     assert run_sql(qs, "SELECT * FROM top_members WHERE country = 'US'")["state"] == "SUCCESS"
 
 
+def test_the_engine_writes_no_host_file_even_past_its_memory_limit(qs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    done = run_sql(
+        qs,
+        "SELECT count(*) FROM (SELECT range % 1000003 AS k, repeat('x', 200) AS pad FROM range(6000000) ORDER BY pad, k)",
+    )
+    assert done["state"] in ("SUCCESS", "FAILED")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_comments_before_the_statement_are_sql_too(qs):
     sql = f"-- the day's top members\n/* a .sql file's header */\nCREATE TABLE commented_top AS {TOP}"
     done = run_sql(qs, sql)
@@ -620,10 +630,13 @@ def test_a_manual_run_starts_now_and_filters_find_it(qs):
         ("externalTrigger==false", 0),
         (f"created>{after}", 1),
         (f"created<{after}", 0),
-        (f"created>={after},externalTrigger==true", 1),
+        (f"created>{after},externalTrigger==true", 1),
     ):
         listed = call(qs, "GET", url, params={"property": prop}).json()["runsSchedules"]
         assert len(listed) == found, prop
+    # Adobe documents >, <, == and != for runs; >= and <= are for queries.
+    for prop in (f"created>={after}", f"created<={after}"):
+        assert call(qs, "GET", url, params={"property": prop}).status_code == 400, prop
     detail = wait_run_end(qs, created["id"], run["id"])
     assert detail["state"] == "SUCCESS"
     assert detail["externalTrigger"] == "true"

@@ -12,7 +12,7 @@ SCHEDULE = {
     "name": "hourly member count {{ run_id }}",
     "sql": "SELECT country, count(*) AS members FROM loyalty_members GROUP BY country",
     "schedule": "0 * * * *",
-    "start_date": "{{ dag_run.start_date }}",
+    "schedule_start_date": "{{ dag_run.start_date }}",
 }
 
 with DAG(

@@ -67,6 +67,8 @@ def test_queries_named_filters_by_name_and_creation_time(hook, fake):
     ]
     fake.queue.append(response(200, {"queries": listed}))
     assert [q["id"] for q in hook.queries_named("n", "2026-12-03T00:00:00.000Z")] == ["a"]
+    [call] = api_calls(fake)
+    assert ("property", "created>=2026-12-03T00:00:00.000Z") in call.params  # documented for queries
 
 
 def test_find_dataset_reads_the_catalogs_id_keyed_answer(hook, fake):
@@ -93,18 +95,26 @@ def test_schedules_are_listed_page_by_page_and_found_by_query_name(hook, fake):
 
 
 def test_schedule_runs_filter_as_adobe_documents(hook, fake):
-    fake.queue.append(
-        response(200, {"runsSchedules": [{"id": "r2", "created": "2"}, {"id": "r1", "created": "1"}]})
-    )
+    from datetime import datetime, timezone
+
+    since, until = datetime(2026, 12, 3, tzinfo=timezone.utc), datetime(2026, 12, 4, tzinfo=timezone.utc)
+    listed = [
+        {"id": "r3", "created": "2026-12-03T05:00:00Z"},
+        {"id": "r1", "created": "2026-12-03T00:00:00"},  # Adobe's detail form: no Z, UTC
+        {"id": "r0", "created": "2026-12-02T23:59:59Z"},  # the second before: AEP's > lets it through
+    ]
+    fake.queue.append(response(200, {"runsSchedules": listed}))
     runs = hook.schedule_runs(
-        "s1", created_from="2026-12-03T00:00:00Z", created_before="2026-12-04T00:00:00Z", external=True
+        "s1", created_from=since, created_before=until, external=True, oldest_first=True
     )
-    assert [r["id"] for r in runs] == ["r1", "r2"]
+    assert [r["id"] for r in runs] == ["r1", "r3"]
     [call] = api_calls(fake)
+    # Adobe documents >, <, == and != for runs: no >=.
     assert (
         "property",
-        "created>=2026-12-03T00:00:00Z,created<2026-12-04T00:00:00Z,externalTrigger==true",
+        "created>2026-12-02T23:59:59Z,created<2026-12-04T00:00:00Z,externalTrigger==true",
     ) in call.params
+    assert ("orderby", "created") in call.params
 
 
 def test_update_schedule_wraps_the_operations_in_body(hook, fake):

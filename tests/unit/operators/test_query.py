@@ -64,6 +64,9 @@ class TI:
         self.try_number = try_number
         self.map_index = -1
 
+    def get_first_reschedule_date(self, context):
+        return None
+
 
 class DagRun:
     start_date = datetime(2026, 12, 3, 7, 0, tzinfo=timezone.utc)
@@ -222,117 +225,62 @@ def test_a_lost_submit_answer_adopts_the_query_it_started(aep):
     assert aep.named.call_args.args[0] == NAME
 
 
-def test_a_lost_submit_answer_with_nothing_listed_fails_and_says_a_rerun_looks_first(aep):
+def test_a_lost_submit_answer_with_nothing_listed_fails_and_the_retry_looks_first(aep):
     aep.create.side_effect = AEPAmbiguousWriteError("POST", "/queries", "read timed out")
     store = StateStore()
     with pytest.raises(AEPError, match="looks for a late one first"):
         build().execute(ctx(store))
-    assert QUERY_KEY not in store.kept
-
-
-def test_a_lost_answer_seen_by_the_next_try_is_found_by_name(aep):
-    asked = {"sql": _digest(CTAS), "name": NAME, "asked_at": "2026-12-03T07:59:00.000Z", "try": 1}
-    store = StateStore({QUERY_KEY: asked})
-    aep.named.return_value = [query("IN_PROGRESS", query_id="q-7")]
-    aep.get.return_value = query(query_id="q-7")
-    assert build().execute(ctx(store, try_number=2))["query_id"] == "q-7"
+    asked = store.kept[QUERY_KEY]
+    assert "query_id" not in asked
+    assert asked["asked_at"]
+    # The retry finds the query that showed up late and submits nothing.
+    aep.create.reset_mock()
+    aep.named.return_value = [query("IN_PROGRESS", query_id="q-late")]
+    aep.get.return_value = query(query_id="q-late")
+    assert build().execute(ctx(store, try_number=2))["query_id"] == "q-late"
     aep.create.assert_not_called()
-    aep.named.assert_called_once_with(NAME, "2026-12-03T07:59:00.000Z")
 
 
-def test_without_a_state_store_a_running_query_of_this_task_instance_is_found_by_name(aep):
-    aep.named.return_value = [
-        query("SUCCESS", query_id="q-old"),  # a finished one: a cleared task runs the SQL again
-        query("IN_PROGRESS", query_id="q-live"),
-        query("IN_PROGRESS", query_id="q-other", sql="SELECT 2"),
-    ]
-    aep.get.return_value = query(query_id="q-live")
-    assert build().execute(ctx(None))["query_id"] == "q-live"
-    aep.create.assert_not_called()
-    # Looked for since the DAG run started (less a clock skew).
-    assert aep.named.call_args.args == (NAME, "2026-12-03T06:59:55.000Z")
+def test_a_cancel_that_fails_keeps_the_query_for_the_retry(aep):
+    aep.get.return_value = query("IN_PROGRESS")
+    aep.cancel.side_effect = AEPError("AEP API PATCH /queries/q-1 failed with HTTP 503")
+    store = StateStore()
+    with pytest.raises(AirflowSensorTimeout):
+        build(timeout=0).execute(ctx(store))
+    assert store.kept[QUERY_KEY]["query_id"] == "q-1"
 
 
-def test_without_a_state_store_a_finished_query_is_not_reused(aep):
-    aep.named.return_value = [query("SUCCESS", query_id="q-old")]
-    build().execute(ctx(None))
+def test_a_given_name_still_names_the_task_instance(aep):
+    build(name="gold members").execute(ctx())
+    assert aep.create.call_args.kwargs["name"] == f"gold members ({NAME})"
+
+
+def test_aeps_error_text_is_scrubbed_of_credential_shapes(aep):
+    leaked = {"code": "22P02", "message": "invalid input near 'client_secret=p8e-Sup3rS3cretValue'"}
+    aep.get.return_value = query("FAILED", errors=[leaked])
+    with pytest.raises(AEPQueryFailed) as failed:
+        build().execute(ctx())
+    assert "Sup3rS3cretValue" not in str(failed.value)
+    assert "22P02" in str(failed.value)
+
+
+def test_reschedule_mode_frees_the_slot_and_the_next_look_finds_the_same_query(aep):
+    from airflow.exceptions import AirflowRescheduleException  # where every Airflow 3 line has it
+
+    aep.get.return_value = query("IN_PROGRESS")
+    store = StateStore()
+    op = build(mode="reschedule", timeout=600)
+    with pytest.raises(AirflowRescheduleException):
+        op.execute(ctx(store))
+    assert store.kept[QUERY_KEY]["query_id"] == "q-1"
+    aep.get.return_value = query()
+    assert build(mode="reschedule", timeout=600).execute(ctx(store))["query_id"] == "q-1"
     aep.create.assert_called_once()
 
 
-def test_reschedule_mode_needs_the_state_store(aep):
-    with pytest.raises(AEPValidationError, match="reschedule needs the task state store"):
-        build(mode="reschedule").execute(ctx(None))
+def test_a_failed_query_seen_again_in_the_same_try_is_reported_not_resubmitted(aep):
+    store = StateStore({QUERY_KEY: {"sql": _digest(CTAS), "name": NAME, "query_id": "q-1", "try": 1}})
+    aep.get.return_value = query("FAILED", errors=[{"code": "42P07", "message": "table exists"}])
+    with pytest.raises(AEPQueryFailed, match="42P07"):
+        build(mode="reschedule").execute(ctx(store, try_number=1))
     aep.create.assert_not_called()
-
-
-def test_deferrable_defers_to_the_query_trigger_and_reads_its_events(aep):
-    aep.get.return_value = query("IN_PROGRESS")
-    op = build(deferrable=True, poke_interval=7, timeout=600)
-    with pytest.raises(TaskDeferred) as deferred:
-        op.execute(ctx(StateStore()))
-    trigger = deferred.value.trigger
-    assert isinstance(trigger, AEPQueryTrigger)
-    assert (trigger.query_id, trigger.poll_interval) == ("q-1", 7.0)
-    assert deferred.value.kwargs == {"query_id": "q-1"}
-
-    done = {"status": "succeeded", "query_id": "q-1", "query": query()}
-    assert op.execute_complete(ctx(), done, query_id="q-1")["rows"] == 42
-
-    failed = {
-        "status": "failed",
-        "query_id": "q-1",
-        "query": query("KILLED"),
-        "message": "killed by a person",
-    }
-    with pytest.raises(AEPQueryFailed, match="ended KILLED: killed by a person"):
-        op.execute_complete(ctx(), failed, query_id="q-1")
-
-    with pytest.raises(AirflowSensorTimeout, match="cancelled"):
-        op.execute_complete(ctx(), {"status": "timeout", "message": "still IN_PROGRESS"}, query_id="q-1")
-    aep.cancel.assert_called_once_with("q-1")
-
-    with pytest.raises(AEPError, match="connection refused"):
-        op.execute_complete(ctx(), {"status": "error", "message": "connection refused"}, query_id="q-1")
-
-
-def test_a_query_done_before_deferring_is_reported_without_deferring(aep):
-    aep.get.return_value = query()
-    assert build(deferrable=True).execute(ctx())["state"] == "SUCCESS"
-
-
-def test_a_log_line_per_change_of_state_not_per_look(aep, mocker):
-    aep.get.side_effect = [query("IN_PROGRESS")] * 5 + [query()]
-    from airflow_provider_aep.tasks.query_run import _QueryWait
-
-    logger = mocker.patch.object(_QueryWait, "log", new_callable=mocker.PropertyMock).return_value
-    build().execute(ctx())
-    said = [c.args[0] % c.args[1:] for c in logger.info.call_args_list if c.args[0].startswith("Query")]
-    assert said == ["Query q-1 is IN_PROGRESS"]
-    assert len(logger.debug.call_args_list) == 4
-
-
-def test_a_written_dataset_is_an_asset_event_naming_org_sandbox_and_dataset(aep):
-    from collections import defaultdict
-
-    from airflow.sdk import Asset, AssetAlias
-
-    class Events:
-        def __init__(self):
-            self.added = []
-            self.extra = {}
-
-        def add(self, asset, extra):
-            self.added.append((asset.uri, extra))
-
-    events = defaultdict(Events)
-    alias, asset = AssetAlias("derived"), Asset("aep://derived/gold")
-    context = {**ctx(), "outlet_events": events}
-    build(outlets=[alias, asset]).execute(context)
-    extra = {
-        "query_id": "q-1",
-        "dataset_id": "6b0000000000000000000001",
-        "dataset_name": "loyalty_gold",
-        "rows": 42,
-    }
-    assert events[alias].added == [("aep://1234ABCD5678EF90@AdobeOrg/prod/6b0000000000000000000001", extra)]
-    assert events[asset].extra == extra

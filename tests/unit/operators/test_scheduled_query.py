@@ -49,7 +49,12 @@ def aep(mocker, aep_conn):
 def keep(**kwargs):
     kwargs.setdefault("if_drifted", "fail")
     return AEPScheduledQueryOperator(
-        task_id="keep", name="daily gold", sql=SQL, schedule="0 2 * * *", start_date="2026-12-01", **kwargs
+        task_id="keep",
+        name="daily gold",
+        sql=SQL,
+        schedule="0 2 * * *",
+        schedule_start_date="2026-12-01",
+        **kwargs,
     )
 
 
@@ -87,6 +92,33 @@ def test_another_cron_is_refused_or_patched(aep):
     )
 
 
+@pytest.mark.parametrize(
+    ("changed", "words"),
+    [
+        ({"schedule_start_date": "2026-12-02"}, "startDate"),
+        ({"schedule_end_date": "2027-01-01"}, "endDate"),
+    ],
+)
+def test_another_start_or_end_is_drift_aep_cannot_patch(aep, changed, words):
+    aep.named.return_value = [schedule()]
+    with pytest.raises(AEPError, match=words):
+        AEPScheduledQueryOperator(
+            task_id="keep", name="daily gold", sql=SQL, schedule="0 2 * * *", if_drifted="update",
+            **{"schedule_start_date": "2026-12-01", **changed},
+        )  .execute({})  # fmt: skip
+    aep.update.assert_not_called()
+
+
+def test_a_default_args_start_date_is_not_the_schedules_start(aep):
+    from airflow.sdk import DAG
+
+    with DAG("d", default_args={"start_date": datetime(2020, 1, 1, tzinfo=timezone.utc)}, schedule=None):
+        task = AEPScheduledQueryOperator(
+            task_id="keep", name="daily gold", sql=SQL, schedule="0 2 * * *", schedule_start_date="2026-12-01"
+        )
+    assert task.schedule_start_date == "2026-12-01"
+
+
 def test_several_schedules_with_the_name_are_refused_by_id(aep):
     aep.named.return_value = [schedule("s1"), schedule("s2")]
     with pytest.raises(AEPError, match="s1, s2"):
@@ -95,7 +127,9 @@ def test_several_schedules_with_the_name_are_refused_by_id(aep):
 
 def test_bad_settings_are_refused_at_parse_time():
     with pytest.raises(AEPValidationError, match="schedule"):
-        AEPScheduledQueryOperator(task_id="k", name="n", sql=SQL, schedule="daily", start_date="2026-12-01")
+        AEPScheduledQueryOperator(
+            task_id="k", name="n", sql=SQL, schedule="daily", schedule_start_date="2026-12-01"
+        )
     with pytest.raises(AEPValidationError, match="if_drifted"):
         keep(if_drifted="ignore")
 
@@ -113,6 +147,19 @@ SINCE = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
 UNTIL = SINCE + timedelta(days=1)
 
 
+def test_a_retried_run_now_finds_the_run_its_first_try_started(aep):
+    from tests.unit.operators.test_query import StateStore
+
+    store = StateStore(
+        {"aep_schedule_run_now": {"schedule_id": "s1", "asked_at": "2026-12-03T08:00:00+00:00"}}
+    )
+    aep.runs.return_value = [{"id": "bWFudWFsX18x", "created": "2026-12-03T08:00:02Z"}]
+    task = AEPRunScheduledQueryOperator(task_id="now", schedule_id="s1")
+    assert task.execute({"task_state_store": store}) == "bWFudWFsX18x"
+    aep.trigger.assert_not_called()
+    assert store.kept == {}
+
+
 def sensor(**kwargs):
     kwargs.setdefault("since", SINCE.isoformat())
     kwargs.setdefault("until", UNTIL.isoformat())
@@ -128,10 +175,10 @@ def test_waits_for_the_run_of_the_window_and_returns_its_rows(aep):
     aep.runs.side_effect = [[], [run("IN_PROGRESS")]]
     aep.run.side_effect = [run("IN_PROGRESS"), run("success")]
     summary = sensor().execute({})
+    # The schedule's own runs in the window, oldest first: an on-demand run is not the interval's.
     assert aep.runs.call_args.kwargs == {
-        "created_from": SINCE.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "created_before": UNTIL.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+        "created_from": SINCE, "created_before": UNTIL, "external": False, "oldest_first": True,
+    }  # fmt: skip
     assert summary == {
         "schedule_id": "s1", "run_id": "c2NoZWR1bGVk", "state": "SUCCESS", "created": "2026-12-02T02:00:00Z",
         "external": False, "query_id": "q-5", "rows": 77, "duration_ms": 3, "errors": None,
@@ -161,6 +208,34 @@ def test_a_schedule_that_ended_before_the_window_fails_at_once(aep):
         sensor().execute({})
 
 
+def test_a_schedule_that_ended_inside_the_window_fails_at_once(aep):
+    ended = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    aep.get.return_value = schedule(end=ended)
+    with pytest.raises(AEPScheduledQueryRunMissing, match="ended at"):
+        sensor().execute({})
+
+
+def test_a_schedule_that_starts_after_the_window_fails_at_once(aep):
+    later = schedule()
+    later["schedule"]["startDate"] = (UNTIL + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    aep.get.return_value = later
+    with pytest.raises(AEPScheduledQueryRunMissing, match="starts only at"):
+        sensor().execute({})
+
+
+def test_without_a_window_the_dag_runs_start_bounds_it_and_an_empty_window_is_refused(aep):
+    class DagRun:
+        start_date = SINCE
+
+    aep.runs.return_value = [run("SUCCESS")]
+    aep.run.return_value = run("SUCCESS")
+    sensor(since=None, until=None).execute({"dag_run": DagRun()})
+    assert aep.runs.call_args.kwargs["created_from"] == SINCE
+    assert aep.runs.call_args.kwargs["created_before"] is None
+    with pytest.raises(AEPValidationError, match="until"):
+        sensor(until=SINCE.isoformat()).execute({})
+
+
 def test_a_closed_window_without_a_run_fails_instead_of_waiting_for_the_timeout(aep):
     past = datetime.now(timezone.utc) - timedelta(days=2)
     with pytest.raises(AEPScheduledQueryRunMissing, match="window closed"):
@@ -184,5 +259,5 @@ def test_every_templated_field_is_an_attribute_airflow_can_render():
     for task in made:
         missing = [f for f in task.template_fields if not hasattr(task, f)]
         assert missing == [], type(task).__name__
-    # BaseOperator owns start_date: the schedule's start is its own attribute.
-    assert keep().schedule_start == "2026-12-01"
+    # BaseOperator owns start_date (and default_args set it): the schedule's start is its own.
+    assert keep().schedule_start_date == "2026-12-01"

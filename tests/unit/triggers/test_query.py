@@ -116,8 +116,12 @@ def test_on_kill_cancels_the_query_with_adobes_patch(mocker):
 def test_on_kill_of_a_query_already_over_is_quiet(mocker):
     over = AEPApiError(status=400, method="PATCH", path="/queries/q-1", title="query is already SUCCESS")
     client = FakeClient([q("SUCCESS")], cancel_answer=over)
-    assert run_trigger(AEPQueryTrigger(query_id="q-1"), client, mocker, what="kill") is None
+    logger = mocker.patch.object(AEPQueryTrigger, "log", new_callable=mocker.PropertyMock).return_value
+    run_trigger(AEPQueryTrigger(query_id="q-1"), client, mocker, what="kill")
     assert client.sent[0][0] == "PATCH"
+    # Nothing was cancelled, and nothing is said to have been; no warning either.
+    assert logger.info.call_args_list == []
+    assert logger.warning.call_args_list == []
 
 
 def test_one_info_line_per_change_of_state_and_each_poll_at_debug(mocker):
