@@ -264,6 +264,114 @@ def test_aeps_error_text_is_scrubbed_of_credential_shapes(aep):
     assert "22P02" in str(failed.value)
 
 
+def test_a_lost_answer_seen_by_the_next_try_is_found_by_name(aep):
+    asked = {"sql": _digest(CTAS), "name": NAME, "asked_at": "2026-12-03T07:59:00.000Z", "try": 1}
+    store = StateStore({QUERY_KEY: asked})
+    aep.named.return_value = [query("IN_PROGRESS", query_id="q-7")]
+    aep.get.return_value = query(query_id="q-7")
+    assert build().execute(ctx(store, try_number=2))["query_id"] == "q-7"
+    aep.create.assert_not_called()
+    aep.named.assert_called_once_with(NAME, "2026-12-03T07:59:00.000Z")
+
+
+def test_without_a_state_store_a_running_query_of_this_task_instance_is_found_by_name(aep):
+    aep.named.return_value = [
+        query("SUCCESS", query_id="q-old"),  # a finished one: a cleared task runs the SQL again
+        query("IN_PROGRESS", query_id="q-live"),
+        query("IN_PROGRESS", query_id="q-other", sql="SELECT 2"),
+    ]
+    aep.get.return_value = query(query_id="q-live")
+    assert build().execute(ctx(None))["query_id"] == "q-live"
+    aep.create.assert_not_called()
+    # Looked for since the DAG run started (less a clock skew).
+    assert aep.named.call_args.args == (NAME, "2026-12-03T06:59:55.000Z")
+
+
+def test_without_a_state_store_a_finished_query_is_not_reused(aep):
+    aep.named.return_value = [query("SUCCESS", query_id="q-old")]
+    build().execute(ctx(None))
+    aep.create.assert_called_once()
+
+
+def test_reschedule_mode_needs_the_state_store(aep):
+    with pytest.raises(AEPValidationError, match="reschedule needs the task state store"):
+        build(mode="reschedule").execute(ctx(None))
+    aep.create.assert_not_called()
+
+
+def test_deferrable_defers_to_the_query_trigger_and_reads_its_events(aep):
+    aep.get.return_value = query("IN_PROGRESS")
+    op = build(deferrable=True, poke_interval=7, timeout=600)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(ctx(StateStore()))
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, AEPQueryTrigger)
+    assert (trigger.query_id, trigger.poll_interval) == ("q-1", 7.0)
+    assert deferred.value.kwargs == {"query_id": "q-1"}
+
+    done = {"status": "succeeded", "query_id": "q-1", "query": query()}
+    assert op.execute_complete(ctx(), done, query_id="q-1")["rows"] == 42
+
+    failed = {
+        "status": "failed",
+        "query_id": "q-1",
+        "query": query("KILLED"),
+        "message": "killed by a person",
+    }
+    with pytest.raises(AEPQueryFailed, match="ended KILLED: killed by a person"):
+        op.execute_complete(ctx(), failed, query_id="q-1")
+
+    with pytest.raises(AirflowSensorTimeout, match="cancelled"):
+        op.execute_complete(ctx(), {"status": "timeout", "message": "still IN_PROGRESS"}, query_id="q-1")
+    aep.cancel.assert_called_once_with("q-1")
+
+    with pytest.raises(AEPError, match="connection refused"):
+        op.execute_complete(ctx(), {"status": "error", "message": "connection refused"}, query_id="q-1")
+
+
+def test_a_query_done_before_deferring_is_reported_without_deferring(aep):
+    aep.get.return_value = query()
+    assert build(deferrable=True).execute(ctx())["state"] == "SUCCESS"
+
+
+def test_a_log_line_per_change_of_state_not_per_look(aep, mocker):
+    aep.get.side_effect = [query("IN_PROGRESS")] * 5 + [query()]
+    from airflow_provider_aep.tasks.query_run import _QueryWait
+
+    logger = mocker.patch.object(_QueryWait, "log", new_callable=mocker.PropertyMock).return_value
+    build().execute(ctx())
+    said = [c.args[0] % c.args[1:] for c in logger.info.call_args_list if c.args[0].startswith("Query")]
+    assert said == ["Query q-1 is IN_PROGRESS"]
+    assert len(logger.debug.call_args_list) == 4
+
+
+def test_a_written_dataset_is_an_asset_event_naming_org_sandbox_and_dataset(aep):
+    from collections import defaultdict
+
+    from airflow.sdk import Asset, AssetAlias
+
+    class Events:
+        def __init__(self):
+            self.added = []
+            self.extra = {}
+
+        def add(self, asset, extra):
+            self.added.append((asset.uri, extra))
+
+    events = defaultdict(Events)
+    alias, asset = AssetAlias("derived"), Asset("aep://derived/gold")
+    context = {**ctx(), "outlet_events": events}
+    build(outlets=[alias, asset]).execute(context)
+    extra = {
+        "query_id": "q-1",
+        "dataset_id": "6b0000000000000000000001",
+        "dataset_name": "loyalty_gold",
+        "rows": 42,
+    }
+    assert events[alias].added == [("aep://1234ABCD5678EF90@AdobeOrg/prod/6b0000000000000000000001", extra)]
+    assert events[asset].extra == extra
+
+
 def test_reschedule_mode_frees_the_slot_and_the_next_look_finds_the_same_query(aep):
     from airflow.exceptions import AirflowRescheduleException  # where every Airflow 3 line has it
 
