@@ -178,8 +178,10 @@ def _kept_query(operator: AEPQueryOperator, context: Context, sql: str, name: st
     hook = operator.hook
     if task_state_store(context) is None:
         # No memory of earlier tries: a query of this task instance still running is the one.
-        since = context.get("dag_run") and getattr(context["dag_run"], "start_date", None)
-        since_iso = _iso(since - CLOCK_SKEW) if isinstance(since, datetime) else "0"
+        since = getattr(context.get("dag_run"), "start_date", None)
+        if not isinstance(since, datetime):  # no DAG run to date it: a day back is far enough
+            since = datetime.now(timezone.utc) - timedelta(days=1)
+        since_iso = _iso(since - CLOCK_SKEW)
         running = [
             q for q in hook.queries_named(name, since_iso) if _same_sql(q, sql) and not query_is_over(q)
         ]
