@@ -70,12 +70,15 @@ def aep_dataset_uri(org_id: str, sandbox: str, dataset_id: str) -> str:
     """The asset URI of an AEP dataset: ``aep://<org id>/<sandbox>/<dataset id>``, the namespace
     and name OpenLineage gives it (a query's output, a dataset export's input).
 
+    The org id's ``@`` is written ``%40``: Airflow 3.0 reads ``0123ABCD@AdobeOrg`` in an
+    authority as user info and drops it, and two orgs' datasets would share one asset.
+
     :param org_id: the IMS org, e.g. ``0123ABCD@AdobeOrg``.
     :param sandbox: the sandbox, e.g. ``prod``.
     :param dataset_id: the dataset.
-    :return: the URI.
+    :return: the URI, e.g. ``aep://0123ABCD%40AdobeOrg/prod/6b0f…``.
     """
-    return f"aep://{org_id}/{sandbox}/{quote(dataset_id, safe='')}"
+    return f"aep://{quote(org_id, safe='')}/{quote(sandbox, safe='')}/{quote(dataset_id, safe='')}"
 
 
 def _quoted(path: str) -> str:

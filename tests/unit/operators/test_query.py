@@ -374,7 +374,7 @@ def test_a_written_dataset_is_an_asset_event_naming_org_sandbox_and_dataset(aep)
         "dataset_name": "loyalty_gold",
         "rows": 42,
     }
-    assert events[alias].added == [("aep://1234ABCD5678EF90@AdobeOrg/prod/6b0000000000000000000001", extra)]
+    assert events[alias].added == [("aep://1234ABCD5678EF90%40AdobeOrg/prod/6b0000000000000000000001", extra)]
     assert events[asset].extra == extra
 
 
