@@ -132,18 +132,9 @@ class AEPSegmentJobOperator(AEPBaseOperator):
         check_when_literal({"segment_ids": segment_ids}, self._segment_ids)
 
     def _check_wait(self) -> None:
-        if self.mode not in WAIT_MODES:
-            raise AEPValidationError("mode", self.mode, "'poke' or 'reschedule'")
-        if not isinstance(self.deferrable, bool):
-            raise AEPValidationError("deferrable", self.deferrable, "True or False")
-        interval = self.poke_interval
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < 10**6:
-            raise AEPValidationError("poke_interval", interval, "a positive number of seconds")
-        timeout = self.timeout
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < 10**9
-        ):
-            raise AEPValidationError("timeout", timeout, "a number of seconds, 0 or more, or None")
+        from airflow_provider_aep.utils.waiting import check_wait
+
+        check_wait(self.mode, self.deferrable, self.poke_interval, self.timeout, WAIT_MODES)
 
     def _segment_ids(self) -> list[str]:
         return check_segment_ids("segment_ids", rendered_list(self.segment_ids), limit=MAX_SEGMENTS_PER_JOB)
