@@ -310,6 +310,10 @@ class AirflowStack:
             self.check_alive()
             body = {"dag_run_id": run_id, "logical_date": None, "conf": conf or {}}
             answer = self.api("POST", f"/dags/{dag_id}/dagRuns", body)
+            if answer.status_code == 409 and self.run_state(dag_id, run_id) is not None:
+                return True  # an earlier attempt's answer was an error, but its run was made
+            if answer.status_code == 500 and "Database error" in answer.text and not self.database_url:
+                return False  # SQLite was locked by the scheduler or dag-processor: ask again
             if answer.status_code not in (200, 404):
                 raise RuntimeError(f"triggering {dag_id}: HTTP {answer.status_code} {answer.text[:500]}")
             return answer.status_code == 200
