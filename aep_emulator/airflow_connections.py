@@ -112,6 +112,10 @@ def aep_connection(config: EmulatorConfig, sandbox: str = "prod") -> str:
                 "ims_url": f"{config.url}/ims/token/v3",
                 # The "AEP dataflow" link opens the emulator's page of the flow.
                 "ui_url": f"{config.url}/_emulator/ui/flows/{{flow_id}}",
+                # Scheduled runs come an hour a second here: a sensor sleeping until the next
+                # scheduled start on the wall clock would sleep through them. At time scale 1
+                # the emulator's clock is the wall clock, and sensors sleep as against AEP.
+                "schedule_aware_waits": config.time_scale == 1,
             },
         }
     )

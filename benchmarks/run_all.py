@@ -13,6 +13,7 @@ BENCHMARKS = [
     "parse_cost",
     "requests_per_pipeline",
     "deferral_at_scale",
+    "waiting_cost",
     "hook_throughput",
     "tokens_under_celery",
 ]
@@ -46,6 +47,11 @@ def main() -> int:
     print(
         f"  {scale['triggers']:>5} deferred sensors  {scale['succeeded']}/{scale['triggers']} done, "
         f"{scale['memory_per_trigger_kb']} KB each, {scale['cpu_ms_per_poll']} ms CPU per poll"
+    )
+    daily = figures["waiting_cost"][next(iter(figures["waiting_cost"]))]
+    print(
+        f"  daily monitor, 6 h early {daily['fixed_interval']['requests']} requests fixed-interval, "
+        f"{daily['schedule_aware']['requests']} schedule-aware"
     )
     print(
         f"  hook on loopback        {http['keep_alive_rps']} req/s keep-alive, {http['new_connection_rps']} without"

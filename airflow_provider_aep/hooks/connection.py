@@ -80,6 +80,10 @@ class AEPConnectionSettings:
     #: Seconds to wait for an answer (extra ``timeout``); past it a read is retried or, for a
     #: create, looked up by name before any retry.
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    #: Whether the sensors of this connection sleep while a flow's schedule can start no run
+    #: (extra ``schedule_aware_waits``, default true; see ``utils.poll_plan``). A sensor's own
+    #: ``schedule_aware`` wins.
+    schedule_aware_waits: bool = True
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -144,6 +148,9 @@ class AEPConnectionSettings:
             platform_url=require_tls(f"{where} host", _platform_url(conn, where)),
             ui_url=_ui_url(f"{where} extra.ui_url", extra.get("ui_url")),
             read_timeout=_read_timeout(conn.conn_id, extra.get("timeout")),
+            schedule_aware_waits=_flag(
+                f"{where} extra.schedule_aware_waits", extra.get("schedule_aware_waits")
+            ),
         )
 
 
@@ -271,6 +278,18 @@ def _read_timeout(conn_id: str, value: Any) -> float:
             f"connection {conn_id!r} extra.timeout", value, "seconds, above 0 and at most 3600"
         )
     return seconds
+
+
+def _flag(field: str, value: Any, default: bool = True) -> bool:
+    """A yes/no extra: JSON true/false, or the words the connection form stores."""
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool):
+        return value
+    words = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+    if isinstance(value, (str, int)) and str(value).strip().lower() in words:
+        return words[str(value).strip().lower()]
+    raise AEPValidationError(field, value, "true or false")
 
 
 def _extra(conn: Any) -> dict[str, Any]:

@@ -25,8 +25,8 @@ from airflow_provider_aep.utils.runs import (
     RUN_CLOCK_SKEW_MS,
     flow_is_disabled,
     run_status,
-    takes_on_demand_runs,
 )
+from airflow_provider_aep.utils.schedule_starts import takes_on_demand_runs
 from airflow_provider_aep.utils.task_state import forget, recall, remember
 
 if TYPE_CHECKING:

@@ -70,6 +70,11 @@ class AEPDataflowRunSensor(DataflowRunWait):
     :param max_failed_records: the most failed records a successful run may report (default:
         no limit); AEP reports a run with failed records as a success. Above it the task fails
         at once, as for ``min_records``.
+    :param schedule_aware: while no run is there, sleep until shortly before the flow's next
+        scheduled start instead of polling, and poll a run in progress with a backoff bounded by
+        ``poke_interval`` (see :mod:`airflow_provider_aep.utils.poll_plan`); a wait for a
+        ``run_id`` or a one-time flow polls as usual. Default (None): the connection's extra
+        ``schedule_aware_waits``, true unless set.
 
     The wait fails at once, never at the sensor's timeout, when no run can come: the flow is
     disabled (``AEPDataflowDisabled``, an

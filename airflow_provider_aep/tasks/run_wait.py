@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
 
     from airflow_provider_aep.assets import ExportLocation
+    from airflow_provider_aep.utils.poll_plan import NextLook
     from airflow_provider_aep.utils.runs import WaitWindow
     from airflow_provider_aep.utils.waiting import RetriggerRecord
 
@@ -53,6 +54,7 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
     :param retrigger_failed: re-trigger a failed run up to this many times.
     :param min_records: the fewest output records a successful run must write.
     :param max_failed_records: the most failed records a successful run may report.
+    :param schedule_aware: sleep while the flow's schedule can start no run for this wait.
     """
 
     #: The trigger a deferral hands the wait to (``AEPDataflowRunTrigger``), or None: see
@@ -78,6 +80,7 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         retrigger_failed: int = 0,
         min_records: int | None = None,
         max_failed_records: int | None = None,
+        schedule_aware: bool | None = None,
         **kwargs: Any,
     ) -> None:
         from airflow_provider_aep.exceptions import AEPValidationError
@@ -93,6 +96,16 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         self.polls_without_run = 0
         #: What the last look said, so only a change is logged at INFO.
         self.last_reason: str | None = None
+        if schedule_aware is not None and not isinstance(schedule_aware, bool):
+            raise AEPValidationError(
+                "schedule_aware", schedule_aware, "True, False or None (the connection's)"
+            )
+        self.schedule_aware = schedule_aware
+        #: When to look next, as the last poke planned it (None: the poke interval).
+        self.next_look: NextLook | None = None
+        #: The flow as last read while no run was there: its schedule plans the next look.
+        self._flow_seen: dict[str, Any] | None = None
+        self._last_why = ""
         self.flow_id = flow_id
         self.flow_name = flow_name
         self.run_id = run_id
@@ -252,6 +265,8 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         window = self.window(context)
         kept = self._retriggered(context)
         run_id = self.run_id or (kept.run_id if kept else None)
+        slept_for_schedule = self.next_look is not None and self.next_look.quiet
+        self.next_look = None
         if run_id:
             runs = [self.hook.get_run(run_id)]
         else:
@@ -267,11 +282,15 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         self.last_reason = outcome.reason
         if outcome.run is None:
             self.polls_without_run += 1
-            if self.polls_without_run % FLOW_STATE_EVERY == 1:
-                self._fail_if_no_run_can_come(context, self.hook.get_flow(self.flow_id))
+            # Read on the first look without a run, every few after, and after a sleep for the
+            # schedule (which may have changed meanwhile).
+            if self.polls_without_run % FLOW_STATE_EVERY == 1 or slept_for_schedule:
+                self._flow_seen = self.hook.get_flow(self.flow_id)
+                self._fail_if_no_run_can_come(context, self._flow_seen)
             if window.closed(int(time.time() * 1000)):
                 self.retriggers.forget(context)
                 raise self._missing(context)
+            self._plan_next_look(context, None, pinned=bool(run_id))
             return PokeReturnValue(is_done=False)
         summary = summarize_run(outcome.run)
         if outcome.state == "failed":
@@ -282,7 +301,64 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
             raise self._run_failed(context, summary)
         if outcome.state == "success":
             return PokeReturnValue(is_done=True, xcom_value=self._report(context, summary, outcome.run))
+        self._plan_next_look(context, outcome.run, pinned=bool(run_id))
         return PokeReturnValue(is_done=False)
+
+    # -- when to look next ------------------------------------------------------------------------------------
+
+    def waits_on_schedule(self) -> bool:
+        """Whether this wait sleeps while no run can start: ``schedule_aware``, else the connection's.
+
+        :return: ``schedule_aware`` when set, else the connection's ``schedule_aware_waits``.
+        """
+        if self.schedule_aware is not None:
+            return self.schedule_aware
+        return self.hook.settings.schedule_aware_waits
+
+    def _plan_next_look(self, context: Context, run: dict[str, Any] | None, *, pinned: bool) -> None:
+        """Work out when the next poke looks (see :mod:`~airflow_provider_aep.utils.poll_plan`)."""
+        import random
+
+        from airflow_provider_aep.utils.poll_plan import NextLook, look_at_a_run, look_for_a_run
+        from airflow_provider_aep.utils.runs import started_at_ms
+        from airflow_provider_aep.utils.schedule_starts import flow_starts
+
+        if not self.waits_on_schedule():
+            return
+        now_ms = int(time.time() * 1000)
+        interval = float(self.poke_interval)
+        if run is not None:
+            look = NextLook(look_at_a_run(started_at_ms(run), now_ms=now_ms, poll_interval=interval))
+        elif pinned or self._flow_seen is None:
+            return
+        else:
+            window = self.window(context)
+            look = look_for_a_run(
+                flow_starts(self._flow_seen),
+                since_ms=window.since_ms,
+                now_ms=now_ms,
+                poll_interval=interval,
+                spread=random.random(),
+            )
+            if window.until_ms is not None:
+                closes_in = (window.until_ms - now_ms) / 1000 + window.grace_seconds
+                look = NextLook(max(0.0, min(look.seconds, closes_in)), look.why)
+        if look.why:
+            said = self.log.info if look.why != self._last_why else self.log.debug
+            said("Dataflow %s: %s; polling again in %.0fs", self.flow_id, look.why, look.seconds)
+        self._last_why = look.why
+        self.next_look = look
+
+    def _get_next_poke_interval(
+        self, started_at: datetime | float, run_duration: Callable[[], float], poke_count: int
+    ) -> float:
+        """The sleep before the next poke (and a rescheduled task's next start): as planned by the
+        last poke, never past the timeout; Airflow's own (``poke_interval``, ``exponential_backoff``)
+        when nothing was planned."""
+        look = self.next_look
+        if look is None or (self.exponential_backoff and not look.quiet):
+            return float(super()._get_next_poke_interval(started_at, run_duration, poke_count))
+        return max(0.0, min(look.seconds, float(self.timeout) - run_duration()))
 
     def _fail_if_no_run_can_come(self, context: Context, flow: dict[str, Any]) -> None:
         """A disabled flow, or one whose schedule starts no run for this wait, ends it now."""
@@ -403,6 +479,7 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
                 timeout=list(self.hook.timeout),
                 # Only a re-trigger AEP took makes its failure stale (see RETRIGGER_SENT).
                 stale_failed_at=kept.stale_failed_at if kept and kept.run_id == pinned else None,
+                schedule_aware=self.waits_on_schedule(),
             ),
             method_name="execute_complete",
             # One deadline for the whole wait, however often it re-triggers; without a task

@@ -18,11 +18,13 @@ from airflow_provider_aep.utils.runs import (
     flow_is_disabled,
     outcome_of,
     select_run,
+    started_at_ms,
     summarize_run,
 )
 
 if TYPE_CHECKING:
     from airflow_provider_aep.hooks.aep_async import AEPAsyncHook
+    from airflow_provider_aep.utils.poll_plan import NextLook
 
 
 class AEPDataflowRunTrigger(BaseTrigger):
@@ -50,6 +52,10 @@ class AEPDataflowRunTrigger(BaseTrigger):
     :param timeout: (connect, read) seconds per request (default: the connection's).
     :param stale_failed_at: the end of the failure a re-trigger AEP took answered
         (``completed_at``): a failed run that still shows it is running again, so the wait goes on.
+    :param schedule_aware: sleep while the flow's schedule can start no run for this wait, and
+        poll a run in progress with a backoff bounded by ``poll_interval``
+        (:mod:`~airflow_provider_aep.utils.poll_plan`); False (the default of a trigger
+        serialized before it existed): poll every ``poll_interval``.
 
     While no run is there, the flow is read on the first poll and every few after: a disabled
     flow fires ``disabled``, one whose schedule starts no run for this wait (ended, or its next
@@ -74,6 +80,7 @@ class AEPDataflowRunTrigger(BaseTrigger):
         retry_policy: dict[str, Any] | None = None,
         timeout: Sequence[float] | None = None,
         stale_failed_at: str | None = None,
+        schedule_aware: bool = False,
     ) -> None:
         super().__init__()
         self.flow_id = flow_id
@@ -92,6 +99,7 @@ class AEPDataflowRunTrigger(BaseTrigger):
         self.timeout = list(timeout) if timeout else None
         #: When the failure a re-trigger answered ended: AEP may show it a little longer.
         self.stale_failed_at = stale_failed_at
+        self.schedule_aware = schedule_aware
 
     @property
     def since_ms(self) -> int | None:
@@ -134,6 +142,7 @@ class AEPDataflowRunTrigger(BaseTrigger):
                 "retry_policy": self.retry_policy,
                 "timeout": self.timeout,
                 "stale_failed_at": self.stale_failed_at,
+                "schedule_aware": self.schedule_aware,
             },
         )
 
@@ -172,7 +181,9 @@ class AEPDataflowRunTrigger(BaseTrigger):
     async def _wait(self, hook: AEPAsyncHook) -> dict[str, Any]:
         """Poll through ``hook`` until there is something to tell the sensor; the event's payload."""
         polls = 0
-        last_reason: str | None = None
+        last_said: tuple[str, bool] | None = None
+        flow: dict[str, Any] | None = None
+        slept_for_schedule = False
         while True:
             if self.run_id:
                 runs = [await hook.get_run(self.run_id)]
@@ -184,7 +195,9 @@ class AEPDataflowRunTrigger(BaseTrigger):
                 self.failure_statuses,
             )
             polls += 1
-            if outcome.run is None and polls % FLOW_STATE_EVERY == 1:
+            # The flow is read on the first look without a run, every few after, and after a
+            # sleep for the schedule (which may have changed meanwhile).
+            if outcome.run is None and (polls % FLOW_STATE_EVERY == 1 or slept_for_schedule):
                 flow = await hook.get_flow(self.flow_id)
                 if flow_is_disabled(flow):
                     return {
@@ -214,12 +227,38 @@ class AEPDataflowRunTrigger(BaseTrigger):
                     "flow_id": self.flow_id,
                     "message": f"still waiting: {outcome.reason}",
                 }
-            # One INFO line per change (no run yet, run seen, run progressing); each poll at DEBUG,
-            # so the log of a week-long wait stays readable.
-            said = self.log.info if outcome.reason != last_reason else self.log.debug
-            said("Dataflow %s: %s; polling again in %ss", self.flow_id, outcome.reason, self.poll_interval)
-            last_reason = outcome.reason
-            await asyncio.sleep(self._next_sleep())
+            look = self._next_look(outcome.run, flow)
+            pause = self._pause(look)
+            # One INFO line per change (no run yet, asleep for the schedule, run seen, run
+            # progressing); each poll at DEBUG, so the log of a week-long wait stays readable.
+            said = self.log.info if (outcome.reason, look.quiet) != last_said else self.log.debug
+            why = f"; {look.why}" if look.why else ""
+            said("Dataflow %s: %s%s; polling again in %.0fs", self.flow_id, outcome.reason, why, pause)
+            last_said = (outcome.reason, look.quiet)
+            slept_for_schedule = look.quiet
+            await asyncio.sleep(pause)
+
+    def _next_look(self, run: dict[str, Any] | None, flow: dict[str, Any] | None) -> NextLook:
+        """How long to sleep before the next poll (see :mod:`~airflow_provider_aep.utils.poll_plan`)."""
+        from airflow_provider_aep.utils.poll_plan import NextLook, look_at_a_run, look_for_a_run
+        from airflow_provider_aep.utils.schedule_starts import flow_starts
+
+        now_ms = int(time.time() * 1000)
+        if not self.schedule_aware:
+            return NextLook(self.poll_interval)
+        if run is not None:
+            return NextLook(
+                look_at_a_run(started_at_ms(run), now_ms=now_ms, poll_interval=self.poll_interval)
+            )
+        if self.run_id or flow is None:
+            return NextLook(self.poll_interval)
+        return look_for_a_run(
+            flow_starts(flow),
+            since_ms=self.window.since_ms,
+            now_ms=now_ms,
+            poll_interval=self.poll_interval,
+            spread=random.random(),
+        )
 
     def _error(self, err: Exception) -> dict[str, Any]:
         """The ``error`` event for a failure: AEP's own words, or what failed and how, scrubbed."""
@@ -232,9 +271,14 @@ class AEPDataflowRunTrigger(BaseTrigger):
         self.log.error("Dataflow %s: %s", self.flow_id, message)
         return {"status": "error", "flow_id": self.flow_id, "message": message}
 
-    def _next_sleep(self) -> float:
-        """The poll interval, ±10%: sensors deferred together do not poll AEP in lockstep."""
-        pause = self.poll_interval * random.uniform(0.9, 1.1)
-        if self.deadline is None:
-            return pause
-        return max(0.0, min(pause, self.deadline - time.time()))
+    def _pause(self, look: NextLook) -> float:
+        """The sleep before the next poll: the poll interval ±10%, so sensors deferred together do
+        not poll AEP in lockstep (a sleep for the schedule is spread already); never past the
+        deadline, nor past the end of the window (then ``missing`` fires)."""
+        now = time.time()
+        limits = [look.seconds if look.quiet else look.seconds * random.uniform(0.9, 1.1)]
+        if self.deadline is not None:
+            limits.append(self.deadline - now)
+        if self.window.until_ms is not None:
+            limits.append((self.window.until_ms + self.window.grace_seconds * 1000) / 1000 - now)
+        return max(0.0, min(limits))

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from airflow_provider_aep.exceptions import as_error_list
 from airflow_provider_aep.utils.run_statuses import DEFAULT_FAILURE_STATUSES, DEFAULT_SUCCESS_STATUSES
+from airflow_provider_aep.utils.schedule_starts import (
+    next_slot_ms,
+    schedule_time_ms,
+    segment_schedule_end_ms,
+    segment_selectors,
+)
 
 
 def run_status(run: Mapping[str, Any]) -> str:
@@ -69,7 +75,11 @@ class WaitWindow:
     def why_no_run_will_come(self, flow: Mapping[str, Any], now_ms: int) -> str | None:
         """Why the flow will start no run in the window, or None (see :func:`why_no_run_will_come`)."""
         return why_no_run_will_come(
-            flow, now_ms=now_ms, until_ms=self.until_ms, grace_ms=int(float(self.grace_seconds) * 1000)
+            flow,
+            now_ms=now_ms,
+            until_ms=self.until_ms,
+            grace_ms=int(float(self.grace_seconds) * 1000),
+            since_ms=self.since_ms,
         )
 
 
@@ -87,18 +97,6 @@ def failure_is_stale(summary: Mapping[str, Any], *, failed_at: str | None, run_i
         and summary.get("completed_at") == failed_at
         and (run_id is None or summary.get("run_id") == run_id)
     )
-
-
-def takes_on_demand_runs(flow: Mapping[str, Any]) -> bool:
-    """AEP starts a run on request only for a flow scheduled for one-time runs.
-
-    That is a ``frequency`` of ``once`` (sources), or a dataset export's ``DAILY_FULL_EXPORT``
-    with interval 0: one full export, once.
-    """
-    schedule = flow.get("scheduleParams") or {}
-    if str(schedule.get("frequency", "")).lower() == "once":
-        return True
-    return schedule.get("exportMode") == "DAILY_FULL_EXPORT" and int(schedule.get("interval") or 0) == 0
 
 
 #: How far AEP's clock may run behind ours when looking for a run a lost request started.
@@ -255,63 +253,18 @@ def _iso(epoch_ms: Any) -> str | None:
 
 # -- a flow that can no longer start a run ----------------------------------------------------------
 
-#: Seconds per ``timeUnit`` (dataset exports) or ``frequency`` (sources) of ``scheduleParams``.
-_PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
-
-
-def _unix_ms(value: Any) -> int | None:
-    """``scheduleParams`` times are Unix seconds; a 13-digit value is read as milliseconds."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        return None
-    return int(value) if value >= 10**11 else int(value * 1000)
-
-
-def _next_slot_ms(schedule: Mapping[str, Any], from_ms: int) -> int | None:
-    """The first scheduled start at or after ``from_ms``; None for a one-time or unreadable schedule."""
-    start = _unix_ms(schedule.get("startTime"))
-    unit = str(schedule.get("timeUnit") or schedule.get("frequency") or "").lower()
-    interval = schedule.get("interval")
-    if start is None or unit not in _PERIOD_SECONDS or isinstance(interval, bool):
-        return None
-    if not isinstance(interval, int) or interval <= 0:
-        return start if start >= from_ms else None
-    period = interval * _PERIOD_SECONDS[unit] * 1000
-    if from_ms <= start:
-        return start
-    return start + -(-(from_ms - start) // period) * period
-
 
 def _iso_ms(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).isoformat()
 
 
-def _segment_schedule_end_ms(schedule: Any) -> int | None:
-    """When a segment's schedule can start no more runs (the end of its last day), or None."""
-    if not isinstance(schedule, Mapping):
-        return None
-    frequency = str(schedule.get("frequency") or "").upper()
-    last_day = schedule.get("startDate") if frequency == "ONCE" else schedule.get("endDate")
-    try:
-        day = date.fromisoformat(str(last_day)) if last_day else None
-    except ValueError:
-        return None
-    if day is None:
-        return None
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
-    return int(end.timestamp() * 1000)
-
-
-def _segment_selectors(flow: Mapping[str, Any]) -> list[Any]:
-    transformations = flow.get("transformations")
-    first = transformations[0] if isinstance(transformations, list) and transformations else None
-    params = first.get("params") if isinstance(first, Mapping) else None
-    selectors = params.get("segmentSelectors") if isinstance(params, Mapping) else None
-    listed = selectors.get("selectors") if isinstance(selectors, Mapping) else None
-    return list(listed) if isinstance(listed, list) else []
-
-
 def why_no_run_will_come(
-    flow: Mapping[str, Any], *, now_ms: int, until_ms: int | None = None, grace_ms: int = 0
+    flow: Mapping[str, Any],
+    *,
+    now_ms: int,
+    until_ms: int | None = None,
+    grace_ms: int = 0,
+    since_ms: int | None = None,
 ) -> str | None:
     """Why an enabled flow will start no run the wait could see, or None when one may still come.
 
@@ -321,29 +274,31 @@ def why_no_run_will_come(
     - its next scheduled start lies at or after ``until_ms``, the end of the sensor's window.
 
     ``grace_ms`` covers a run that started a moment ago and is not listed yet: a start that
-    recent still counts as one that may come. A one-time schedule (runs on request) and a
+    recent still counts as one that may come. So does a scheduled start since ``since_ms``, the
+    start of the window, that passed without its run: AEP starts runs late, and the window's
+    end (``missing``) decides when it is too late. A one-time schedule (runs on request) and a
     schedule this cannot read are never judged: None.
     """
-    since_ms = now_ms - grace_ms
-    selectors = _segment_selectors(flow)
+    recent_ms = now_ms - grace_ms
+    selectors = segment_selectors(flow)
     if selectors:
         ends = [
-            _segment_schedule_end_ms(
+            segment_schedule_end_ms(
                 (s.get("value") or {}).get("schedule") if isinstance(s, Mapping) else None
             )
             for s in selectors
         ]
-        if all(end is not None and end <= since_ms for end in ends):
+        if all(end is not None and end <= recent_ms for end in ends):
             last = max(end for end in ends if end is not None)
             return f"the schedule of every segment it exports ended by {_iso_ms(last)}"
         return None
     schedule = flow.get("scheduleParams")
     if not isinstance(schedule, Mapping):
         return None
-    end_ms = _unix_ms(schedule.get("endTime"))
-    if end_ms is not None and end_ms <= since_ms:
+    end_ms = schedule_time_ms(schedule.get("endTime"))
+    if end_ms is not None and end_ms <= recent_ms:
         return f"its schedule ended at {_iso_ms(end_ms)} (scheduleParams.endTime)"
-    next_ms = _next_slot_ms(schedule, since_ms)
+    next_ms = next_slot_ms(schedule, recent_ms if since_ms is None else min(since_ms, recent_ms))
     if next_ms is None:
         return None
     if end_ms is not None and next_ms >= end_ms:

@@ -33,22 +33,6 @@ def run(run_id="r-1", status="success", started=1_700_000_000_000, records=True,
     return {"id": run_id, "flowId": "f-1", "createdAt": started, "metrics": metrics}
 
 
-class Runs(list):
-    """The runs AEP lists; ``listing`` is the mock, to read the filters the sensor sent."""
-
-    listing = None
-    flow: dict = {}
-
-
-@pytest.fixture
-def runs(mocker, aep_conn):
-    answer = Runs()
-    answer.listing = mocker.patch.object(AEPHook, "iter_runs", side_effect=lambda *a, **k: iter(list(answer)))
-    answer.flow = {"id": "f-1", "state": "enabled"}
-    mocker.patch.object(AEPHook, "get_flow", side_effect=lambda flow_id: dict(answer.flow))
-    return answer
-
-
 class FakeDagRun:
     start_date = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

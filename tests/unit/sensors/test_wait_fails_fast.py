@@ -262,10 +262,21 @@ def test_a_poking_sensor_fails_at_once_when_the_next_run_starts_after_until(aep,
     now = int(time.time())
     aep["flow"] = schedule(timeUnit="day", interval=1, startTime=now - 3600)  # next run in 23 hours
     sensor = AEPDataflowRunSensor(
-        task_id="wait", flow_id="f-1", since=(now - 7200) * 1000, until=(now + 3600) * 1000
+        task_id="wait", flow_id="f-1", since=(now - 1800) * 1000, until=(now + 3600) * 1000
     )
     with pytest.raises(AirflowFailException, match="not before the end of the window"):
         sensor.poke(ctx())
+
+
+def test_a_scheduled_start_in_the_window_that_passed_without_its_run_is_waited_for(aep, mocker):
+    """AEP starts runs late: the window's end, not the missed start, says when it is too late."""
+    mocker.patch.object(AEPHook, "iter_runs", side_effect=lambda *a, **k: iter([]))
+    now = int(time.time())
+    aep["flow"] = schedule(timeUnit="day", interval=1, startTime=now - 3600)  # due an hour ago
+    sensor = AEPDataflowRunSensor(
+        task_id="wait", flow_id="f-1", since=(now - 7200) * 1000, until=(now + 3600) * 1000
+    )
+    assert sensor.poke(ctx()).is_done is False
 
 
 def test_the_trigger_ends_the_wait_for_a_flow_whose_schedule_ended(mocker):

@@ -98,11 +98,14 @@ def test_trigger_reports_api_errors_as_events(mocker):
 def test_trigger_polls_about_every_interval_and_never_past_its_deadline():
     import time
 
-    pauses = [AEPDataflowRunTrigger(flow_id="f", poll_interval=30)._next_sleep() for _ in range(200)]
+    from airflow_provider_aep.utils.poll_plan import NextLook
+
+    trigger = AEPDataflowRunTrigger(flow_id="f", poll_interval=30)
+    pauses = [trigger._pause(trigger._next_look(None, None)) for _ in range(200)]
     assert all(27 <= p <= 33 for p in pauses)
     assert len({round(p, 3) for p in pauses}) > 100  # spread, not in lockstep
     near = AEPDataflowRunTrigger(flow_id="f", poll_interval=30, deadline=time.time() + 5)
-    assert 0 <= near._next_sleep() <= 5
+    assert 0 <= near._pause(NextLook(30)) <= 5
 
 
 def unreachable_aep(mocker, detail: str = "[Errno 111] Connection refused") -> list[str]:
