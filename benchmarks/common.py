@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pstats
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -70,3 +73,115 @@ def dump(name: str, figures: dict) -> None:
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+
+# -- where the CPU goes -----------------------------------------------------------------------------
+
+#: Areas code is grouped into, by the path of its file (the first that matches), then by the name
+#: of a built-in (cProfile names C functions, not their files). Order matters: the provider's
+#: scrubbing before the rest of the provider, asyncio's idle wait before the loop itself.
+AREAS: list[tuple[str, tuple[str, ...]]] = [
+    ("provider: log lines, scrubbing", ("airflow_provider_aep/utils/scrubbed_logs", "airflow_provider_aep/redaction/")),
+    ("provider: trigger", ("airflow_provider_aep/triggers/", "airflow_provider_aep/utils/")),
+    ("provider: client, hook, retries", ("airflow_provider_aep/hooks/",)),
+    ("provider: other", ("airflow_provider_aep/",)),
+    ("logging (structlog, Airflow's)", ("structlog/", "/logging/", "airflow/_shared/logging", "airflow/sdk/log")),
+    ("retries (tenacity)", ("tenacity/",)),
+    ("httpx (request, URL, headers)", ("httpx/",)),
+    ("httpcore, h11 (connections, HTTP/1.1)", ("httpcore/", "h11/")),
+    ("anyio", ("anyio/", "sniffio/")),
+    ("idle (waiting in epoll)", ("<method 'poll' of 'select.epoll'", "selectors.py:select")),
+    ("asyncio (event loop, tasks)", ("asyncio/", "selectors.py", "socket.py", "_asyncio.", "_contextvars")),
+    ("TLS", ("ssl.py", "_ssl.")),
+    ("JSON", ("json/", "_json.")),
+    ("regex", ("re/", "re.Pattern", "_sre")),
+    ("benchmark (sampling, counting)", ("benchmarks/", "psutil/")),
+]  # fmt: skip
+IDLE = "idle (waiting in epoll)"
+
+
+def area_of(where: str) -> str:
+    """The area of a code location: a file path (with ``:function``), or a built-in's name."""
+    for area, marks in AREAS:
+        if any(mark in where for mark in marks):
+            return area
+    return "other (Python, builtins)"
+
+
+def profile_rows(profile: Any, top: int = 12) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """A cProfile run's own (exclusive) time: the ``top`` functions and every area, as ``show`` rows.
+
+    Time waiting in epoll is idle, not CPU: it is left out of the shares.
+    """
+    stats = pstats.Stats(profile)
+    entries = []
+    for (path, line, name), (_, calls, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        where = name if path == "~" else f"{path}:{name}"
+        short = name if path == "~" else f"{_short(path)}:{line}:{name}"
+        entries.append((own, calls, short, area_of(where)))
+    busy = sum(own for own, _, _, area in entries if area != IDLE) or 1.0
+    entries.sort(reverse=True)
+    functions = [
+        (f"{own / busy:6.1%} {own:6.2f} s", f"{short}  ({calls} calls; {area})")
+        for own, calls, short, area in [e for e in entries if e[3] != IDLE][:top]
+    ]
+    by_area: dict[str, float] = {}
+    for own, _, _, area in entries:
+        by_area[area] = by_area.get(area, 0.0) + own
+    areas = [
+        (area, f"{seconds / busy:6.1%} {seconds:6.2f} s")
+        for area, seconds in sorted(by_area.items(), key=lambda item: -item[1])
+        if area != IDLE
+    ]
+    return functions, areas
+
+
+def _short(path: str) -> str:
+    """A file path from its package on: ``httpx/_models.py``."""
+    marker = "site-packages/"
+    if marker in path:
+        return path.split(marker, 1)[1]
+    return str(Path(path).resolve().relative_to(ROOT)) if path.startswith(str(ROOT)) else path
+
+
+class CpuSampler:
+    """Where a thread's CPU goes, cheaply: its stack is looked at every few milliseconds from another
+    thread, and the innermost frame's file counted by area (C calls count to their Python caller).
+
+    Samples taken while the thread waits in epoll are idle and left out. A sample costs some
+    microseconds, so this runs in the normal benchmark; cProfile (``--profile``) is exact per function
+    but slows the code it watches several times over.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.counts: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._target = threading.get_ident()
+        self._thread = threading.Thread(target=self._sample, name="cpu-sampler", daemon=True)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            frame = sys._current_frames().get(self._target)
+            if frame is None:
+                continue
+            code = frame.f_code
+            area = area_of(f"{code.co_filename}:{code.co_name}")
+            self.counts[area] = self.counts.get(area, 0) + 1
+
+    def rows(self, cpu_ms: float) -> list[tuple[str, str]]:
+        """The areas as ``show`` rows: share of the busy samples, and that share of ``cpu_ms``."""
+        busy = {area: n for area, n in self.counts.items() if area != IDLE}
+        total = sum(busy.values()) or 1
+        return [
+            (area, f"{n / total:6.1%}  ~{cpu_ms * n / total:.2f} ms")
+            for area, n in sorted(busy.items(), key=lambda item: -item[1])
+        ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import resource
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psutil
-from common import dump, emulator_process, show, use_emulator
+from common import CpuSampler, dump, emulator_process, profile_rows, show, use_emulator
 
 from airflow_provider_aep.catalog import get_destination
 from airflow_provider_aep.hooks.aep import AEPHook
@@ -180,6 +181,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="seconds between polls (default: triggers / 500, at least 2)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the triggers under cProfile and print the functions and areas with the most own time "
+        "(cProfile slows them several times over: the other figures are then not comparable)",
+    )
     return parser.parse_args(argv)
 
 
@@ -222,7 +229,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
             )
             for flow_id in flow_ids
         ]
-        outcome = asyncio.run(run_all(triggers))
+        profile = cProfile.Profile() if args.profile else None
+        with CpuSampler() as sampler:
+            if profile is not None:
+                profile.enable()
+            outcome = asyncio.run(run_all(triggers))
+            if profile is not None:
+                profile.disable()
         cpu = time.process_time() - cpu_before
         wall = time.monotonic() - wall_before
         runs_due_in = first_due - time.time() + wall
@@ -279,7 +292,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                   f"{figures['poke_worker_rss_mb'] * count / 1024:.0f} GB"),
         ],
     )  # fmt: skip
-    dump("deferral_at_scale", figures)
+    cpu_ms_per_poll = figures["cpu_ms_per_poll"]
+    show(f"Where the CPU of a poll goes (sampled every {sampler.interval * 1000:g} ms, by innermost frame)",
+         sampler.rows(cpu_ms_per_poll))  # fmt: skip
+    if profile is not None:
+        functions, areas = profile_rows(profile)
+        show("cProfile: the functions with the most own time (slowed by cProfile)", functions)
+        show("cProfile: own time by area", areas)
+    dump("deferral_at_scale" + ("_profiled" if profile is not None else ""), figures)
     return figures
 
 
