@@ -6,14 +6,15 @@ import contextlib
 import json
 import os
 import pstats
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from aep_emulator.server import airflow_connection, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+RESULTS = ROOT / "benchmarks" / "results"
 
 
 @contextlib.contextmanager
@@ -70,9 +72,8 @@ def show(title: str, rows: list[tuple[str, str]]) -> None:
 
 def dump(name: str, figures: dict) -> None:
     """Keep the figures of the last run next to the scripts (git-ignored)."""
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
 # -- where the CPU goes -----------------------------------------------------------------------------
@@ -91,13 +92,15 @@ AREAS: list[tuple[str, tuple[str, ...]]] = [
     ("httpcore, h11 (connections, HTTP/1.1)", ("httpcore/", "h11/")),
     ("anyio", ("anyio/", "sniffio/")),
     ("idle (waiting in epoll)", ("<method 'poll' of 'select.epoll'", "selectors.py:select")),
-    ("asyncio (event loop, tasks)", ("asyncio/", "selectors.py", "socket.py", "_asyncio.", "_contextvars")),
+    ("socket calls (send, recv, ...)", ("_socket.socket", "/socket.py")),
+    ("asyncio (event loop, tasks)", ("asyncio/", "selectors.py", "_asyncio.", "_contextvars")),
     ("TLS", ("ssl.py", "_ssl.")),
     ("JSON", ("json/", "_json.")),
     ("regex", ("re/", "re.Pattern", "_sre")),
     ("benchmark (sampling, counting)", ("benchmarks/", "psutil/")),
 ]  # fmt: skip
 IDLE = "idle (waiting in epoll)"
+OTHER = "other (Python, builtins)"
 
 
 def area_of(where: str) -> str:
@@ -105,35 +108,60 @@ def area_of(where: str) -> str:
     for area, marks in AREAS:
         if any(mark in where for mark in marks):
             return area
-    return "other (Python, builtins)"
+    return OTHER
 
 
 def profile_rows(profile: Any, top: int = 12) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """A cProfile run's own (exclusive) time: the ``top`` functions and every area, as ``show`` rows.
 
-    Time waiting in epoll is idle, not CPU: it is left out of the shares.
+    Generic code (builtins, ``contextlib``, ``isinstance``...) counts to the areas of its callers,
+    in proportion to the time each call site spent in it. Time waiting in epoll is idle, not CPU:
+    it is left out.
     """
-    stats = pstats.Stats(profile)
+    stats: dict[Any, Any] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    resolved: dict[Any, dict[str, float]] = {}
+
+    def areas(func: Any, depth: int = 0) -> dict[str, float]:
+        """The areas ``func``'s own time belongs to, as fractions."""
+        if func in resolved:
+            return resolved[func]
+        path, _, name = func
+        area = area_of(name if path == "~" else f"{path}:{name}")
+        callers = stats[func][4] if func in stats else {}
+        if area != OTHER or depth > 6 or not callers:
+            share = {area: 1.0}
+        else:
+            resolved[func] = {OTHER: 1.0}  # a cycle ends here
+            weights = {caller: site[2] or site[0] for caller, site in callers.items()}
+            total = sum(weights.values()) or 1.0
+            share = {}
+            for caller, weight in weights.items():
+                for caller_area, fraction in areas(caller, depth + 1).items():
+                    share[caller_area] = share.get(caller_area, 0.0) + fraction * weight / total
+        resolved[func] = share
+        return share
+
+    by_area: dict[str, float] = {}
     entries = []
-    for (path, line, name), (_, calls, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        where = name if path == "~" else f"{path}:{name}"
-        short = name if path == "~" else f"{_short(path)}:{line}:{name}"
-        entries.append((own, calls, short, area_of(where)))
-    busy = sum(own for own, _, _, area in entries if area != IDLE) or 1.0
+    for func, (_, calls, own, _, _) in stats.items():
+        share = areas(func)
+        for area, fraction in share.items():
+            by_area[area] = by_area.get(area, 0.0) + own * fraction
+        path, line, name = func
+        where = name if path == "~" else f"{_short(path)}:{line}:{name}"
+        entries.append((own, calls, where, max(share, key=share.__getitem__)))
+    busy = sum(seconds for area, seconds in by_area.items() if area != IDLE) or 1.0
     entries.sort(reverse=True)
     functions = [
-        (f"{own / busy:6.1%} {own:6.2f} s", f"{short}  ({calls} calls; {area})")
-        for own, calls, short, area in [e for e in entries if e[3] != IDLE][:top]
+        (f"{own / busy:6.1%} {own:6.2f} s", f"{where}  ({calls} calls; {area})")
+        for own, calls, where, area in [e for e in entries if e[3] != IDLE][:top]
     ]
-    by_area: dict[str, float] = {}
-    for own, _, _, area in entries:
-        by_area[area] = by_area.get(area, 0.0) + own
-    areas = [
+    rows = [
         (area, f"{seconds / busy:6.1%} {seconds:6.2f} s")
         for area, seconds in sorted(by_area.items(), key=lambda item: -item[1])
         if area != IDLE
     ]
-    return functions, areas
+    return functions, rows
 
 
 def _short(path: str) -> str:
@@ -145,43 +173,40 @@ def _short(path: str) -> str:
 
 
 class CpuSampler:
-    """Where a thread's CPU goes, cheaply: its stack is looked at every few milliseconds from another
-    thread, and the innermost frame's file counted by area (C calls count to their Python caller).
+    """Where the process's CPU goes, cheaply: every few milliseconds of CPU time (``SIGPROF``) the
+    main thread's innermost Python frame is counted by area; C calls count to their Python caller.
 
-    Samples taken while the thread waits in epoll are idle and left out. A sample costs some
-    microseconds, so this runs in the normal benchmark; cProfile (``--profile``) is exact per function
-    but slows the code it watches several times over.
+    A CPU-time timer samples in proportion to CPU, so time asleep in epoll is never counted (a
+    sampling thread would be: it only gets the GIL when the loop lets it go, at each socket call).
+    A sample costs some microseconds, so this runs in the normal benchmark; cProfile (``--profile``)
+    is exact per function but slows the code it watches several times over.
     """
 
     def __init__(self, interval: float = 0.005) -> None:
         self.interval = interval
         self.counts: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._target = threading.get_ident()
-        self._thread = threading.Thread(target=self._sample, name="cpu-sampler", daemon=True)
+        self._previous: Any = None
 
     def __enter__(self) -> CpuSampler:
-        self._thread.start()
+        self._previous = signal.signal(signal.SIGPROF, self._sample)
+        signal.setitimer(signal.ITIMER_PROF, self.interval, self.interval)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, self._previous)
 
-    def _sample(self) -> None:
-        while not self._stop.wait(self.interval):
-            frame = sys._current_frames().get(self._target)
-            if frame is None:
-                continue
-            code = frame.f_code
-            area = area_of(f"{code.co_filename}:{code.co_name}")
-            self.counts[area] = self.counts.get(area, 0) + 1
+    def _sample(self, signum: int, frame: FrameType | None) -> None:
+        if frame is None:
+            return
+        code = frame.f_code
+        area = area_of(f"{code.co_filename}:{code.co_name}")
+        self.counts[area] = self.counts.get(area, 0) + 1
 
     def rows(self, cpu_ms: float) -> list[tuple[str, str]]:
-        """The areas as ``show`` rows: share of the busy samples, and that share of ``cpu_ms``."""
-        busy = {area: n for area, n in self.counts.items() if area != IDLE}
-        total = sum(busy.values()) or 1
+        """The areas as ``show`` rows: share of the samples, and that share of ``cpu_ms``."""
+        total = sum(self.counts.values()) or 1
         return [
             (area, f"{n / total:6.1%}  ~{cpu_ms * n / total:.2f} ms")
-            for area, n in sorted(busy.items(), key=lambda item: -item[1])
+            for area, n in sorted(self.counts.items(), key=lambda item: -item[1])
         ]

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psutil
-from common import CpuSampler, dump, emulator_process, profile_rows, show, use_emulator
+from common import RESULTS, CpuSampler, dump, emulator_process, profile_rows, show, use_emulator
 
 from airflow_provider_aep.catalog import get_destination
 from airflow_provider_aep.hooks.aep import AEPHook
@@ -296,9 +296,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     show(f"Where the CPU of a poll goes (sampled every {sampler.interval * 1000:g} ms, by innermost frame)",
          sampler.rows(cpu_ms_per_poll))  # fmt: skip
     if profile is not None:
+        RESULTS.mkdir(exist_ok=True)
+        profile.dump_stats(str(RESULTS / "deferral_at_scale.prof"))
         functions, areas = profile_rows(profile)
         show("cProfile: the functions with the most own time (slowed by cProfile)", functions)
-        show("cProfile: own time by area", areas)
+        show("cProfile: own time by area (generic code counted to its callers)", areas)
     dump("deferral_at_scale" + ("_profiled" if profile is not None else ""), figures)
     return figures
 

@@ -118,3 +118,42 @@ def test_the_sleep_for_the_schedule_is_logged_once_at_info(runs, mocker):
     assert len(asleep) == 1, lines
     assert "polling again in 3600s" in asleep[0]
     assert any("no run can start before" in c.args[2] for c in log.debug.call_args_list)
+
+
+def test_a_poking_sensor_on_a_fake_clock_sleeps_until_the_start_then_returns_the_run(runs, mocker):
+    """The whole poke loop (Airflow's execute): two hours early, it looks once an hour, then wakes
+    shortly before the start and polls until the run is there."""
+    import types
+
+    import airflow.sdk.bases.sensor as airflow_sensor
+
+    from airflow_provider_aep.tasks import run_wait
+
+    clock = types.SimpleNamespace(now=time.time())
+    start = int(clock.now) + 2 * 3600 + 30
+
+    def sleep(seconds: float) -> None:
+        assert seconds >= 0
+        clock.now += seconds
+
+    fake_time = types.SimpleNamespace(time=lambda: clock.now, monotonic=lambda: clock.now, sleep=sleep)
+    mocker.patch.object(airflow_sensor, "time", fake_time)
+    mocker.patch.object(run_wait, "time", fake_time)
+    looks: list[float] = []
+
+    def listing(*args, **kwargs):
+        looks.append(clock.now)
+        if clock.now < start + 60:
+            return iter([])
+        return iter([run(started=(start + 60) * 1000)])
+
+    runs.listing.side_effect = listing
+    runs.flow = daily_at(start)
+    s = sensor(since=int(clock.now * 1000))
+    summary = s.execute({"dag_run": RecentDagRun(), "ti": None})
+    assert summary["run_id"] == "r-1"
+    asleep = [round((at - looks[0]) / 3600, 2) for at in looks if at < start - 40]
+    assert asleep == [0.0, 1.0]  # the first look, then one an hour
+    woke = min(at for at in looks if at >= start - 40)
+    assert start - 40 <= woke < start  # shortly before the start (5 s, spread over a poll interval)
+    assert len(looks) <= 8, [at - start for at in looks]
