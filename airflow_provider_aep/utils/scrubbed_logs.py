@@ -35,27 +35,59 @@ class ScrubFilter(logging.Filter):
 
 
 _FILTER = ScrubFilter()
-_LEVELS = ("debug", "info", "warning", "warn", "error", "exception", "critical", "fatal")
+#: The level of each logging method a wrapped logger may have.
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
 
 
 class ScrubbedLogger:
-    """A logger whose every line (message and arguments) is scrubbed before it is handed on."""
+    """A logger whose every line (message and arguments) is scrubbed before it is handed on.
+
+    A line the logger would drop (a poll's DEBUG line at INFO) is neither formatted nor
+    scrubbed: scrubbing runs every credential pattern over the text, and a trigger logs a line
+    each poll. Only a logger that says so (``isEnabledFor``, structlog's ``is_enabled_for``)
+    is asked; any other gets every line, scrubbed.
+    """
 
     def __init__(self, logger: Any) -> None:
         self._logger = logger
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._logger, name)
-        if name not in _LEVELS:
+        level = _LEVELS.get(name)
+        if level is None:
             return target
 
         def log(msg: Any, *args: Any, **kwargs: Any) -> Any:
+            if not _enabled(self._logger, level):
+                return None
             return target(_scrubbed(msg, args), **kwargs)
 
         return log
 
     def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _enabled(self._logger, level):
+            return None
         return self._logger.log(level, _scrubbed(msg, args), **kwargs)
+
+
+def _enabled(logger: Any, level: int) -> bool:
+    """Whether ``logger`` would emit a line at ``level``; True unless it says plainly it would not."""
+    check = getattr(logger, "isEnabledFor", None) or getattr(logger, "is_enabled_for", None)
+    if check is None:
+        return True
+    try:
+        return check(level) is not False
+    except Exception:  # a logger that cannot answer gets the line, scrubbed
+        return True
 
 
 def _scrubbed(msg: Any, args: tuple[Any, ...]) -> str:
