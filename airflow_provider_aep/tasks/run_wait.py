@@ -319,30 +319,24 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         """Work out when the next poke looks (see :mod:`~airflow_provider_aep.utils.poll_plan`)."""
         import random
 
-        from airflow_provider_aep.utils.poll_plan import NextLook, look_at_a_run, look_for_a_run
-        from airflow_provider_aep.utils.runs import started_at_ms
-        from airflow_provider_aep.utils.schedule_starts import flow_starts
+        from airflow_provider_aep.utils.poll_plan import NextLook, next_look
 
-        if not self.waits_on_schedule():
+        if not self.waits_on_schedule() or (run is None and self._flow_seen is None):
             return
         now_ms = int(time.time() * 1000)
-        interval = float(self.poke_interval)
-        if run is not None:
-            look = NextLook(look_at_a_run(started_at_ms(run), now_ms=now_ms, poll_interval=interval))
-        elif pinned or self._flow_seen is None:
-            return
-        else:
-            window = self.window(context)
-            look = look_for_a_run(
-                flow_starts(self._flow_seen),
-                since_ms=window.since_ms,
-                now_ms=now_ms,
-                poll_interval=interval,
-                spread=random.random(),
-            )
-            if window.until_ms is not None:
-                closes_in = (window.until_ms - now_ms) / 1000 + window.grace_seconds
-                look = NextLook(max(0.0, min(look.seconds, closes_in)), look.why)
+        window = self.window(context)
+        look = next_look(
+            run,
+            self._flow_seen,
+            pinned=pinned,
+            since_ms=window.since_ms,
+            now_ms=now_ms,
+            poll_interval=float(self.poke_interval),
+            spread=random.random(),
+        )
+        if run is None and window.until_ms is not None:
+            closes_in = (window.until_ms - now_ms) / 1000 + window.grace_seconds
+            look = NextLook(max(0.0, min(look.seconds, closes_in)), look.why)
         if look.why:
             said = self.log.info if look.why != self._last_why else self.log.debug
             said("Dataflow %s: %s; polling again in %.0fs", self.flow_id, look.why, look.seconds)

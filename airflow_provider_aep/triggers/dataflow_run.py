@@ -18,7 +18,6 @@ from airflow_provider_aep.utils.runs import (
     flow_is_disabled,
     outcome_of,
     select_run,
-    started_at_ms,
     summarize_run,
 )
 
@@ -240,22 +239,16 @@ class AEPDataflowRunTrigger(BaseTrigger):
 
     def _next_look(self, run: dict[str, Any] | None, flow: dict[str, Any] | None) -> NextLook:
         """How long to sleep before the next poll (see :mod:`~airflow_provider_aep.utils.poll_plan`)."""
-        from airflow_provider_aep.utils.poll_plan import NextLook, look_at_a_run, look_for_a_run
-        from airflow_provider_aep.utils.schedule_starts import flow_starts
+        from airflow_provider_aep.utils.poll_plan import NextLook, next_look
 
-        now_ms = int(time.time() * 1000)
         if not self.schedule_aware:
             return NextLook(self.poll_interval)
-        if run is not None:
-            return NextLook(
-                look_at_a_run(started_at_ms(run), now_ms=now_ms, poll_interval=self.poll_interval)
-            )
-        if self.run_id or flow is None:
-            return NextLook(self.poll_interval)
-        return look_for_a_run(
-            flow_starts(flow),
+        return next_look(
+            run,
+            flow,
+            pinned=bool(self.run_id),
             since_ms=self.window.since_ms,
-            now_ms=now_ms,
+            now_ms=int(time.time() * 1000),
             poll_interval=self.poll_interval,
             spread=random.random(),
         )

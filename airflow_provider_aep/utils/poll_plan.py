@@ -24,9 +24,10 @@ Free of I/O and of clocks: the caller passes ``now``, so tests drive it with a f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from airflow_provider_aep.utils.schedule_starts import StartSeries
 
@@ -75,11 +76,10 @@ def look_for_a_run(
     usual = NextLook(poll_interval)
     if not starts:
         return usual
-    floor = since_ms if since_ms is not None else None
     due = [
         last
         for series in starts
-        if (last := series.last_at_or_before(now_ms)) is not None and (floor is None or last >= floor)
+        if (last := series.last_at_or_before(now_ms)) is not None and (since_ms is None or last >= since_ms)
     ]
     upcoming = [nxt for series in starts if (nxt := series.next_at_or_after(now_ms + 1)) is not None]
     next_ms = min(upcoming) if upcoming else None
@@ -98,6 +98,39 @@ def look_for_a_run(
     if pause <= poll_interval:
         return usual
     return NextLook(min(pause, MAX_QUIET_S), f"no run can start before {_iso(next_ms)}")
+
+
+def next_look(
+    run: Mapping[str, Any] | None,
+    flow: Mapping[str, Any] | None,
+    *,
+    pinned: bool,
+    since_ms: int | None,
+    now_ms: int,
+    poll_interval: float,
+    spread: float = 0.0,
+) -> NextLook:
+    """The next look of a schedule-aware wait, whether a trigger or a poking sensor waits.
+
+    :param run: the run watched, once there is one.
+    :param flow: the flow as last read while no run was there, or None: not read yet.
+    :param pinned: the wait is for a named run (``run_id``): no sleep for the schedule.
+    :param since_ms: the window's start.
+    :param now_ms: now, in epoch milliseconds.
+    :param poll_interval: the user's seconds between looks.
+    :param spread: as for :func:`look_for_a_run`.
+    :return: the sleep, and why it is longer than the user's interval (or ``""``).
+    """
+    from airflow_provider_aep.utils.runs import started_at_ms
+    from airflow_provider_aep.utils.schedule_starts import flow_starts
+
+    if run is not None:
+        return NextLook(look_at_a_run(started_at_ms(run), now_ms=now_ms, poll_interval=poll_interval))
+    if pinned or flow is None:
+        return NextLook(poll_interval)
+    return look_for_a_run(
+        flow_starts(flow), since_ms=since_ms, now_ms=now_ms, poll_interval=poll_interval, spread=spread
+    )
 
 
 def look_at_a_run(started_ms: int | None, *, now_ms: int, poll_interval: float) -> float:

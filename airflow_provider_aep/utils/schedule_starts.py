@@ -51,7 +51,7 @@ class StartSeries:
 
     def last_at_or_before(self, moment_ms: int) -> int | None:
         """The last start at or before ``moment_ms``, or None when none came yet."""
-        if moment_ms < self.first_ms:
+        if moment_ms < self.first_ms or (self.end_ms is not None and self.end_ms <= self.first_ms):
             return None
         start = self.first_ms
         if self.period_ms > 0:

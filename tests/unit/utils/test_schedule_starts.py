@@ -119,3 +119,9 @@ def test_an_audience_exported_once_starts_once_on_its_day():
 def test_an_audience_whose_export_time_aep_decides_makes_the_whole_flow_unknown(schedule):
     known = {"frequency": "DAILY", "startDate": "2026-02-01", "startTime": "10:00"}
     assert flow_starts(audience_flow(known, schedule)) is None
+
+
+def test_a_series_that_ends_before_it_starts_has_no_start():
+    series = StartSeries(first_ms=1000, period_ms=100, end_ms=1000)
+    assert series.last_at_or_before(5000) is None
+    assert series.next_at_or_after(0) is None
