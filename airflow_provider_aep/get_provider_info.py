@@ -62,6 +62,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": [f"{PACKAGE}.links.AEPDataflowLink"],
+        # Loaded from here only with lazy_discover_providers=False; the entry point
+        # airflow.plugins (pyproject.toml) loads it otherwise, as Airflow's own providers do.
+        "plugins": [{"name": "aep_health", "plugin-class": f"{PACKAGE}.plugins.aep_health.AEPHealthPlugin"}],
         "connection-types": [
             {
                 "connection-type": "aep",

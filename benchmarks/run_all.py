@@ -16,6 +16,7 @@ BENCHMARKS = [
     "waiting_cost",
     "hook_throughput",
     "tokens_under_celery",
+    "health_view",
 ]
 
 
@@ -52,6 +53,11 @@ def main() -> int:
     print(
         f"  daily monitor, 6 h early {daily['fixed_interval']['requests']} requests fixed-interval, "
         f"{daily['schedule_aware']['requests']} schedule-aware"
+    )
+    health = figures["health_view"]
+    print(
+        f"  AEP health page         {health['flows']} dataflows in {health['cold_median_s']} s "
+        f"(cached {health['warm_median_ms']} ms), {health['requests_per_cold_read']} requests to AEP"
     )
     print(
         f"  hook on loopback        {http['keep_alive_rps']} req/s keep-alive, {http['new_connection_rps']} without"

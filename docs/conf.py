@@ -42,7 +42,7 @@ exclude_patterns = ["_build"]
 # httpx, the standard library) have no page here to link to, and are shown as text.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(airflow|requests|httpx|logging|datetime|collections)\..*"),
+    (r"py:.*", r"(airflow|requests|httpx|fastapi|starlette|logging|datetime|collections)\..*"),
     (
         r"py:class",
         r"Context|TaskInstanceKey|BaseOperator|PokeReturnValue|Session|Logger|datetime|date|timedelta",

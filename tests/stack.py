@@ -157,7 +157,9 @@ class AirflowStack:
 
     ``workers`` names Celery workers (then the executor is the CeleryExecutor, whose broker and
     result backend ``env`` gives); each reports its name as the task instances' hostname.
-    ``database_url`` is the metadata DB when it is not the home's SQLite file.
+    ``database_url`` is the metadata DB when it is not the home's SQLite file. ``logins`` (user to
+    ``(role, password)``) turns the simple auth manager's "everyone is admin" off: then only those
+    users exist, and :meth:`api` acts as the first one.
     """
 
     def __init__(
@@ -169,8 +171,10 @@ class AirflowStack:
         workers: Sequence[str] = (),
         worker_concurrency: int = 4,
         database_url: str | None = None,
+        logins: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         self.home = home
+        self.logins = dict(logins or {})
         self.logs = logs
         self.logs.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -203,6 +207,18 @@ class AirflowStack:
         }
         if database_url:
             self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = database_url
+        if self.logins:
+            passwords = home.home / "simple-auth-passwords.json"
+            passwords.write_text(json.dumps({user: password for user, (_, password) in self.logins.items()}))
+            self.env.update(
+                {
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                        f"{user}:{role}" for user, (role, _) in self.logins.items()
+                    ),
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                }
+            )
         self.commands: dict[str, list[str]] = {
             "api-server": ["api-server", "--host", LOOPBACK, "--port", str(self.port)],
             "scheduler": ["scheduler", "--skip-serve-logs"],
@@ -292,12 +308,24 @@ class AirflowStack:
 
     # -- DAG runs -------------------------------------------------------------------------------------
 
-    def api(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        """Airflow's REST API as an admin (the simple auth manager gives everyone a token)."""
-        if self._token is None:
+    def token(self, user: str | None = None) -> str:
+        """A JWT of Airflow's: for ``user`` of :attr:`logins` (the first by default), else the
+        admin token the simple auth manager hands everyone when all are admins."""
+        user = user or next(iter(self.logins), None)
+        if user is None:
             answer = httpx.get(f"{self.url}/auth/token", timeout=10)
-            answer.raise_for_status()
-            self._token = str(answer.json()["access_token"])
+        else:
+            password = self.logins[user][1]
+            answer = httpx.post(
+                f"{self.url}/auth/token", json={"username": user, "password": password}, timeout=10
+            )
+        answer.raise_for_status()
+        return str(answer.json()["access_token"])
+
+    def api(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        """Airflow's REST API as an admin."""
+        if self._token is None:
+            self._token = self.token()
         return httpx.request(
             method, f"{self.url}/api/v2{path}", json=body, timeout=30,
             headers={"Authorization": f"Bearer {self._token}"},

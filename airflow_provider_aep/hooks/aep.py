@@ -490,14 +490,17 @@ class AEPHook(AudienceMappingMixin, SegmentationMixin, QueryServiceMixin, Create
             storage_account=storage_account,
         )
 
-    def iter_flows(self, properties: Iterable[str] = (), orderby: str | None = None) -> Iterator[JsonDict]:
+    def iter_flows(
+        self, properties: Iterable[str] = (), orderby: str | None = None, *, limit: int | None = None
+    ) -> Iterator[JsonDict]:
         """Dataflows, all pages, lazily.
 
         :param properties: ``property`` filters, e.g. ``scheduleParams.endTime<1790000000``.
         :param orderby: e.g. ``-createdAt``.
+        :param limit: flows per page, at most 100 (AEP's default page is smaller).
         :return: an iterator of flows.
         """
-        return self._iter_listing("/flows", properties, orderby, None)
+        return self._iter_listing("/flows", properties, orderby, limit)
 
     def find_flow_by_name(self, name: str) -> JsonDict:
         """The one dataflow with exactly this name (``GET /flows?property=name==<name>``).

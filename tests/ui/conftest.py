@@ -120,10 +120,17 @@ def browser(stack) -> Iterator[Any]:
             profile, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, viewport=VIEWPORT
         )
         context.set_default_timeout(20_000)
+        signed_in(context, stack, "admin")
         try:
             yield context
         finally:
             context.close()
+
+
+def signed_in(context: Any, stack: AirflowStack, user: str) -> None:
+    """The browser carries ``user``'s token in the cookie the Airflow UI reads it from."""
+    context.clear_cookies()
+    context.add_cookies([{"name": "_token", "value": stack.token(user), "url": stack.url}])
 
 
 @pytest.fixture

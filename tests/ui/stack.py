@@ -13,6 +13,7 @@ __all__ = [
     "CHROMIUM",
     "CHROMIUM_ARGS",
     "EXPORT_DAG",
+    "LOGINS",
     "TEMPLATED_DAG",
     "TEMPLATED_SECRET",
     "AirflowStack",
@@ -34,6 +35,8 @@ CHROMIUM_ARGS = [
 ]
 EXPORT_DAG = "aep_export_datasets"
 TEMPLATED_DAG = "aep_templated_credentials"
+#: The browser suite's users: an admin (every page) and a viewer (DAGs only, no connections).
+LOGINS = {"admin": ("admin", "ui-admin-password"), "viewer": ("viewer", "ui-viewer-password")}
 #: A secret rendered into a template field from a Variable: the UI must show it masked.
 TEMPLATED_SECRET = "Zq9UiTeMpLaTeDsEcReT" + "k" * 20
 
@@ -55,4 +58,5 @@ def ui_stack(root: Path, emulator: RunningEmulator) -> AirflowStack:
             "AIRFLOW_VAR_EXPORT_KEY_ID": "AKIAZQUITEMPLATEDKEY",
             "AIRFLOW_VAR_EXPORT_KEY_B": TEMPLATED_SECRET,
         },
+        logins=LOGINS,
     )

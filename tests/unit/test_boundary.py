@@ -1,5 +1,9 @@
 """The provider is not the emulator: it neither imports nor names it, and it imports, and its
-example DAGs parse, without the emulator's packages (FastAPI, uvicorn, pyarrow)."""
+example DAGs parse, without the emulator's packages (FastAPI, uvicorn, pyarrow).
+
+The health view's app (``plugins/`` but the plugin class) runs inside Airflow's api-server, which
+always has FastAPI: those modules alone are left out; the plugin class, which every Airflow
+process loads, must import without FastAPI."""
 
 from __future__ import annotations
 
@@ -20,6 +24,9 @@ EMULATOR_ONLY = ("fastapi", "uvicorn", "pyarrow")
 AIRFLOW_NEEDS_FASTAPI = not AIRFLOW_V_3_1_PLUS
 MISSING = EMULATOR_ONLY[1:] if AIRFLOW_NEEDS_FASTAPI else EMULATOR_ONLY
 
+#: The health view's modules that run in the api-server only.
+API_SERVER_ONLY = [f"airflow_provider_aep.plugins.{name}" for name in ("access", "app", "pages")]
+
 WITHOUT_EMULATOR_PACKAGES = f"""
 import importlib, importlib.abc, pkgutil, runpy, sys
 results, sys.stdout = sys.stdout, sys.stderr  # Airflow 3.0 logs to stdout: keep it for the results
@@ -32,8 +39,10 @@ class EmulatorPackagesMissing(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, EmulatorPackagesMissing())
 import airflow_provider_aep
+API_SERVER_ONLY = {API_SERVER_ONLY!r}
 for module in pkgutil.walk_packages(airflow_provider_aep.__path__, "airflow_provider_aep."):
-    importlib.import_module(module.name)
+    if module.name not in API_SERVER_ONLY:
+        importlib.import_module(module.name)
 for path in sorted(__import__("pathlib").Path("dags_examples").glob("*.py")):
     dags = [v for v in runpy.run_path(str(path)).values() if type(v).__name__ == "DAG"]
     print(path.name, len(dags), file=results)

@@ -130,6 +130,7 @@ LAYERS: list[set[str]] = [
     {"hooks"},
     {"triggers", "lineage", "tasks"},
     {"operators", "sensors"},
+    {"plugins"},
 ]
 
 

@@ -1,0 +1,1 @@
+"""The AEP health view inside the Airflow UI (Airflow 3.1+): see :mod:`.aep_health`."""
