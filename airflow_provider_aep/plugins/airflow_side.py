@@ -15,12 +15,16 @@ from typing import Any
 
 from airflow_provider_aep.redaction.secrets import scrub_data
 
-#: The operators whose return value names a dataflow, and what it says of the task.
+#: Stands for "an asset event" where the rows name an operator.
+ASSET_EVENT = "<asset event>"
+#: The operators whose return value names a dataflow, and what it says of the task; a task
+#: whose asset event names the flow (the sensor's, a subclass's) announces its files.
 ROLES: Mapping[str, str] = {
     "AEPCreateDataflowOperator": "creates",
     "AEPDataflowRunSensor": "watches",
     "AEPStartDataflowRunOperator": "starts runs of",
     "AEPRetriggerDataflowRunOperator": "re-runs",
+    ASSET_EVENT: "announces the files of",
 }
 #: The provider's task types the task-instance view explains.
 PROVIDER_PREFIX = "AEP"
@@ -62,7 +66,7 @@ def flow_of(operator: str, value: Any) -> str | None:
     """The flow a provider task's return value names: an id, or a summary's ``flow_id``."""
     if operator not in ROLES:
         return None
-    if isinstance(value, Mapping):
+    if isinstance(value, Mapping):  # a run summary, or an asset event's extra
         found = value.get("flow_id")
         return str(found) if found else None
     if operator == "AEPCreateDataflowOperator" and isinstance(value, str) and value:
@@ -91,7 +95,9 @@ def watchers_by_flow(rows: list[tuple[Any, ...]], readable_dags: Collection[str]
 
 
 def read_watcher_rows(limit: int = WATCHER_ROWS) -> list[tuple[Any, ...]]:
-    """The newest return values of the provider's flow tasks, from the metadata DB."""
+    """The newest return values of the provider's flow tasks and the newest asset events of any
+    task, newest first, from the metadata DB (``operator`` is :data:`ASSET_EVENT` for events)."""
+    from airflow.models.asset import AssetEvent
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -119,8 +125,29 @@ def read_watcher_rows(limit: int = WATCHER_ROWS) -> list[tuple[Any, ...]]:
         .order_by(XComModel.timestamp.desc())
         .limit(limit)
     )
+    events = (
+        select(
+            AssetEvent.source_dag_id,
+            AssetEvent.source_task_id,
+            AssetEvent.source_run_id,
+            AssetEvent.extra,
+            AssetEvent.timestamp,
+        )
+        .where(AssetEvent.source_task_id.is_not(None))
+        .order_by(AssetEvent.timestamp.desc())
+        .limit(limit)
+    )
     with create_session() as session:
-        return [tuple(row) for row in session.execute(query).all()]
+        rows = [tuple(row) for row in session.execute(query).all()]
+        rows += [
+            (dag_id, task_id, run_id, ASSET_EVENT, extra, stamp)
+            for dag_id, task_id, run_id, extra, stamp in session.execute(events).all()
+        ]
+    return sorted(rows, key=lambda row: _sortable(row[5]), reverse=True)
+
+
+def _sortable(stamp: Any) -> float:
+    return stamp.timestamp() if hasattr(stamp, "timestamp") else 0.0
 
 
 @dataclass(frozen=True)

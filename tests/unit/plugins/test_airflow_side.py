@@ -26,6 +26,15 @@ def test_the_flow_a_task_names_depends_on_its_operator():
     assert flow_of("PythonOperator", {"flow_id": "f1"}) is None  # not the provider's: never trusted
 
 
+def test_a_task_whose_asset_event_names_the_flow_announces_its_files():
+    from airflow_provider_aep.plugins.airflow_side import ASSET_EVENT
+
+    rows = [("loads", "my_own_sensor", "r1", ASSET_EVENT, {"flow_id": "f1", "files": []}, WHEN)]
+    (watcher,) = watchers_by_flow(rows, {"loads"})["f1"]
+    assert (watcher.task_id, watcher.role) == ("my_own_sensor", "announces the files of")
+    assert flow_of(ASSET_EVENT, {"uri": "s3://x"}) is None
+
+
 def test_watchers_skip_dags_the_reader_may_not_read_and_keep_the_newest_per_task():
     rows = [
         ("daily", "wait", "run-2", "AEPDataflowRunSensor", json.dumps({"flow_id": "f1"}), WHEN),
