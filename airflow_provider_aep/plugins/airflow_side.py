@@ -77,7 +77,8 @@ def flow_of(operator: str, value: Any) -> str | None:
 def watchers_by_flow(rows: list[tuple[Any, ...]], readable_dags: Collection[str]) -> dict[str, list[Watcher]]:
     """Each flow's tasks, newest first, one line per DAG and task; DAGs the reader may not see left out.
 
-    :param rows: ``(dag_id, task_id, run_id, operator, value, timestamp)``, newest first.
+    :param rows: ``(dag_id, task_id, run_id, operator, value, timestamp)``, the first of a task
+        decides its role.
     :param readable_dags: the DAG ids the auth manager lets this user read.
     """
     found: dict[str, list[Watcher]] = {}
@@ -95,8 +96,9 @@ def watchers_by_flow(rows: list[tuple[Any, ...]], readable_dags: Collection[str]
 
 
 def read_watcher_rows(limit: int = WATCHER_ROWS) -> list[tuple[Any, ...]]:
-    """The newest return values of the provider's flow tasks and the newest asset events of any
-    task, newest first, from the metadata DB (``operator`` is :data:`ASSET_EVENT` for events)."""
+    """The newest return values of the provider's flow tasks, then the newest asset events of any
+    task, each newest first, from the metadata DB (``operator`` is ``ASSET_EVENT`` for events):
+    a task that both returned a flow and announced its files is named for what it returned."""
     from airflow.models.asset import AssetEvent
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
@@ -143,11 +145,7 @@ def read_watcher_rows(limit: int = WATCHER_ROWS) -> list[tuple[Any, ...]]:
             (dag_id, task_id, run_id, ASSET_EVENT, extra, stamp)
             for dag_id, task_id, run_id, extra, stamp in session.execute(events).all()
         ]
-    return sorted(rows, key=lambda row: _sortable(row[5]), reverse=True)
-
-
-def _sortable(stamp: Any) -> float:
-    return stamp.timestamp() if hasattr(stamp, "timestamp") else 0.0
+    return rows
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,16 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from airflow_provider_aep.hooks.retry import RetryPolicy
 from airflow_provider_aep.plugins.access import (
     current_user,
     readable_aep_connections,
-    readable_dag_ids,
+    readable_task_results,
+    require_connection_edit,
     require_connection_read,
     require_task_instance_read,
 )
+from airflow_provider_aep.plugins.flow_health import HEALTH_ORDER
 from airflow_provider_aep.plugins.health_reader import HealthCache, HealthReport, read_health, read_run_files
 from airflow_provider_aep.plugins.pages import render
 
@@ -36,7 +39,13 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-health_cache = HealthCache()
+#: Connect and read timeouts of the page's requests to AEP, and its retries: at most seconds.
+PAGE_TIMEOUT = (5.0, 15.0)
+PAGE_RETRIES = RetryPolicy(max_attempts=2, max_total_wait=3.0, base_wait=0.5, max_wait=2.0)
+
+health_cache: HealthCache[HealthReport] = HealthCache()
+#: The metadata DB's rows behind the "In this Airflow" column, read at most every 30 s.
+watcher_cache: HealthCache[list[tuple[Any, ...]]] = HealthCache()
 #: The user every route acts for (401/403 before the route runs when there is none).
 User = Annotated[Any, Depends(current_user)]
 
@@ -75,6 +84,7 @@ def create_app() -> FastAPI:
             conn_id=conn_id,
             sandbox=sandbox,
             connections=readable_aep_connections(user),
+            health_order=HEALTH_ORDER,
             airflow=_airflow_root(request),
         )
         return HTMLResponse(page, status_code=status.HTTP_502_BAD_GATEWAY if problem else status.HTTP_200_OK)
@@ -136,7 +146,6 @@ def create_app() -> FastAPI:
 def _report(user: Any, conn_id: str, sandbox: str) -> tuple[HealthReport | None, str | None]:
     """The (cached) reading for a connection and sandbox, or why there is none."""
     from airflow_provider_aep.exceptions import AEPError
-    from airflow_provider_aep.hooks.aep import AEPHook
     from airflow_provider_aep.redaction.secrets import scrub
     from airflow_provider_aep.utils.ids import check_sandbox_name
 
@@ -145,17 +154,21 @@ def _report(user: Any, conn_id: str, sandbox: str) -> tuple[HealthReport | None,
             status.HTTP_400_BAD_REQUEST,
             f"conn_id {conn_id[:80]!r} is not a connection id: letters, digits, '_', '.' and '-' only",
         )
-    require_connection_read(user, conn_id)
     try:
         if sandbox:
             check_sandbox_name("sandbox", sandbox)
     except AEPError as err:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
-    hook = AEPHook(conn_id, sandbox_name=sandbox or None)
-    runs_hook = AEPHook(conn_id, sandbox_name=sandbox or None)
+    require_connection_read(user, conn_id)
+    own_sandbox = _aep_connection_sandbox(conn_id)
+    if sandbox and sandbox != own_sandbox:
+        # Reading is seeing the connection; reading another sandbox with it is using it.
+        require_connection_edit(user, conn_id, f"reading sandbox {sandbox!r} instead of {own_sandbox!r}")
+    hook, runs_hook = _page_hook(conn_id, sandbox), _page_hook(conn_id, sandbox)
     try:
-        key = (conn_id, sandbox or hook.sandbox_name)
-        return health_cache.get(key, lambda: read_health(hook, runs_hook=runs_hook)), None
+        return health_cache.get(
+            (conn_id, sandbox or own_sandbox), lambda: read_health(hook, runs_hook=runs_hook)
+        ), None
     except Exception as err:  # the page says what went wrong instead of failing
         return None, scrub(f"reading AEP with connection {conn_id!r} failed: {err}")
     finally:
@@ -163,11 +176,36 @@ def _report(user: Any, conn_id: str, sandbox: str) -> tuple[HealthReport | None,
         runs_hook.close()
 
 
+def _aep_connection_sandbox(conn_id: str) -> str:
+    """The sandbox of an ``aep`` connection; 404 when there is none, 400 when it is another type."""
+    from airflow_provider_aep.hooks.aep import AEPHook
+
+    try:
+        connection = AEPHook.get_connection(conn_id)
+    except Exception:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no connection {conn_id!r}") from None
+    if connection.conn_type != "aep":
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"conn_id {conn_id!r} is a {connection.conn_type!r} connection; the page reads AEP with an 'aep' one",
+        )
+    return str(AEPHook(conn_id).sandbox_name)
+
+
+def _page_hook(conn_id: str, sandbox: str | None) -> Any:
+    """A hook that gives up within seconds: a person is waiting, and the api-server's threads
+    are shared with all of Airflow's API."""
+    from airflow_provider_aep.hooks.aep import AEPHook
+
+    return AEPHook(conn_id, sandbox_name=sandbox or None, timeout=PAGE_TIMEOUT, retry_policy=PAGE_RETRIES)
+
+
 def _with_watchers(report: HealthReport, user: Any) -> list[dict[str, Any]]:
-    """The report's flows as dicts, each with the tasks of DAGs this user may read."""
+    """The report's flows as dicts, each with the tasks of DAGs whose tasks and XComs this user may read."""
     from airflow_provider_aep.plugins.airflow_side import read_watcher_rows, watchers_by_flow
 
-    found = watchers_by_flow(read_watcher_rows(), readable_dag_ids(user))
+    rows = watcher_cache.get(("watchers", ""), read_watcher_rows)
+    found = watchers_by_flow(rows, readable_task_results(user, {str(row[0]) for row in rows}))
     return [
         {**line.as_dict(), "watchers": [w.as_dict() for w in found.get(line.flow_id, [])]}
         for line in report.flows
@@ -187,6 +225,9 @@ def _map_index(value: str) -> int:
 
 
 def _task(user: Any, dag_id: str, run_id: str, task_id: str, map_index: str) -> Any:
+    """The task instance's report; what it returned only for the provider's tasks."""
+    from dataclasses import replace
+
     from airflow_provider_aep.plugins.airflow_side import read_task_report
 
     require_task_instance_read(user, dag_id)
@@ -195,26 +236,29 @@ def _task(user: Any, dag_id: str, run_id: str, task_id: str, map_index: str) -> 
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"no task instance {dag_id}.{task_id} in run {run_id!r}"
         )
+    if not report.is_provider_task:
+        return replace(report, returned=None, asset_events=(), read_with={})
     return report
 
 
 def _run_files(user: Any, report: Any) -> dict[str, Any] | None:
     """The files of the run a task waited for, read from AEP when no asset event lists them:
     ``{"location", "files"}``, or ``{"problem"}``; None when the task names no run."""
-    from airflow_provider_aep.hooks.aep import AEPHook
     from airflow_provider_aep.redaction.secrets import scrub
 
     returned = report.returned
-    if report.asset_events or not isinstance(returned, dict):
+    if not report.is_provider_task or report.asset_events or not isinstance(returned, dict):
         return None
     if not (returned.get("run_id") and returned.get("flow_id")):
         return None
-    conn_id = report.read_with.get("aep_conn_id", DEFAULT_CONN_ID)
+    conn_id = report.read_with.get("aep_conn_id")
+    if not conn_id:
+        return {"problem": "the task's connection is not known (its rendered fields are gone)"}
     try:
         require_connection_read(user, conn_id)
     except HTTPException:
         return {"problem": f"listing the run's files needs read access to connection {conn_id!r}"}
-    hook = AEPHook(conn_id, sandbox_name=report.read_with.get("sandbox_name"))
+    hook = _page_hook(conn_id, report.read_with.get("sandbox_name"))
     try:
         location, files = read_run_files(
             hook, str(returned["run_id"]), str(returned["flow_id"]), report.read_with.get("storage_account")

@@ -20,7 +20,7 @@ DAY_MS = 86_400_000
 #: A schedule ending within this many days is "ending": someone must extend it, or it stops.
 ENDING_SOON_DAYS = 7
 #: The order of the page: what needs a person first.
-HEALTH_ORDER = ("failed", "ending", "disabled", "no runs", "running", "healthy", "ended")
+HEALTH_ORDER = ("failed", "check", "ending", "disabled", "no runs", "running", "healthy", "ended")
 RUNNING = frozenset({"inProgress", "pending", "queued", "running"})
 
 
@@ -131,7 +131,10 @@ def _health(state: str, latest: str, end_ms: int | None, now_ms: int) -> str:
         return "disabled"
     if not latest:
         return "no runs"
-    return "running" if latest in RUNNING else "healthy"
+    if latest in RUNNING:
+        return "running"
+    # Only a success is healthy: a cancelled, partial or unreadable run needs a look.
+    return "healthy" if latest == "success" else "check"
 
 
 def _deciding_status(runs: tuple[RunHealth, ...], last_state: str) -> str:

@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from airflow_provider_aep.plugins.flow_health import DAY_MS, FlowHealth, flow_health
 
 #: How long one reading of AEP answers the page.
 CACHE_SECONDS = 30.0
+#: How long a failed reading answers the page (AEP is down: no one waits out a read again).
+FAILURE_CACHE_SECONDS = 10.0
+#: Readings kept at most (connections times sandboxes).
+MAX_CACHED_KEYS = 64
 #: How far back runs are listed (older runs are on the flow's AEP page).
 RUN_DAYS = 3
 #: At most this many pages of 100 runs; the page says so when there were more.
@@ -79,27 +84,84 @@ def read_health(hook: Any, *, now_ms: int | None = None, runs_hook: Any = None) 
     )
 
 
-class HealthCache:
-    """Readings kept for ``seconds``, keyed by connection and sandbox; one read per key at a time."""
+Kept = TypeVar("Kept")
 
-    def __init__(self, seconds: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+
+class HealthCache(Generic[Kept]):
+    """Readings kept for ``seconds``, keyed (by connection and sandbox); one read per key at a time.
+
+    A failed read is kept too (for ``failure_seconds``), so people refreshing a page while AEP
+    is down do not each wait out a read of their own; at most ``max_keys`` readings are kept,
+    the oldest dropped first.
+    """
+
+    def __init__(
+        self,
+        seconds: float = CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        failure_seconds: float = FAILURE_CACHE_SECONDS,
+        max_keys: int = MAX_CACHED_KEYS,
+    ) -> None:
         self.seconds = seconds
+        self.failure_seconds = failure_seconds
+        self.max_keys = max_keys
         self.clock = clock
-        self._kept: dict[tuple[str, str], tuple[float, HealthReport]] = {}
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._kept: OrderedDict[tuple[str, str], tuple[float, Kept | Exception]] = OrderedDict()
+        self._locks: dict[tuple[str, str], tuple[threading.Lock, int]] = {}
         self._guard = threading.Lock()
 
-    def get(self, key: tuple[str, str], read: Callable[[], HealthReport]) -> HealthReport:
-        """The kept reading while it is fresh, else ``read()`` (others asking meanwhile wait for it)."""
+    def get(self, key: tuple[str, str], read: Callable[[], Kept]) -> Kept:
+        """The kept reading while it is fresh, else ``read()`` (others asking meanwhile wait for it).
+
+        :raises Exception: what the read raised, also to those who asked within ``failure_seconds``.
+        """
+        lock = self._hold(key)
+        try:
+            with lock:
+                found = self._fresh(key)
+                if found is None:
+                    try:
+                        found = read()
+                    except Exception as err:
+                        found = err
+                    self._keep(key, found)
+        finally:
+            self._release(key)
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def _fresh(self, key: tuple[str, str]) -> Kept | Exception | None:
         with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
             kept = self._kept.get(key)
-            if kept and self.clock() - kept[0] < self.seconds:
-                return kept[1]
-            report = read()
-            self._kept[key] = (self.clock(), report)
-            return report
+        if kept is None:
+            return None
+        age = self.clock() - kept[0]
+        fresh_for = self.failure_seconds if isinstance(kept[1], Exception) else self.seconds
+        return kept[1] if age < fresh_for else None
+
+    def _keep(self, key: tuple[str, str], found: Kept | Exception) -> None:
+        with self._guard:
+            self._kept[key] = (self.clock(), found)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.max_keys:
+                self._kept.popitem(last=False)
+
+    def _hold(self, key: tuple[str, str]) -> threading.Lock:
+        """The key's lock, counted as in use (it is dropped when no one holds or waits for it)."""
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+            return lock
+
+    def _release(self, key: tuple[str, str]) -> None:
+        with self._guard:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
     def clear(self) -> None:
         with self._guard:

@@ -15,7 +15,7 @@ pytest.importorskip("fastapi", reason="the health view runs in Airflow's api-ser
 from fastapi.testclient import TestClient
 
 from airflow_provider_aep.plugins import app as health_app
-from airflow_provider_aep.plugins.app import create_app, health_cache
+from airflow_provider_aep.plugins.app import create_app, health_cache, watcher_cache
 from tests.conftest import CLIENT_SECRET
 from tests.unit.fake_http import TOKEN, response
 from tests.unit.plugins.helpers import flow, run
@@ -26,11 +26,15 @@ class User:
     name: str
     connections: set[str] = field(default_factory=set)
     dags: set[str] = field(default_factory=set)
+    #: Connections the user may change (PUT), and DAGs whose XComs the user may not read.
+    edits: set[str] = field(default_factory=set)
+    no_xcom: set[str] = field(default_factory=set)
 
 
 USERS = {
-    "admin-token": User("admin", {"aep_default"}, {"daily", "setup"}),
-    "viewer-token": User("viewer", set(), {"daily"}),
+    "admin-token": User("admin", {"aep_default", "other_http"}, {"daily", "setup"}),
+    "editor-token": User("editor", {"aep_default"}, {"daily"}, edits={"aep_default"}),
+    "viewer-token": User("viewer", set(), {"daily", "no_xcoms"}, no_xcom={"no_xcoms"}),
 }
 
 
@@ -49,10 +53,14 @@ class FakeAuthManager:
 
     def is_authorized_connection(self, *, method: str, details: Any, user: User) -> bool:
         self.asked.append(("connection", (method, details.conn_id, user.name)))
+        if method == "PUT":
+            return details.conn_id in user.edits
         return method == "GET" and details.conn_id in user.connections
 
     def is_authorized_dag(self, *, method: str, access_entity: Any, details: Any, user: User) -> bool:
         self.asked.append(("dag", (method, access_entity.name, details.id, user.name)))
+        if access_entity.name == "XCOM" and details.id in user.no_xcom:
+            return False
         return method == "GET" and details.id in user.dags
 
     def get_authorized_dag_ids(self, *, user: User, method: str = "GET") -> set[str]:
@@ -80,6 +88,7 @@ def watcher_rows(mocker) -> list[tuple[Any, ...]]:
 @pytest.fixture
 def client(auth, watcher_rows, fake, sleeps) -> TestClient:
     health_cache.clear()
+    watcher_cache.clear()
     return TestClient(create_app(), root_path="/aep")
 
 
@@ -349,3 +358,73 @@ def test_the_lazy_app_is_built_on_its_first_request_only(mocker):
         assert test_client.get("/health").status_code == 401
         assert test_client.get("/health").status_code == 401
     assert built.call_count == 1
+
+
+def test_reading_another_sandbox_than_the_connections_needs_edit_access(client, fake):
+    aep_answers(fake, [flow("f1", "dev export")], [])
+    refused = client.get("/api/health?sandbox=dev", headers=as_admin())
+    assert refused.status_code == 403
+    assert "reading sandbox 'dev' instead of 'prod' needs edit access" in refused.json()["detail"]
+    assert fake.calls == []
+    assert client.get("/api/health?sandbox=prod", headers=as_admin()).status_code == 200
+    editor = client.get("/api/health?sandbox=dev", headers={"Authorization": "Bearer editor-token"})
+    assert editor.status_code == 200
+    assert {c.headers["x-sandbox-name"] for c in fake.api_calls} == {"prod", "dev"}
+
+
+def test_only_an_aep_connection_is_read(client, fake, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_OTHER_HTTP", json.dumps({"conn_type": "http", "host": "example.com"}))
+    other = client.get("/api/health?conn_id=other_http", headers=as_admin())
+    assert other.status_code == 400
+    assert "is a 'http' connection" in other.json()["detail"]
+    missing = client.get("/api/health?conn_id=nowhere", headers=as_admin())
+    assert missing.status_code == 403  # not readable: whether it exists is not said
+    assert fake.calls == []
+
+
+def test_while_aep_fails_people_refreshing_wait_for_no_new_read(client, fake):
+    refused = response(400, {"title": "Bad request", "status": 400})
+    fake.default = lambda call: refused if call.flow_path == "/flows" else response(200, {"items": []})
+    for _ in range(3):
+        assert client.get("/api/health", headers=as_admin()).status_code == 502
+    assert len([c for c in fake.api_calls if c.flow_path == "/flows"]) == 1
+
+
+def test_the_task_view_of_another_operator_shows_nothing_it_returned(client, task_report):
+    from dataclasses import replace
+
+    task_report.return_value = replace(
+        task_report.return_value, operator="PythonOperator", returned={"customer_emails": ["a@example.com"]}
+    )
+    body = client.get(f"/api{TASK}", headers=as_admin()).json()
+    assert body["returned"] is None
+    assert body["asset_events"] == []
+    assert body["files_from_aep"] is None
+    page = client.get(TASK, headers=as_admin())
+    assert "a@example.com" not in page.text
+    assert "not one of the AEP provider" in page.text
+
+
+def test_the_task_view_needs_the_dags_xcoms_too(client, task_report):
+    answer = client.get(TASK.replace("daily", "no_xcoms"), headers={"Authorization": "Bearer viewer-token"})
+    assert answer.status_code == 403
+    task_report.assert_not_called()
+
+
+def test_odd_asset_event_extras_do_not_break_the_task_view(client, task_report):
+    from dataclasses import replace
+
+    odd = ({"files_out": 2, "files_listed": None, "files": "not-a-list"}, ["not", "a", "mapping"])
+    task_report.return_value = replace(task_report.return_value, asset_events=odd)
+    assert client.get(TASK, headers=as_admin()).status_code == 200
+
+
+def test_a_task_whose_connection_is_not_known_is_not_read_with_another(client, mocker, report_without_events):
+    from dataclasses import replace
+
+    read = mocker.patch.object(health_app, "read_run_files")
+    health_app_report = replace(report_without_events, read_with={})
+    mocker.patch("airflow_provider_aep.plugins.airflow_side.read_task_report", return_value=health_app_report)
+    page = client.get(TASK, headers=as_admin())
+    assert "the task&#39;s connection is not known" in page.text
+    read.assert_not_called()

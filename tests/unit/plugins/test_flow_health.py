@@ -51,6 +51,11 @@ def test_a_run_in_progress_does_not_hide_the_failure_before_it():
     assert {line.flow_id: line.health for line in found} == {"f": "failed", "g": "running"}
 
 
+def test_only_a_success_is_healthy_a_cancelled_run_needs_a_look():
+    found = lines([flow("f", "export")], [run("r", "f", "cancelled")])
+    assert found[0].health == "check"
+
+
 def test_counts_duration_and_bytes_of_each_run():
     (line,) = lines([flow("f", "export")], [run("r", "f", "success", records=1234)])
     shown = line.runs[0]

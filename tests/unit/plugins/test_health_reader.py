@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from airflow_provider_aep.plugins.health_reader import (
     MAX_RUN_PAGES,
     RUN_DAYS,
@@ -111,3 +113,27 @@ def test_people_opening_the_page_together_ask_aep_once():
         thread.join()
     assert len(reads) == 1
     assert len({id(report) for report in got}) == 1
+
+
+def test_a_failed_read_answers_for_a_short_while_then_aep_is_asked_again():
+    now = [0.0]
+    cache: HealthCache[str] = HealthCache(seconds=30, clock=lambda: now[0], failure_seconds=10)
+    calls = []
+
+    def failing() -> str:
+        calls.append(now[0])
+        raise RuntimeError("AEP is down")
+
+    for moment in (0, 5, 11):
+        now[0] = moment
+        with pytest.raises(RuntimeError, match="AEP is down"):
+            cache.get(("c", "s"), failing)
+    assert calls == [0, 11]
+
+
+def test_the_cache_keeps_at_most_max_keys_and_no_lock_outlives_its_readers():
+    cache: HealthCache[str] = HealthCache(max_keys=3)
+    for n in range(10):
+        cache.get((f"conn{n}", "prod"), lambda n=n: f"reading {n}")
+    assert list(cache._kept) == [("conn7", "prod"), ("conn8", "prod"), ("conn9", "prod")]
+    assert cache._locks == {}
