@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from aep_emulator import audience_files, credentials, segments
@@ -21,12 +22,15 @@ from aep_emulator.config import EmulatorConfig
 from aep_emulator.datasets import Dataset, records
 from aep_emulator.exports import (
     ExportError,
+    WrittenFile,
     expand_folder_template,
     export_time_folder,
     file_summary,
     inside,
     location_dir,
+    seed_export,
     write_dataset_export,
+    write_encoded,
 )
 from aep_emulator.faults import FaultPlan
 from aep_emulator.lake import DataLake, DerivedDataset
@@ -496,25 +500,46 @@ class RunEngine:
             raise ExportError("the flow has no mapping set (profileMapping): no columns to export")
         return {m["destination"]: m["source"] for m in mapping_set["mappings"]}
 
+    def _seed_span(self, dataset: Dataset, meta: dict[str, Any]) -> tuple[int, int]:
+        """(start, count): the records of a seed dataset a run exports, all of them (a full
+        export) or what came since; a seed dataset grows by ``growth_per_run`` records a run."""
+        if meta["full"]:
+            return 0, dataset.record_count
+        return dataset.record_count + (meta["index"] - 1) * dataset.growth_per_run, dataset.growth_per_run
+
     def _rows(
         self, flow_id: str, dataset: Dataset | DerivedDataset, meta: dict[str, Any]
     ) -> list[dict[str, Any]]:
         """What a run exports of a dataset: all of it (a full export) or what came since.
 
-        A seed dataset grows by ``growth_per_run`` records a run. A derived dataset holds the
-        rows its queries wrote: an incremental export takes those appended (INSERT INTO) since
-        the flow's previous run of it, which the flow's bookkeeping remembers.
+        A derived dataset holds the rows its queries wrote: an incremental export takes those
+        appended (INSERT INTO) since the flow's previous run of it, which the flow's
+        bookkeeping remembers.
         """
         if isinstance(dataset, Dataset):
-            if meta["full"]:
-                return list(records(dataset, 0, dataset.record_count))
-            start = dataset.record_count + (meta["index"] - 1) * dataset.growth_per_run
-            return list(records(dataset, start, dataset.growth_per_run))
+            return list(records(dataset, *self._seed_span(dataset, meta)))
         flow_meta = self.state.data["meta"]["flows"].setdefault(flow_id, {})
         marks = flow_meta.setdefault("derived_exported", {})
         start = 0 if meta["full"] else min(int(marks.get(dataset.id, 0)), len(dataset.rows))
         marks[dataset.id] = len(dataset.rows)
         return [dict(row) for row in dataset.rows[start:]]
+
+    def _write(
+        self,
+        folder: Path,
+        flow_id: str,
+        dataset: Dataset | DerivedDataset,
+        meta: dict[str, Any],
+        params: dict[str, Any],
+    ) -> WrittenFile:
+        """The run's part file of one dataset; a seed dataset's JSON is encoded once for every run."""
+        file_type = str(params.get("datasetFileType", "JSON"))
+        compression = str(params.get("compression", "GZIP"))
+        if isinstance(dataset, Dataset) and file_type != "PARQUET":
+            start, count = self._seed_span(dataset, meta)
+            return write_encoded(folder, seed_export(dataset, start, count, compression))
+        rows = self._rows(flow_id, dataset, meta)
+        return write_dataset_export(folder, rows, file_type=file_type, compression=compression)
 
     def _export(self, flow: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         """Write the run's files and return its record, size and file summaries."""
@@ -536,8 +561,6 @@ class RunEngine:
             dataset = self.lake.find(sandbox, entry["dataSetId"])
             if dataset is None:
                 raise ExportError(f"the dataset {entry['dataSetId']} no longer exists")
-            rows = self._rows(flow["id"], dataset, meta)
-            count = len(rows)
             if template:
                 values = {
                     "DESTINATION": destination.name if destination else "destination",
@@ -551,12 +574,8 @@ class RunEngine:
                 dataset_folder = inside(folder, expand_folder_template(template, values, moment))
             else:
                 dataset_folder = folder / dataset.id / export_time_folder(moment)
-            written = write_dataset_export(
-                dataset_folder,
-                rows,
-                file_type=str(params.get("datasetFileType", "JSON")),
-                compression=str(params.get("compression", "GZIP")),
-            )
+            written = self._write(dataset_folder, flow["id"], dataset, meta, params)
+            count = written.records
             totals["records"] += written.records
             totals["raw"] += written.raw_bytes
             totals["written"] += written.written_bytes

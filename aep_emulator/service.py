@@ -30,7 +30,7 @@ from aep_emulator.faults import FaultPlan
 from aep_emulator.jsonpatch import apply_patch
 from aep_emulator.lake import DataLake
 from aep_emulator.listing import matches, order, parse_filters
-from aep_emulator.state import State
+from aep_emulator.state import ReadCopies, State, json_copy
 
 SIX_MONTHS_SECONDS = 183 * 86400
 DEFAULT_SANDBOX = "prod"
@@ -99,6 +99,15 @@ class FlowService:
         self.faults = faults
         #: The datasets a Data Lake source may name: seed ones, and those the sandbox's queries made.
         self.lake = lake or DataLake(state)
+        #: What run reads answer, copied once per change of the run.
+        self.run_copies = ReadCopies(state)
+
+    def _read_copy(self, kind: str, entity: dict[str, Any]) -> dict[str, Any]:
+        """The entity as a read answers it: a copy, so the answer cannot change under the route."""
+        if kind == "runs":
+            return self.run_copies.of(entity)
+        copied: dict[str, Any] = json_copy(entity)
+        return copied
 
     # -- IMS -------------------------------------------------------------------------------------
 
@@ -189,7 +198,7 @@ class FlowService:
             entity = self.state.entities(sandbox, kind).get(entity_id)
             if entity is None:
                 raise not_found(ENTITY_NAMES[kind], entity_id)
-            return copy.deepcopy(entity)
+            return self._read_copy(kind, entity)
 
     def listing(
         self, sandbox: str, kind: str, filters: list[str], orderby: str | None
@@ -202,7 +211,7 @@ class FlowService:
                 if flow_ids is not None
                 else self.state.entities(sandbox, kind).values()
             )
-            items = [copy.deepcopy(e) for e in candidates if matches(e, parsed)]
+            items = [self._read_copy(kind, e) for e in candidates if matches(e, parsed)]
         return order(items, orderby, known=FIELDS_SET_LATER.get(kind, ()))
 
     # -- creates --------------------------------------------------------------------------------

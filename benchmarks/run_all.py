@@ -18,17 +18,29 @@ BENCHMARKS = [
     "tokens_under_celery",
     "health_view",
 ]
+#: Benchmarks run again with other options: (benchmark, options, the name of their figures).
+AGAIN = [
+    ("deferral_at_scale", ["--schedule-aware"], "deferral_at_scale_schedule_aware"),
+    ("deferral_at_scale", ["--triggers", "50000"], "deferral_at_scale_50000"),
+    (
+        "deferral_at_scale",
+        ["--triggers", "50000", "--schedule-aware"],
+        "deferral_at_scale_50000_schedule_aware",
+    ),
+]
 
 
 def main() -> int:
     # Per-poll log lines would flood the terminal; the figures are what these scripts print.
     env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
-    for name in BENCHMARKS:
-        done = subprocess.run([sys.executable, str(HERE / f"{name}.py")], env=env, check=False)
+    runs: list[tuple[str, list[str], str]] = [(name, [], name) for name in BENCHMARKS]
+    runs += AGAIN
+    for name, options, _ in runs:
+        done = subprocess.run([sys.executable, str(HERE / f"{name}.py"), *options], env=env, check=False)
         if done.returncode:
-            print(f"benchmark {name} failed (exit {done.returncode})", file=sys.stderr)
+            print(f"benchmark {name} {' '.join(options)} failed (exit {done.returncode})", file=sys.stderr)
             return done.returncode
-    figures = {name: json.loads((HERE / "results" / f"{name}.json").read_text()) for name in BENCHMARKS}
+    figures = {result: json.loads((HERE / "results" / f"{result}.json").read_text()) for _, _, result in runs}
     parse, calls = figures["parse_cost"], figures["requests_per_pipeline"]
     scale, http = figures["deferral_at_scale"], figures["hook_throughput"]
     tokens = figures["tokens_under_celery"]
@@ -45,10 +57,18 @@ def main() -> int:
         f"  IMS tokens per DAG run  {tokens['celery']['token_requests'] / celery_runs:.1f} under Celery "
         f"({celery_runs} runs, two workers), {tokens['dags_test']['token_requests']} with airflow dags test"
     )
-    print(
-        f"  {scale['triggers']:>5} deferred sensors  {scale['succeeded']}/{scale['triggers']} done, "
-        f"{scale['memory_per_trigger_kb']} KB each, {scale['cpu_ms_per_poll']} ms CPU per poll"
-    )
+    for mode, waits in (
+        ("fixed interval", scale),
+        ("schedule-aware", figures["deferral_at_scale_schedule_aware"]),
+        ("fixed interval", figures["deferral_at_scale_50000"]),
+        ("schedule-aware", figures["deferral_at_scale_50000_schedule_aware"]),
+    ):
+        print(
+            f"  {waits['triggers']:>6} deferred sensors  {mode}: {waits['succeeded']}/{waits['triggers']} done, "
+            f"{waits['memory_per_trigger_kb']} KB each, {waits['cpu_ms_per_poll']} ms CPU per poll, "
+            f"loop lag p99 {waits['loop_lag_steady_p99_ms']} ms, start-up hold {waits['start_hold_ms']} ms, "
+            f"{waits.get('failed_tries', '?')} failed tries"
+        )
     daily = figures["waiting_cost"][next(iter(figures["waiting_cost"]))]
     print(
         f"  daily monitor, 6 h early {daily['fixed_interval']['requests']} requests fixed-interval, "

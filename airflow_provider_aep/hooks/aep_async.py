@@ -9,6 +9,7 @@ so it is tested and benchmarked on its own. Importing this module loads neither 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import weakref
 from collections.abc import Callable, Sequence
@@ -23,9 +24,46 @@ if TYPE_CHECKING:
     from airflow_provider_aep.hooks.connection import AEPConnectionSettings
     from airflow_provider_aep.hooks.retry import RetryPolicy
 
+#: Hooks woken per loop turn when a shared connection read ends: waking ten thousand in one
+#: turn held the loop (and every other trigger's answer) for most of a second.
+WAKE_PER_TURN = 256
+
+
+class _SharedRead:
+    """One connection read under way, and the hooks waiting for it, woken ``WAKE_PER_TURN`` a turn.
+
+    The read runs as a task of its own, so a hook cancelled while waiting does not cancel it for
+    the others.
+    """
+
+    __slots__ = ("task", "waiters")
+
+    def __init__(self, task: asyncio.Future[Any]) -> None:
+        self.task = task
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        task.add_done_callback(self._wake)
+
+    async def result(self) -> Any:
+        """What the read returned (or raised), once it is this hook's turn."""
+        if not self.task.done():
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            await waiter
+        return self.task.result()
+
+    def _wake(self, _: object = None) -> None:
+        waiters = self.waiters
+        for _ in range(min(WAKE_PER_TURN, len(waiters))):
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+        if waiters:
+            self.task.get_loop().call_soon(self._wake)
+
+
 #: Connection reads under way, per event loop and connection id: hooks that start together
 #: (a triggerer picking up thousands of triggers at once) share one read instead of queueing one each.
-_READING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[Any]]] = (
+_READING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SharedRead]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -116,12 +154,16 @@ class AEPAsyncHook(BaseHook):
 
         :return: the connection, read and checked.
         """
-        reading = _READING.setdefault(asyncio.get_running_loop(), {})
-        future = reading.get(self.aep_conn_id)
-        if future is None:
-            future = reading[self.aep_conn_id] = asyncio.ensure_future(self._read_settings())
-            future.add_done_callback(functools.partial(_forget, reading, self.aep_conn_id))
-        settings: AEPConnectionSettings = await asyncio.shield(future)
+        loop = asyncio.get_running_loop()
+        reading = _READING.get(loop)
+        if reading is None:  # not setdefault: it makes a weak reference on every call
+            reading = _READING[loop] = {}
+        shared = reading.get(self.aep_conn_id)
+        if shared is None:
+            task = asyncio.ensure_future(self._read_settings())
+            shared = reading[self.aep_conn_id] = _SharedRead(task)
+            task.add_done_callback(functools.partial(_forget, reading, self.aep_conn_id, shared))
+        settings: AEPConnectionSettings = await shared.result()
         return settings
 
     async def _read_settings(self) -> AEPConnectionSettings:
@@ -248,8 +290,10 @@ class AEPAsyncHook(BaseHook):
         return True
 
 
-def _forget(reading: dict[str, asyncio.Future[Any]], conn_id: str, done: asyncio.Future[Any]) -> None:
-    if reading.get(conn_id) is done:
+def _forget(
+    reading: dict[str, _SharedRead], conn_id: str, shared: _SharedRead, done: asyncio.Future[Any]
+) -> None:
+    if reading.get(conn_id) is shared:
         del reading[conn_id]
     if not done.cancelled():
         done.exception()  # retrieved: a failed read is reported by the hooks that awaited it

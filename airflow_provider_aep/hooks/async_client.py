@@ -36,6 +36,8 @@ from airflow_provider_aep.hooks.retry import (
     RetryableResponse,
     RetryPolicy,
     async_retrying,
+    is_transient,
+    retry_after_first_failure,
 )
 from airflow_provider_aep.utils.ids import check_path, check_sandbox_name, entity_path
 from airflow_provider_aep.utils.scrubbed_logs import scrubbed
@@ -88,14 +90,35 @@ class SharedTransport:
     async def lane(self) -> AsyncIterator[httpx.AsyncClient]:
         """A lane with a free connection, held while the request is under way."""
         async with self.gate:
-            index = min(range(len(self.busy)), key=self.busy.__getitem__) if self.busy else -1
-            if index < 0 or (self.busy[index] and len(self.lanes) < LANES):
-                index = self._open_lane()
+            index = self._pick_lane()
             self.busy[index] += 1
             try:
                 yield self.lanes[index]
             finally:
                 self.busy[index] -= 1
+
+    async def send(
+        self, method: str, url: httpx.URL, headers: httpx.Headers, timeout: httpx.Timeout, json: Any = None
+    ) -> httpx.Response:
+        """One request on a lane with a free connection: :meth:`lane` without a context manager
+        object per request (thousands wait at once, each holding what it made)."""
+        async with self.gate:
+            index = self._pick_lane()
+            self.busy[index] += 1
+            try:
+                return await self.lanes[index].request(
+                    method, url, json=json, headers=headers, timeout=timeout
+                )
+            finally:
+                self.busy[index] -= 1
+
+    def _pick_lane(self) -> int:
+        """The least busy lane; a new one when every open lane is busy and there is room."""
+        busy = self.busy
+        index = min(range(len(busy)), key=busy.__getitem__) if busy else -1
+        if index < 0 or (busy[index] and len(self.lanes) < LANES):
+            index = self._open_lane()
+        return index
 
     def _open_lane(self) -> int:
         self.lanes.append(_new_client(trust_env=self.key[2]))
@@ -122,7 +145,10 @@ class SharedClients:
 
     def acquire(self, key: TransportKey) -> SharedTransport:
         """The running loop's transport for ``key``, opened on first use; pair with :meth:`release`."""
-        shared = self._shared.setdefault(asyncio.get_running_loop(), {})
+        loop = asyncio.get_running_loop()
+        shared = self._shared.get(loop)
+        if shared is None:  # not setdefault: it makes a weak reference on every call
+            shared = self._shared[loop] = {}
         transport = shared.get(key)
         if transport is None:
             transport = shared[key] = SharedTransport(key)
@@ -144,17 +170,48 @@ class SharedClients:
         return len(self._shared.get(asyncio.get_running_loop(), {}))
 
 
+class _NoCookies(httpx.Cookies):
+    """Cookies that are never kept, without looking at the answer: refusing each cookie one by
+    one (the jar's policy) made httpx build a urllib request for every answer."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _CookielessClient(httpx.AsyncClient):
+    """An httpx client whose cookies are :class:`_NoCookies` (the jar refuses any set anyway)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._none_kept = _NoCookies(CookieJar(policy=RefuseAllCookies()))
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._none_kept
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        return None  # none is ever kept
+
+
 def _new_client(*, trust_env: bool) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
+    return _CookielessClient(
         verify=_tls_context(),
         trust_env=trust_env,
-        cookies=CookieJar(policy=RefuseAllCookies()),
         limits=httpx.Limits(max_connections=LANE_CONNECTIONS, max_keepalive_connections=LANE_CONNECTIONS),
         headers={"User-Agent": f"airflow-provider-aep/{__version__}", "Accept": "application/json"},
     )
 
 
 CLIENTS = SharedClients()
+
+#: URLs one client keeps parsed (a wait alternates between a few: its runs, its run, its flow).
+URLS_KEPT = 4
+
+#: Platform headers (token, client id, org, sandbox) → the httpx headers every client sending
+#: them shares: httpx would build them for each request, and a copy per client costs memory.
+_HEADERS: dict[tuple[str, ...], httpx.Headers] = {}
+_HEADERS_KEPT = 64
 
 
 class AsyncAEPClient:
@@ -194,6 +251,10 @@ class AsyncAEPClient:
         self.transport_key: TransportKey = (settings.platform_url, settings.ims_url, self.trust_env)
         self._shared: SharedTransport | None = None
         self._own: httpx.AsyncClient | None = None
+        self._token_key = ims.cache_key(settings)
+        #: The URLs this client sent, parsed once: a wait sends the same few (its runs, its flow)
+        #: every poll, and httpx parsing them again was a good part of the poll.
+        self._urls: dict[tuple[str, tuple[tuple[str, Any], ...]], httpx.URL] = {}
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -232,7 +293,7 @@ class AsyncAEPClient:
             caller already did.
         :return: the bearer token.
         """
-        return await ims.TOKENS.aget(ims.cache_key(self.settings), self._fetch_token, stale=stale)
+        return await ims.TOKENS.aget(self._token_key, self._fetch_token, stale=stale)
 
     async def _fetch_token(self) -> ims.AccessToken:
         settings = self.settings
@@ -274,19 +335,29 @@ class AsyncAEPClient:
         :return: the JSON body.
         :raises AEPApiError: for an error answer, once retries are exhausted.
         """
-        url = self.settings.service_url(service) + check_path(path)
-        what = f"AEP {method} {path}"
+        url = self._request_url(self.settings.service_url(service) + check_path(path), params)
         refreshed = False
+
+        async def attempt() -> httpx.Response:
+            nonlocal refreshed
+            token = await self.access_token()
+            response = await self._send(method, url, token, json)
+            if response.status_code == 401 and not refreshed:
+                refreshed = True
+                token = await self.access_token(stale=token)
+                response = await self._send(method, url, token, json)
+            raise_if_transient(response)
+            return response
+
         try:
-            async for attempt in async_retrying(self.retry_policy, self.log, what):
-                with attempt:
-                    token = await self.access_token()
-                    response = await self._send(method, url, token, params, json)
-                    if response.status_code == 401 and not refreshed:
-                        refreshed = True
-                        token = await self.access_token(stale=token)
-                        response = await self._send(method, url, token, params, json)
-                    raise_if_transient(response)
+            try:
+                response = await attempt()
+            except Exception as first:
+                if not is_transient(first):
+                    raise
+                response = await retry_after_first_failure(
+                    self.retry_policy, self.log, f"AEP {method} {path}", first, attempt
+                )
         except RetryableResponse as exhausted:
             raise AEPApiError.from_response(
                 status=exhausted.status,
@@ -302,12 +373,40 @@ class AsyncAEPClient:
             )
         return body
 
-    async def _send(self, method: str, url: str, token: str, params: Any, json: Any = None) -> httpx.Response:
-        headers = self.settings.platform_headers(token, self.sandbox_name)
-        async with self._client() as http:
-            return await http.request(
-                method, url, params=params, json=json, headers=headers, timeout=self.timeout
-            )
+    def _request_url(
+        self, url: str, params: Sequence[tuple[str, Any]] | Mapping[str, Any] | None
+    ) -> httpx.URL:
+        """``url`` with ``params`` (merged as httpx merges a request's), parsed once while a
+        caller keeps sending the same pairs (a mapping, which may hold lists, is parsed each time)."""
+        if isinstance(params, Mapping):
+            return httpx.URL(url).copy_merge_params(dict(params)) if params else httpx.URL(url)
+        pairs = tuple(params or ())
+        key = (url, pairs)
+        built = self._urls.get(key)
+        if built is not None:
+            return built
+        built = httpx.URL(url).copy_merge_params(list(pairs)) if pairs else httpx.URL(url)
+        if len(self._urls) >= URLS_KEPT:
+            self._urls.clear()
+        self._urls[key] = built
+        return built
+
+    def _platform_headers(self, token: str) -> httpx.Headers:
+        """The Platform headers for ``token``, built once for every client that sends the same."""
+        plain = self.settings.platform_headers(token, self.sandbox_name)
+        key = tuple(plain.values())
+        headers = _HEADERS.get(key)
+        if headers is None:
+            if len(_HEADERS) >= _HEADERS_KEPT:
+                _HEADERS.clear()
+            headers = _HEADERS[key] = httpx.Headers(plain)
+        return headers
+
+    async def _send(self, method: str, url: httpx.URL, token: str, json: Any = None) -> httpx.Response:
+        headers = self._platform_headers(token)
+        if self._own is None and self._shared is not None:
+            return await self._shared.send(method, url, headers, self.timeout, json)
+        return await self.http.request(method, url, json=json, headers=headers, timeout=self.timeout)
 
     async def list_runs(
         self, properties: Sequence[str], orderby: str | None = None, max_pages: int = 10

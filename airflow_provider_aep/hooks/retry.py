@@ -11,17 +11,18 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import tenacity
 
 from airflow_provider_aep.utils.scrubbed_logs import scrubbed
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         moment = moment.replace(tzinfo=timezone.utc)
     current = now if now is not None else time.time()
     return max(0.0, moment.timestamp() - current)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure worth another try: a retryable answer (429, 5xx), a dropped connection or a timeout."""
+    return _is_transient(exc)
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -185,3 +191,27 @@ def async_retrying(policy: RetryPolicy, log: logging.Logger | Any, what: str) ->
         before_sleep=_logger(log, what, policy),
         reraise=True,
     )
+
+
+async def retry_after_first_failure(
+    policy: RetryPolicy,
+    log: logging.Logger | Any,
+    what: str,
+    first: BaseException,
+    again: Callable[[], Awaitable[T]],
+) -> T:
+    """The retries of a call whose first try, made without tenacity, failed transiently with ``first``.
+
+    Most calls succeed at once, and building tenacity's state for each of them was a good part
+    of a poll's CPU and of each waiting request's memory; so the first try goes bare and only a
+    failure pays for the machinery. ``first`` counts as the first attempt: its ``Retry-After``,
+    the backoff, the log lines and the attempt limit are as if tenacity had made it.
+    """
+    pending: BaseException | None = first
+    async for attempt in async_retrying(policy, log, what):
+        with attempt:
+            if pending is not None:
+                failed, pending = pending, None
+                raise failed
+            result = await again()
+    return result

@@ -320,14 +320,17 @@ class DataflowRunWait(FlowByNameMixin, AEPHookMixin, BaseSensorOperator):
         import random
 
         from airflow_provider_aep.utils.poll_plan import NextLook, next_look
+        from airflow_provider_aep.utils.runs import started_at_ms
+        from airflow_provider_aep.utils.schedule_starts import flow_starts
 
         if not self.waits_on_schedule() or (run is None and self._flow_seen is None):
             return
         now_ms = int(time.time() * 1000)
         window = self.window(context)
         look = next_look(
-            run,
-            self._flow_seen,
+            None if run is None else started_at_ms(run),
+            None if self._flow_seen is None else flow_starts(self._flow_seen),
+            flow_read=self._flow_seen is not None,
             pinned=pinned,
             since_ms=window.since_ms,
             now_ms=now_ms,

@@ -18,12 +18,14 @@ from airflow_provider_aep.utils.runs import (
     flow_is_disabled,
     outcome_of,
     select_run,
+    started_at_ms,
     summarize_run,
 )
 
 if TYPE_CHECKING:
     from airflow_provider_aep.hooks.aep_async import AEPAsyncHook
     from airflow_provider_aep.utils.poll_plan import NextLook
+    from airflow_provider_aep.utils.schedule_starts import StartSeries
 
 
 class AEPDataflowRunTrigger(BaseTrigger):
@@ -149,17 +151,18 @@ class AEPDataflowRunTrigger(BaseTrigger):
         """The async hook this trigger polls through.
 
         :return: a hook with the sensor's connection, sandbox, retry policy and timeouts, whose
-            retries are logged to this trigger's log.
+            retries are logged to this trigger's log (looked up on the first one).
         """
         from airflow_provider_aep.hooks.aep_async import AEPAsyncHook
         from airflow_provider_aep.hooks.retry import RetryPolicy
+        from airflow_provider_aep.triggers.lazy_log import _LogOnFirstUse
 
         return AEPAsyncHook(
             self.aep_conn_id,
             sandbox_name=self.sandbox_name,
             timeout=self.timeout,
             retry_policy=RetryPolicy(**self.retry_policy) if self.retry_policy else None,
-            logger=self.log,
+            logger=_LogOnFirstUse(self),
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -178,74 +181,85 @@ class AEPDataflowRunTrigger(BaseTrigger):
         yield TriggerEvent(payload)
 
     async def _wait(self, hook: AEPAsyncHook) -> dict[str, Any]:
-        """Poll through ``hook`` until there is something to tell the sensor; the event's payload."""
-        polls = 0
-        last_said: tuple[str, bool] | None = None
-        flow: dict[str, Any] | None = None
-        slept_for_schedule = False
-        while True:
-            if self.run_id:
-                runs = [await hook.get_run(self.run_id)]
-            else:
-                runs = await hook.list_runs(self.window.filters(self.flow_id))
-            outcome = outcome_of(
-                select_run(runs, run_id=self.run_id, latest=self.latest),
-                self.success_statuses,
-                self.failure_statuses,
-            )
-            polls += 1
-            # The flow is read on the first look without a run, every few after, and after a
-            # sleep for the schedule (which may have changed meanwhile).
-            if outcome.run is None and (polls % FLOW_STATE_EVERY == 1 or slept_for_schedule):
-                flow = await hook.get_flow(self.flow_id)
-                if flow_is_disabled(flow):
-                    return {
-                        "status": "disabled",
-                        "flow_id": self.flow_id,
-                        "message": f"dataflow {self.flow_id} is disabled",
-                    }
-                reason = self.window.why_no_run_will_come(flow, now_ms=int(time.time() * 1000))
-                if reason:
-                    return {"status": "ended", "flow_id": self.flow_id, "message": reason}
-            if outcome.run is None and self.window.closed(int(time.time() * 1000)):
-                return {
-                    "status": "missing",
-                    "flow_id": self.flow_id,
-                    "message": f"no run of dataflow {self.flow_id} started in the window",
-                }
-            if outcome.state != "waiting" and outcome.run is not None:
-                summary = summarize_run(outcome.run)
-                stale = outcome.state == "failed" and failure_is_stale(
-                    summary, failed_at=self.stale_failed_at, run_id=self.run_id
-                )
-                if not stale:
-                    return {"status": outcome.state, "flow_id": self.flow_id, "summary": summary}
-            if self.deadline is not None and time.time() >= self.deadline:
-                return {
-                    "status": "timeout",
-                    "flow_id": self.flow_id,
-                    "message": f"still waiting: {outcome.reason}",
-                }
-            look = self._next_look(outcome.run, flow)
-            pause = self._pause(look)
-            # One INFO line per change (no run yet, asleep for the schedule, run seen, run
-            # progressing); each poll at DEBUG, so the log of a week-long wait stays readable.
-            said = self.log.info if (outcome.reason, look.quiet) != last_said else self.log.debug
-            why = f"; {look.why}" if look.why else ""
-            said("Dataflow %s: %s%s; polling again in %.0fs", self.flow_id, outcome.reason, why, pause)
-            last_said = (outcome.reason, look.quiet)
-            slept_for_schedule = look.quiet
-            await asyncio.sleep(pause)
+        """Poll through ``hook`` until there is something to tell the sensor; the event's payload.
 
-    def _next_look(self, run: dict[str, Any] | None, flow: dict[str, Any] | None) -> NextLook:
-        """How long to sleep before the next poll (see :mod:`~airflow_provider_aep.utils.poll_plan`)."""
+        Between two polls the wait keeps a :class:`_Waiting` (a few numbers), not the runs and
+        flow it read: kilobytes each, held by every one of thousands of waits while it sleeps.
+        """
+        waiting = _Waiting()
+        while True:
+            step = await self._poll(hook, waiting)
+            if isinstance(step, dict):
+                return step
+            await asyncio.sleep(step)
+
+    async def _poll(self, hook: AEPAsyncHook, waiting: _Waiting) -> dict[str, Any] | float:
+        """One look at AEP: the event's payload when the wait is over, else the sleep until the next."""
+        if self.run_id:
+            runs = [await hook.get_run(self.run_id)]
+        else:
+            runs = await hook.list_runs(self.window.filters(self.flow_id))
+        outcome = outcome_of(
+            select_run(runs, run_id=self.run_id, latest=self.latest),
+            self.success_statuses,
+            self.failure_statuses,
+        )
+        waiting.polls += 1
+        # The flow is read on the first look without a run, every few after, and after a
+        # sleep for the schedule (which may have changed meanwhile).
+        if outcome.run is None and (waiting.polls % FLOW_STATE_EVERY == 1 or waiting.slept_for_schedule):
+            flow = await hook.get_flow(self.flow_id)
+            if flow_is_disabled(flow):
+                return {
+                    "status": "disabled",
+                    "flow_id": self.flow_id,
+                    "message": f"dataflow {self.flow_id} is disabled",
+                }
+            reason = self.window.why_no_run_will_come(flow, now_ms=int(time.time() * 1000))
+            if reason:
+                return {"status": "ended", "flow_id": self.flow_id, "message": reason}
+            waiting.saw_flow(flow, keep_starts=self.schedule_aware and not self.run_id)
+        if outcome.run is None and self.window.closed(int(time.time() * 1000)):
+            return {
+                "status": "missing",
+                "flow_id": self.flow_id,
+                "message": f"no run of dataflow {self.flow_id} started in the window",
+            }
+        if outcome.state != "waiting" and outcome.run is not None:
+            summary = summarize_run(outcome.run)
+            stale = outcome.state == "failed" and failure_is_stale(
+                summary, failed_at=self.stale_failed_at, run_id=self.run_id
+            )
+            if not stale:
+                return {"status": outcome.state, "flow_id": self.flow_id, "summary": summary}
+        if self.deadline is not None and time.time() >= self.deadline:
+            return {
+                "status": "timeout",
+                "flow_id": self.flow_id,
+                "message": f"still waiting: {outcome.reason}",
+            }
+        look = self._look(None if outcome.run is None else started_at_ms(outcome.run), waiting)
+        pause = self._pause(look)
+        # One INFO line per change (no run yet, asleep for the schedule, run seen, run
+        # progressing); each poll at DEBUG, so the log of a week-long wait stays readable.
+        said = self.log.info if (outcome.reason, look.quiet) != waiting.last_said else self.log.debug
+        why = f"; {look.why}" if look.why else ""
+        said("Dataflow %s: %s%s; polling again in %.0fs", self.flow_id, outcome.reason, why, pause)
+        waiting.last_said = (outcome.reason, look.quiet)
+        waiting.slept_for_schedule = look.quiet
+        return pause
+
+    def _look(self, run_started_ms: int | None, waiting: _Waiting) -> NextLook:
+        """How long to sleep before the next poll: :func:`~airflow_provider_aep.utils.poll_plan.next_look`,
+        as the poking sensor decides, from what the wait kept of the run and flow it read."""
         from airflow_provider_aep.utils.poll_plan import NextLook, next_look
 
         if not self.schedule_aware:
             return NextLook(self.poll_interval)
         return next_look(
-            run,
-            flow,
+            run_started_ms,
+            waiting.starts,
+            flow_read=waiting.flow_read,
             pinned=bool(self.run_id),
             since_ms=self.window.since_ms,
             now_ms=int(time.time() * 1000),
@@ -275,3 +289,24 @@ class AEPDataflowRunTrigger(BaseTrigger):
         if self.window.until_ms is not None:
             limits.append((self.window.until_ms + self.window.grace_seconds * 1000) / 1000 - now)
         return max(0.0, min(limits))
+
+
+class _Waiting:
+    """What a wait keeps between two polls: how many it made, what it last said, and when the
+    flow's runs may start (worked out from the flow when it was read; the flow is not kept)."""
+
+    __slots__ = ("flow_read", "last_said", "polls", "slept_for_schedule", "starts")
+
+    def __init__(self) -> None:
+        self.polls = 0
+        self.last_said: tuple[str, bool] | None = None
+        self.slept_for_schedule = False
+        self.flow_read = False
+        self.starts: list[StartSeries] | None = None
+
+    def saw_flow(self, flow: dict[str, Any], *, keep_starts: bool) -> None:
+        """The flow was read: keep when its runs may start, when the next look needs it."""
+        from airflow_provider_aep.utils.schedule_starts import flow_starts
+
+        self.flow_read = True
+        self.starts = flow_starts(flow) if keep_starts else None

@@ -120,17 +120,18 @@ class RemoteJobTrigger(BaseTrigger):
         """The async hook this trigger polls through.
 
         :return: a hook with the task's connection, sandbox, retry policy and timeouts, whose
-            retries are logged to this trigger's log.
+            retries are logged to this trigger's log (looked up on the first one).
         """
         from airflow_provider_aep.hooks.aep_async import AEPAsyncHook
         from airflow_provider_aep.hooks.retry import RetryPolicy
+        from airflow_provider_aep.triggers.lazy_log import _LogOnFirstUse
 
         return AEPAsyncHook(
             self.aep_conn_id,
             sandbox_name=self.sandbox_name,
             timeout=self.timeout,
             retry_policy=RetryPolicy(**self.retry_policy) if self.retry_policy else None,
-            logger=self.log,
+            logger=_LogOnFirstUse(self),
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

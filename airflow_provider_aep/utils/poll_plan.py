@@ -24,10 +24,9 @@ Free of I/O and of clocks: the caller passes ``now``, so tests drive it with a f
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 from airflow_provider_aep.utils.schedule_starts import StartSeries
 
@@ -101,9 +100,10 @@ def look_for_a_run(
 
 
 def next_look(
-    run: Mapping[str, Any] | None,
-    flow: Mapping[str, Any] | None,
+    run_started_ms: int | None,
+    starts: Sequence[StartSeries] | None,
     *,
+    flow_read: bool,
     pinned: bool,
     since_ms: int | None,
     now_ms: int,
@@ -112,8 +112,14 @@ def next_look(
 ) -> NextLook:
     """The next look of a schedule-aware wait, whether a trigger or a poking sensor waits.
 
-    :param run: the run watched, once there is one.
-    :param flow: the flow as last read while no run was there, or None: not read yet.
+    Both keep only what this needs between looks (not the run or flow they read: thousands of
+    waiting triggers would each hold kilobytes): the run's start and the flow's start series.
+
+    :param run_started_ms: when the run watched started (``utils.runs.started_at_ms``), or
+        None: no run yet.
+    :param starts: :func:`~airflow_provider_aep.utils.schedule_starts.flow_starts` of the flow
+        as last read while no run was there.
+    :param flow_read: whether the flow was read at all (before, the user's interval holds).
     :param pinned: the wait is for a named run (``run_id``): no sleep for the schedule.
     :param since_ms: the window's start.
     :param now_ms: now, in epoch milliseconds.
@@ -121,15 +127,12 @@ def next_look(
     :param spread: as for :func:`look_for_a_run`.
     :return: the sleep, and why it is longer than the user's interval (or ``""``).
     """
-    from airflow_provider_aep.utils.runs import started_at_ms
-    from airflow_provider_aep.utils.schedule_starts import flow_starts
-
-    if run is not None:
-        return NextLook(look_at_a_run(started_at_ms(run), now_ms=now_ms, poll_interval=poll_interval))
-    if pinned or flow is None:
+    if run_started_ms is not None:
+        return NextLook(look_at_a_run(run_started_ms, now_ms=now_ms, poll_interval=poll_interval))
+    if pinned or not flow_read:
         return NextLook(poll_interval)
     return look_for_a_run(
-        flow_starts(flow), since_ms=since_ms, now_ms=now_ms, poll_interval=poll_interval, spread=spread
+        starts, since_ms=since_ms, now_ms=now_ms, poll_interval=poll_interval, spread=spread
     )
 
 

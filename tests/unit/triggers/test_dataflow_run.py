@@ -10,7 +10,7 @@ import time
 import pytest
 
 from airflow_provider_aep.hooks.aep_async import AEPAsyncHook
-from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger
+from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger, _Waiting
 from tests.unit.sensors.test_dataflow_run import run
 
 
@@ -101,7 +101,7 @@ def test_trigger_polls_about_every_interval_and_never_past_its_deadline():
     from airflow_provider_aep.utils.poll_plan import NextLook
 
     trigger = AEPDataflowRunTrigger(flow_id="f", poll_interval=30)
-    pauses = [trigger._pause(trigger._next_look(None, None)) for _ in range(200)]
+    pauses = [trigger._pause(trigger._look(None, _Waiting())) for _ in range(200)]
     assert all(27 <= p <= 33 for p in pauses)
     assert len({round(p, 3) for p in pauses}) > 100  # spread, not in lockstep
     near = AEPDataflowRunTrigger(flow_id="f", poll_interval=30, deadline=time.time() + 5)

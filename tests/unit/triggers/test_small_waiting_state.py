@@ -1,0 +1,123 @@
+"""Between two polls a trigger keeps a few numbers, not the runs and flow it read, and still
+decides its next look as the poking sensor does (``poll_plan.next_look``)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import types
+import weakref
+from typing import Any
+
+import pytest
+
+from airflow_provider_aep.triggers import dataflow_run
+from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger, _Waiting
+from airflow_provider_aep.utils.poll_plan import next_look
+from airflow_provider_aep.utils.runs import started_at_ms
+from airflow_provider_aep.utils.schedule_starts import flow_starts
+from tests.unit.triggers.test_schedule_aware_trigger import DAY, MIDNIGHT, MINUTE, SIX_AM, Clock, ScheduledAEP
+
+
+class Answer(dict):
+    """A dict a weak reference can follow: whether the trigger still holds an answer."""
+
+
+class WatchedAEP(ScheduledAEP):
+    """Every answer is kept by weak reference, so a test can ask which ones the trigger still holds."""
+
+    def __init__(self, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(clock, **kwargs)
+        self.answers: list[weakref.ref[Answer]] = []
+
+    def _watched(self, value: dict) -> Answer:
+        answer = Answer(value)
+        self.answers.append(weakref.ref(answer))
+        return answer
+
+    async def list_runs(self, properties: list[str]) -> list[dict]:
+        return [self._watched(r) for r in await super().list_runs(properties)]
+
+    async def get_flow(self, flow_id: str) -> dict:
+        return self._watched(await super().get_flow(flow_id))
+
+
+def test_a_waiting_trigger_holds_no_run_or_flow_it_read_between_polls(mocker):
+    aep = WatchedAEP(Clock(MIDNIGHT), run_starts=SIX_AM + 2 * MINUTE)
+    held: list[int] = []
+
+    async def sleep(seconds: float) -> None:
+        gc.collect()
+        held.append(sum(ref() is not None for ref in aep.answers))
+        await aep.clock.sleep(seconds)
+
+    mocker.patch.object(dataflow_run, "time", types.SimpleNamespace(time=aep.clock.time))
+    mocker.patch.object(
+        dataflow_run, "asyncio", types.SimpleNamespace(sleep=sleep, CancelledError=asyncio.CancelledError)
+    )
+    mocker.patch.object(AEPDataflowRunTrigger, "hook", return_value=aep)
+    trigger = AEPDataflowRunTrigger(
+        flow_id="f-1",
+        since_ms=int(MIDNIGHT * 1000),
+        until_ms=int((MIDNIGHT + DAY) * 1000),
+        poll_interval=30.0,
+        deadline=MIDNIGHT + 2 * DAY,
+        schedule_aware=True,
+    )
+
+    async def first_event() -> dict:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    event = asyncio.run(first_event())
+    assert event["status"] == "success"
+    assert len(aep.answers) > 10  # flows read while asleep, runs while in progress
+    assert held
+    assert set(held) == {0}
+
+
+def test_the_waiting_state_is_a_few_slots():
+    waiting = _Waiting()
+    assert not hasattr(waiting, "__dict__")
+    assert set(_Waiting.__slots__) == {"flow_read", "last_said", "polls", "slept_for_schedule", "starts"}
+
+
+@pytest.mark.parametrize("now", [MIDNIGHT, SIX_AM - 30, SIX_AM + 40 * MINUTE, SIX_AM + 3 * 3600])
+@pytest.mark.parametrize("run_id", [None, "today"])
+@pytest.mark.parametrize("with_run", [False, True])
+@pytest.mark.parametrize("flow_read", [False, True])
+def test_the_next_look_is_the_one_poll_plan_decides_from_the_run_and_flow(
+    mocker, now, run_id, with_run, flow_read
+):
+    clock = Clock(now)
+    aep = ScheduledAEP(clock, run_starts=SIX_AM + 2 * MINUTE)
+    run = aep._run() if with_run else None
+    mocker.patch.object(dataflow_run, "time", types.SimpleNamespace(time=clock.time))
+    mocker.patch.object(dataflow_run, "random", types.SimpleNamespace(random=lambda: 0.37))
+    trigger = AEPDataflowRunTrigger(
+        flow_id="f-1", since_ms=int(MIDNIGHT * 1000), run_id=run_id, poll_interval=30.0, schedule_aware=True
+    )
+    waiting = _Waiting()
+    if flow_read:
+        waiting.saw_flow(aep.flow, keep_starts=not run_id)
+    expected = next_look(
+        started_at_ms(run) if run else None,
+        flow_starts(aep.flow) if flow_read else None,
+        flow_read=flow_read,
+        pinned=bool(run_id),
+        since_ms=int(MIDNIGHT * 1000),
+        now_ms=int(now * 1000),
+        poll_interval=30.0,
+        spread=0.37,
+    )
+    assert trigger._look(started_at_ms(run) if run else None, waiting) == expected
+
+
+def test_the_hook_looks_up_the_triggers_log_only_when_it_writes_a_line(mocker):
+    trigger = AEPDataflowRunTrigger(flow_id="f")
+    looked = mocker.patch.object(AEPDataflowRunTrigger, "log", new_callable=mocker.PropertyMock)
+    hook = trigger.hook()
+    assert looked.call_count == 0
+    hook.retry_log.warning("AEP GET /runs got %s; retry %d", "HTTP 503", 1)
+    looked.return_value.warning.assert_called_once_with("AEP GET /runs got %s; retry %d", "HTTP 503", 1)
