@@ -181,20 +181,14 @@ def read_task_report(dag_id: str, run_id: str, task_id: str, map_index: int) -> 
     with create_session() as session:
         ti = session.execute(
             select(TaskInstance.operator, TaskInstance.state, TaskInstance.try_number).where(
-                TaskInstance.dag_id == dag_id,
-                TaskInstance.run_id == run_id,
-                TaskInstance.task_id == task_id,
-                TaskInstance.map_index == map_index,
+                *_of_task(TaskInstance, dag_id, run_id, task_id, map_index),
             )
         ).first()
         if ti is None:
             return None
         returned = session.execute(
             select(XComModel.value).where(
-                XComModel.dag_id == dag_id,
-                XComModel.run_id == run_id,
-                XComModel.task_id == task_id,
-                XComModel.map_index == map_index,
+                *_of_task(XComModel, dag_id, run_id, task_id, map_index),
                 XComModel.key == "return_value",
             )
         ).scalar()
@@ -210,10 +204,7 @@ def read_task_report(dag_id: str, run_id: str, task_id: str, map_index: int) -> 
         ).all()
         rendered = session.execute(
             select(RenderedTaskInstanceFields.rendered_fields).where(
-                RenderedTaskInstanceFields.dag_id == dag_id,
-                RenderedTaskInstanceFields.run_id == run_id,
-                RenderedTaskInstanceFields.task_id == task_id,
-                RenderedTaskInstanceFields.map_index == map_index,
+                *_of_task(RenderedTaskInstanceFields, dag_id, run_id, task_id, map_index),
             )
         ).scalar()
     operator, state, try_number = ti
@@ -228,6 +219,16 @@ def read_task_report(dag_id: str, run_id: str, task_id: str, map_index: int) -> 
         returned=scrub_data(decode_xcom(returned)),
         asset_events=tuple(scrub_data(decode_xcom(extra)) or {} for (extra,) in events),
         read_with=where_it_read(rendered),
+    )
+
+
+def _of_task(model: Any, dag_id: str, run_id: str, task_id: str, map_index: int) -> tuple[Any, ...]:
+    """The conditions that pick one task instance's rows of ``model`` (keyed as task instances are)."""
+    return (
+        model.dag_id == dag_id,
+        model.run_id == run_id,
+        model.task_id == task_id,
+        model.map_index == map_index,
     )
 
 

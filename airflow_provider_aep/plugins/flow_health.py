@@ -7,7 +7,7 @@ moment "now", so every line of the page is decided by a pure function a test can
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -148,21 +148,11 @@ def _deciding_status(runs: tuple[RunHealth, ...], last_state: str) -> str:
 
 def _run(run: Mapping[str, Any]) -> RunHealth:
     summary = summarize_run(run)
-    return RunHealth(
-        run_id=str(summary["run_id"]),
-        status=str(summary["status"]),
-        started_at=summary["started_at"],
-        completed_at=summary["completed_at"],
-        duration_seconds=summary["duration_seconds"],
-        input_records=summary["input_records"],
-        output_records=summary["output_records"],
-        failed_records=summary["failed_records"],
-        output_bytes=summary["output_bytes"],
-        files_out=summary["files_out"],
-        errors=tuple(
-            {"code": error.get("code"), "message": error.get("message")} for error in summary["errors"]
-        ),
-    )
+    counts = {
+        f.name: summary[f.name] for f in fields(RunHealth) if f.name not in ("run_id", "status", "errors")
+    }
+    errors = tuple({"code": e.get("code"), "message": e.get("message")} for e in summary["errors"])
+    return RunHealth(run_id=str(summary["run_id"]), status=str(summary["status"]), errors=errors, **counts)
 
 
 def _kind(flow: Mapping[str, Any]) -> str:
