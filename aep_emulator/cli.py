@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aep_emulator.airflow_connections import airflow_connections, shell_exports
-from aep_emulator.config import EmulatorConfig
+from aep_emulator.config import KEEP_ALIVE_SECONDS, EmulatorConfig
 
 if TYPE_CHECKING:
     import uvicorn
@@ -211,7 +211,14 @@ def server(app: Any, config: EmulatorConfig, on_started: Callable[[], None]) -> 
                 on_started()
 
     return AnnouncingServer(
-        uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
     )
 
 

@@ -14,6 +14,11 @@ DEMO_ORG_ID = "EMULATOR0000000000000001@AdobeOrg"
 #: AEP's gateway takes request bodies of a few MB; larger ones get a 413 and are not read.
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
+#: Seconds an idle keep-alive connection stays open, as a cloud gateway keeps it (uvicorn's
+#: default is 5, the same as httpx's own expiry, so a client reusing a connection at 5 s met
+#: one the server had just closed: "Server disconnected without sending a response").
+KEEP_ALIVE_SECONDS = 75
+
 
 def default_exports_dir() -> Path:
     """Where exports go unless told: the user's cache, never the working directory, so running

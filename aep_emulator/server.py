@@ -15,7 +15,7 @@ import uvicorn
 
 from aep_emulator.airflow_connections import aep_connection
 from aep_emulator.app import Emulator
-from aep_emulator.config import EmulatorConfig
+from aep_emulator.config import KEEP_ALIVE_SECONDS, EmulatorConfig
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -43,6 +43,7 @@ class RunningEmulator:
                 log_level="warning",
                 access_log=False,
                 lifespan="on",
+                timeout_keep_alive=KEEP_ALIVE_SECONDS,
             )
         )
         self._thread = threading.Thread(target=self._server.run, name="aep-emulator", daemon=True)

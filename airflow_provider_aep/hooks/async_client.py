@@ -98,16 +98,21 @@ class SharedTransport:
                 self.busy[index] -= 1
 
     async def send(
-        self, method: str, url: httpx.URL, headers: httpx.Headers, timeout: httpx.Timeout, json: Any = None
+        self, method: str, url: str, headers: httpx.Headers, timeout: httpx.Timeout, json: Any = None
     ) -> httpx.Response:
         """One request on a lane with a free connection: :meth:`lane` without a context manager
-        object per request (thousands wait at once, each holding what it made)."""
+        object per request (thousands wait at once, each holding what it made).
+
+        Once through the gate, the request runs in a task of its own: anyio (under httpcore)
+        keeps state for every task that ever sent a request, for as long as the task lives,
+        and a trigger's task lives the whole wait. Cancelling the caller cancels the request.
+        """
         async with self.gate:
             index = self._pick_lane()
             self.busy[index] += 1
             try:
-                return await self.lanes[index].request(
-                    method, url, json=json, headers=headers, timeout=timeout
+                return await asyncio.get_running_loop().create_task(
+                    self.lanes[index].request(method, url, json=json, headers=headers, timeout=timeout)
                 )
             finally:
                 self.busy[index] -= 1
@@ -205,13 +210,20 @@ def _new_client(*, trust_env: bool) -> httpx.AsyncClient:
 
 CLIENTS = SharedClients()
 
-#: URLs one client keeps parsed (a wait alternates between a few: its runs, its run, its flow).
-URLS_KEPT = 4
-
 #: Platform headers (token, client id, org, sandbox) → the httpx headers every client sending
 #: them shares: httpx would build them for each request, and a copy per client costs memory.
 _HEADERS: dict[tuple[str, ...], httpx.Headers] = {}
 _HEADERS_KEPT = 64
+
+#: What every client without settings of its own shares: thousands of waits each holding a copy
+#: were that many more objects for Python's garbage collector to walk.
+_DEFAULT_POLICY = RetryPolicy()
+
+
+@functools.lru_cache(maxsize=16)
+def _timeout(connect: float, read: float) -> httpx.Timeout:
+    """The httpx timeout for (connect, read) seconds, one for every client that uses it."""
+    return httpx.Timeout(read, connect=connect)
 
 
 class AsyncAEPClient:
@@ -241,10 +253,10 @@ class AsyncAEPClient:
     ) -> None:
         self.settings = settings
         self.sandbox_name = check_sandbox_name("sandbox_name", sandbox_name or settings.sandbox_name)
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_policy = retry_policy or _DEFAULT_POLICY
         self.log = scrubbed(logger)
         connect, read = timeout or settings.timeout
-        self.timeout = httpx.Timeout(read, connect=connect)
+        self.timeout = _timeout(connect, read)
         # Plain http to loopback (a local test server) never goes through any proxy the
         # environment names (HTTP_PROXY, ALL_PROXY, ...): httpx then reads none of them.
         self.trust_env = not any(proxies_for(url) for url in (settings.ims_url, settings.platform_url))
@@ -252,9 +264,12 @@ class AsyncAEPClient:
         self._shared: SharedTransport | None = None
         self._own: httpx.AsyncClient | None = None
         self._token_key = ims.cache_key(settings)
-        #: The URLs this client sent, parsed once: a wait sends the same few (its runs, its flow)
-        #: every poll, and httpx parsing them again was a good part of the poll.
-        self._urls: dict[tuple[str, tuple[tuple[str, Any], ...]], httpx.URL] = {}
+        #: The last URL this client sent, with its query merged once: a wait sends the same one
+        #: (its runs) poll after poll, and merging the query was a good part of a poll. One URL,
+        #: kept as text: every object a sleeping wait holds is walked by Python's garbage
+        #: collector, and a string is not.
+        self._url_key: tuple[str, tuple[tuple[str, Any], ...]] | None = None
+        self._url: str | None = None
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -373,22 +388,17 @@ class AsyncAEPClient:
             )
         return body
 
-    def _request_url(
-        self, url: str, params: Sequence[tuple[str, Any]] | Mapping[str, Any] | None
-    ) -> httpx.URL:
-        """``url`` with ``params`` (merged as httpx merges a request's), parsed once while a
-        caller keeps sending the same pairs (a mapping, which may hold lists, is parsed each time)."""
+    def _request_url(self, url: str, params: Sequence[tuple[str, Any]] | Mapping[str, Any] | None) -> str:
+        """``url`` with ``params`` (merged as httpx merges a request's), merged once while a
+        caller keeps sending the same pairs (a mapping, which may hold lists, is merged each time)."""
         if isinstance(params, Mapping):
-            return httpx.URL(url).copy_merge_params(dict(params)) if params else httpx.URL(url)
+            return str(httpx.URL(url).copy_merge_params(dict(params))) if params else url
         pairs = tuple(params or ())
         key = (url, pairs)
-        built = self._urls.get(key)
-        if built is not None:
-            return built
-        built = httpx.URL(url).copy_merge_params(list(pairs)) if pairs else httpx.URL(url)
-        if len(self._urls) >= URLS_KEPT:
-            self._urls.clear()
-        self._urls[key] = built
+        if self._url is not None and key == self._url_key:
+            return self._url
+        built = str(httpx.URL(url).copy_merge_params(list(pairs))) if pairs else url
+        self._url_key, self._url = key, built
         return built
 
     def _platform_headers(self, token: str) -> httpx.Headers:
@@ -402,7 +412,7 @@ class AsyncAEPClient:
             headers = _HEADERS[key] = httpx.Headers(plain)
         return headers
 
-    async def _send(self, method: str, url: httpx.URL, token: str, json: Any = None) -> httpx.Response:
+    async def _send(self, method: str, url: str, token: str, json: Any = None) -> httpx.Response:
         headers = self._platform_headers(token)
         if self._own is None and self._shared is not None:
             return await self._shared.send(method, url, headers, self.timeout, json)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -93,8 +94,9 @@ class AEPDataflowRunTrigger(BaseTrigger):
         self.latest = latest
         self.poll_interval = poll_interval
         self.deadline = deadline
-        self.success_statuses = list(success_statuses)
-        self.failure_statuses = list(failure_statuses)
+        # Tuples of strings, which Python's garbage collector stops walking (lists it walks in every wait).
+        self.success_statuses = tuple(success_statuses)
+        self.failure_statuses = tuple(failure_statuses)
         #: The sensor's hook settings, so a deferred sensor retries and times out as a poking one.
         self.retry_policy = dict(retry_policy) if retry_policy else None
         self.timeout = list(timeout) if timeout else None
@@ -119,10 +121,11 @@ class AEPDataflowRunTrigger(BaseTrigger):
 
     @property
     def log(self) -> Any:
-        """The triggerer's logger for this trigger, every line scrubbed of credential shapes."""
-        from airflow_provider_aep.utils.scrubbed_logs import scrubbed
+        """The triggerer's logger for this trigger class, every line scrubbed of credential shapes
+        (one for all the triggers of the class: ``triggers.shared_log``)."""
+        from airflow_provider_aep.triggers.shared_log import shared_log
 
-        return scrubbed(super().log)
+        return shared_log(type(self))
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -138,8 +141,8 @@ class AEPDataflowRunTrigger(BaseTrigger):
                 "latest": self.latest,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
-                "success_statuses": self.success_statuses,
-                "failure_statuses": self.failure_statuses,
+                "success_statuses": list(self.success_statuses),
+                "failure_statuses": list(self.failure_statuses),
                 "retry_policy": self.retry_policy,
                 "timeout": self.timeout,
                 "stale_failed_at": self.stale_failed_at,
@@ -151,18 +154,17 @@ class AEPDataflowRunTrigger(BaseTrigger):
         """The async hook this trigger polls through.
 
         :return: a hook with the sensor's connection, sandbox, retry policy and timeouts, whose
-            retries are logged to this trigger's log (looked up on the first one).
+            retries are logged to this trigger's log.
         """
         from airflow_provider_aep.hooks.aep_async import AEPAsyncHook
         from airflow_provider_aep.hooks.retry import RetryPolicy
-        from airflow_provider_aep.triggers.lazy_log import _LogOnFirstUse
 
         return AEPAsyncHook(
             self.aep_conn_id,
             sandbox_name=self.sandbox_name,
             timeout=self.timeout,
             retry_policy=RetryPolicy(**self.retry_policy) if self.retry_policy else None,
-            logger=_LogOnFirstUse(self),
+            logger=self.log,
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -171,27 +173,20 @@ class AEPDataflowRunTrigger(BaseTrigger):
         Cancellation (the task was cleared, or the triggerer hands the trigger to another) is not
         a failure: it propagates, and no event fires.
         """
+        # Between two polls the wait keeps a _Waiting (a few numbers), not the runs and flow it
+        # read: kilobytes each, held by every one of thousands of waits while it sleeps. The
+        # loop is here, not in a coroutine of its own: one object less per wait to collect.
         try:
             async with self.hook() as hook:
-                payload = await self._wait(hook)
+                waiting = _Waiting()
+                while not isinstance(step := await self._poll(hook, waiting), dict):
+                    await _sleep(step)
+                payload = step
         except asyncio.CancelledError:
             raise
         except Exception as err:
             payload = self._error(err)
         yield TriggerEvent(payload)
-
-    async def _wait(self, hook: AEPAsyncHook) -> dict[str, Any]:
-        """Poll through ``hook`` until there is something to tell the sensor; the event's payload.
-
-        Between two polls the wait keeps a :class:`_Waiting` (a few numbers), not the runs and
-        flow it read: kilobytes each, held by every one of thousands of waits while it sleeps.
-        """
-        waiting = _Waiting()
-        while True:
-            step = await self._poll(hook, waiting)
-            if isinstance(step, dict):
-                return step
-            await asyncio.sleep(step)
 
     async def _poll(self, hook: AEPAsyncHook, waiting: _Waiting) -> dict[str, Any] | float:
         """One look at AEP: the event's payload when the wait is over, else the sleep until the next."""
@@ -310,3 +305,22 @@ class _Waiting:
 
         self.flow_read = True
         self.starts = flow_starts(flow) if keep_starts else None
+
+
+#: The context the wake-up alarms run in: waking a future reads no context variable.
+_ALARM_CONTEXT = contextvars.Context()
+
+
+def _sleep(seconds: float) -> asyncio.Future[None]:
+    """``asyncio.sleep(seconds)`` as a bare future: each of thousands of sleeping waits then holds
+    no coroutine for its sleep and no copy of its context, two objects fewer for Python's
+    garbage collector to walk. A cancelled wait leaves its alarm to ring unheard."""
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+    loop.call_later(seconds, _wake, woken, context=_ALARM_CONTEXT)
+    return woken
+
+
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():  # cancelled: the wait is over
+        woken.set_result(None)

@@ -111,27 +111,27 @@ class RemoteJobTrigger(BaseTrigger):
 
     @property
     def log(self) -> Any:
-        """The triggerer's logger for this trigger, every line scrubbed of credential shapes."""
-        from airflow_provider_aep.utils.scrubbed_logs import scrubbed
+        """The triggerer's logger for this trigger class, every line scrubbed of credential shapes
+        (one for all the triggers of the class: ``triggers.shared_log``)."""
+        from airflow_provider_aep.triggers.shared_log import shared_log
 
-        return scrubbed(super().log)
+        return shared_log(type(self))
 
     def hook(self) -> AEPAsyncHook:
         """The async hook this trigger polls through.
 
         :return: a hook with the task's connection, sandbox, retry policy and timeouts, whose
-            retries are logged to this trigger's log (looked up on the first one).
+            retries are logged to this trigger's log.
         """
         from airflow_provider_aep.hooks.aep_async import AEPAsyncHook
         from airflow_provider_aep.hooks.retry import RetryPolicy
-        from airflow_provider_aep.triggers.lazy_log import _LogOnFirstUse
 
         return AEPAsyncHook(
             self.aep_conn_id,
             sandbox_name=self.sandbox_name,
             timeout=self.timeout,
             retry_policy=RetryPolicy(**self.retry_policy) if self.retry_policy else None,
-            logger=_LogOnFirstUse(self),
+            logger=self.log,
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

@@ -139,18 +139,20 @@ def test_a_shared_connection_read_wakes_its_waiters_a_few_hundred_a_turn(monkeyp
     assert sum(woken_per_turn) >= 1000 - aep_async.WAKE_PER_TURN
 
 
-def test_urls_a_wait_alternates_between_are_each_parsed_once(answers, mocker):
-    answers([])
+def test_the_url_a_wait_repeats_is_parsed_once_and_another_in_between_is_parsed_anew(answers, mocker):
+    fake = answers([])
     parsed = mocker.spy(httpx.URL, "copy_merge_params")
 
     async def go() -> None:
         async with AsyncAEPClient(settings(), retry_policy=QUICK) as client:
             for _ in range(3):
                 await client.list_runs(["flowId==f"])
-                await client.list_runs(["flowId==g"])
+            await client.list_runs(["flowId==g"])
+            await client.list_runs(["flowId==f"])
 
     asyncio.run(go())
-    assert parsed.call_count == 2
+    assert parsed.call_count == 3  # f once for three polls, then g, then f again
+    assert [r.url.params["property"] for r in fake.sent] == ["flowId==f"] * 3 + ["flowId==g", "flowId==f"]
 
 
 def test_params_as_a_mapping_with_lists_are_sent_as_httpx_sends_them(answers):
@@ -164,3 +166,56 @@ def test_params_as_a_mapping_with_lists_are_sent_as_httpx_sends_them(answers):
     asyncio.run(go())
     assert [r.url.params.get_list("property") for r in fake.sent] == [["flowId==f", "flowId==g"]] * 2
     assert {r.url.params["limit"] for r in fake.sent} == {"5"}
+
+
+def test_a_request_runs_in_a_task_of_its_own_so_the_waiting_task_keeps_no_http_state(answers, mocker):
+    fake = answers([])
+    senders: list[asyncio.Task[Any] | None] = []
+
+    async def send(client: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        if request.url.path.endswith("/runs"):
+            senders.append(asyncio.current_task())
+        return await fake(client, request, **kwargs)
+
+    mocker.patch.object(httpx.AsyncClient, "send", send)
+
+    async def go() -> tuple[asyncio.Task[Any] | None, list[dict]]:
+        async with AsyncAEPClient(settings(), retry_policy=QUICK) as client:
+            return asyncio.current_task(), await client.list_runs(["flowId==f"])
+
+    caller, runs = asyncio.run(go())
+    assert runs == [success_run("f")]
+    assert len(senders) == 1
+    assert caller not in senders
+
+
+def test_cancelling_a_waiting_caller_cancels_its_request_and_frees_its_lane(answers, mocker):
+    answers([])
+    poll(1)  # the token is cached from here on
+    cancelled: list[str] = []
+
+    async def hang(client: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.append(request.url.path)
+            raise
+        raise AssertionError("never answered")
+
+    mocker.patch.object(httpx.AsyncClient, "send", hang)
+
+    async def go() -> tuple[int, bool]:
+        async with AsyncAEPClient(settings(), retry_policy=QUICK) as client:
+            polling = asyncio.create_task(client.list_runs(["flowId==f"]))
+            await asyncio.sleep(0.05)
+            polling.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await polling
+            transport = client._shared
+            assert transport is not None
+            return sum(transport.busy), transport.gate.locked()
+
+    busy, gate_locked = asyncio.run(go())
+    assert cancelled == ["/data/foundation/flowservice/runs"]
+    assert busy == 0
+    assert not gate_locked

@@ -85,11 +85,7 @@ class ScheduledAEP:
 
 def wait(mocker, aep: ScheduledAEP, **kwargs) -> dict:
     mocker.patch.object(dataflow_run, "time", types.SimpleNamespace(time=aep.clock.time))
-    mocker.patch.object(
-        dataflow_run,
-        "asyncio",
-        types.SimpleNamespace(sleep=aep.clock.sleep, CancelledError=asyncio.CancelledError),
-    )
+    mocker.patch.object(dataflow_run, "_sleep", aep.clock.sleep)
     arguments = {
         "flow_id": "f-1",
         "since_ms": int(MIDNIGHT * 1000),

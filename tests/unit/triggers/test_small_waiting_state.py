@@ -9,13 +9,20 @@ import types
 import weakref
 from typing import Any
 
+import httpx
 import pytest
 
+from airflow_provider_aep.hooks.async_client import AsyncAEPClient
+from airflow_provider_aep.hooks.retry import RetryPolicy
 from airflow_provider_aep.triggers import dataflow_run
 from airflow_provider_aep.triggers.dataflow_run import AEPDataflowRunTrigger, _Waiting
+from airflow_provider_aep.triggers.query import AEPQueryTrigger
+from airflow_provider_aep.triggers.shared_log import shared_log
 from airflow_provider_aep.utils.poll_plan import next_look
 from airflow_provider_aep.utils.runs import started_at_ms
 from airflow_provider_aep.utils.schedule_starts import flow_starts
+from airflow_provider_aep.utils.scrubbed_logs import scrubbed
+from tests.unit.hooks.test_async_client import settings
 from tests.unit.triggers.test_schedule_aware_trigger import DAY, MIDNIGHT, MINUTE, SIX_AM, Clock, ScheduledAEP
 
 
@@ -52,9 +59,7 @@ def test_a_waiting_trigger_holds_no_run_or_flow_it_read_between_polls(mocker):
         await aep.clock.sleep(seconds)
 
     mocker.patch.object(dataflow_run, "time", types.SimpleNamespace(time=aep.clock.time))
-    mocker.patch.object(
-        dataflow_run, "asyncio", types.SimpleNamespace(sleep=sleep, CancelledError=asyncio.CancelledError)
-    )
+    mocker.patch.object(dataflow_run, "_sleep", sleep)
     mocker.patch.object(AEPDataflowRunTrigger, "hook", return_value=aep)
     trigger = AEPDataflowRunTrigger(
         flow_id="f-1",
@@ -114,10 +119,61 @@ def test_the_next_look_is_the_one_poll_plan_decides_from_the_run_and_flow(
     assert trigger._look(started_at_ms(run) if run else None, waiting) == expected
 
 
-def test_the_hook_looks_up_the_triggers_log_only_when_it_writes_a_line(mocker):
-    trigger = AEPDataflowRunTrigger(flow_id="f")
-    looked = mocker.patch.object(AEPDataflowRunTrigger, "log", new_callable=mocker.PropertyMock)
-    hook = trigger.hook()
-    assert looked.call_count == 0
-    hook.retry_log.warning("AEP GET /runs got %s; retry %d", "HTTP 503", 1)
-    looked.return_value.warning.assert_called_once_with("AEP GET /runs got %s; retry %d", "HTTP 503", 1)
+def test_every_trigger_of_a_class_writes_to_one_scrubbed_logger_and_its_hook_retries_there():
+    first, second = AEPDataflowRunTrigger(flow_id="f-1"), AEPDataflowRunTrigger(flow_id="f-2")
+    assert first.log is second.log
+    # Scrubbed already (a wrapper; on Airflow 3.0, the filter on the stdlib logger), and named
+    # as Airflow names a trigger's log.
+    assert scrubbed(first.log) is first.log
+    assert getattr(first.log, "_logger", first.log) is AEPDataflowRunTrigger.logger()
+    assert first.hook().retry_log is first.log
+    query = AEPQueryTrigger(query_id="q-1")
+    assert query.log is shared_log(AEPQueryTrigger) is not first.log
+    assert query.hook().retry_log is query.log
+
+
+def test_waits_with_the_default_settings_share_their_retry_policy_timeout_and_logger():
+    trigger = AEPDataflowRunTrigger(flow_id="f-1")
+    clients = [
+        AsyncAEPClient(settings(), logger=trigger.log),
+        AsyncAEPClient(settings(), logger=trigger.log),
+    ]
+    assert clients[0].retry_policy is clients[1].retry_policy == RetryPolicy()
+    assert clients[0].timeout is clients[1].timeout
+    assert clients[0].timeout == httpx.Timeout(settings().timeout[1], connect=settings().timeout[0])
+    assert clients[0].log is clients[1].log is trigger.log
+    own = AsyncAEPClient(settings(), timeout=(1.0, 2.0), retry_policy=RetryPolicy(max_attempts=2))
+    assert own.timeout == httpx.Timeout(2.0, connect=1.0)
+    assert own.retry_policy.max_attempts == 2
+
+
+def test_the_statuses_are_kept_as_tuples_and_serialized_as_lists():
+    trigger = AEPDataflowRunTrigger(flow_id="f", success_statuses=["success"], failure_statuses=["failed"])
+    assert trigger.success_statuses == ("success",)
+    gc.collect()
+    assert not gc.is_tracked(trigger.success_statuses)  # the collector walks it no more
+    kwargs = trigger.serialize()[1]
+    assert kwargs["success_statuses"] == ["success"]
+    assert kwargs["failure_statuses"] == ["failed"]
+    assert AEPDataflowRunTrigger(**kwargs).serialize() == trigger.serialize()
+
+
+def test_a_wait_sleeps_on_a_bare_future_woken_at_its_time_and_a_cancelled_sleep_stays_quiet():
+    async def go() -> tuple[float, list[dict], bool]:
+        loop = asyncio.get_running_loop()
+        errors: list[dict] = []
+        loop.set_exception_handler(lambda _loop, context: errors.append(context))
+        started = loop.time()
+        sleeping = dataflow_run._sleep(0.05)
+        assert isinstance(sleeping, asyncio.Future)  # no coroutine held for the sleep
+        await sleeping
+        slept = loop.time() - started
+        cancelled = dataflow_run._sleep(0.01)
+        cancelled.cancel()
+        await asyncio.sleep(0.05)  # its alarm rings, unheard
+        return slept, errors, cancelled.cancelled()
+
+    slept, errors, was_cancelled = asyncio.run(go())
+    assert slept >= 0.05
+    assert errors == []
+    assert was_cancelled
