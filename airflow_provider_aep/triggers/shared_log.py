@@ -26,5 +26,9 @@ def shared_log(trigger_class: type[BaseTrigger]) -> Any:
     if log is None:
         from airflow_provider_aep.utils.scrubbed_logs import scrubbed
 
+        if "_log" not in vars(trigger_class):
+            # LoggingMixin caches a class's logger in ``_log``: without one of its own, a
+            # subclass would be handed its parent's, named after the parent.
+            trigger_class._log = None
         log = _SHARED[trigger_class] = scrubbed(trigger_class.logger())
     return log

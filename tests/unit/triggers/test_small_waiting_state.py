@@ -132,6 +132,17 @@ def test_every_trigger_of_a_class_writes_to_one_scrubbed_logger_and_its_hook_ret
     assert query.hook().retry_log is query.log
 
 
+def test_a_subclass_writes_to_a_logger_named_after_itself_even_when_its_parents_came_first():
+    class MyRunTrigger(AEPDataflowRunTrigger):
+        pass
+
+    parent = AEPDataflowRunTrigger(flow_id="f-1").log
+    child = MyRunTrigger(flow_id="f-2").log
+    assert child is not parent
+    assert getattr(child, "_logger", child) is MyRunTrigger.logger()
+    assert MyRunTrigger.logger() is not AEPDataflowRunTrigger.logger()
+
+
 def test_waits_with_the_default_settings_share_their_retry_policy_timeout_and_logger():
     trigger = AEPDataflowRunTrigger(flow_id="f-1")
     clients = [
