@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import random
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -307,8 +308,11 @@ class _Waiting:
         self.starts = flow_starts(flow) if keep_starts else None
 
 
-#: The context the wake-up alarms run in: waking a future reads no context variable.
-_ALARM_CONTEXT = contextvars.Context()
+#: The context each event loop's wake-up alarms run in (waking a future reads no context
+#: variable): one per loop, as a context cannot be entered by two threads at once.
+_ALARM_CONTEXTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, contextvars.Context] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _sleep(seconds: float) -> asyncio.Future[None]:
@@ -316,8 +320,11 @@ def _sleep(seconds: float) -> asyncio.Future[None]:
     no coroutine for its sleep and no copy of its context, two objects fewer for Python's
     garbage collector to walk. A cancelled wait leaves its alarm to ring unheard."""
     loop = asyncio.get_running_loop()
+    context = _ALARM_CONTEXTS.get(loop)
+    if context is None:  # not setdefault: it makes a weak reference on every call
+        context = _ALARM_CONTEXTS[loop] = contextvars.Context()
     woken: asyncio.Future[None] = loop.create_future()
-    loop.call_later(seconds, _wake, woken, context=_ALARM_CONTEXT)
+    loop.call_later(seconds, _wake, woken, context=context)
     return woken
 
 

@@ -188,3 +188,34 @@ def test_a_wait_sleeps_on_a_bare_future_woken_at_its_time_and_a_cancelled_sleep_
     assert slept >= 0.05
     assert errors == []
     assert was_cancelled
+
+
+def test_sleeps_in_event_loops_of_two_threads_ringing_together_all_wake(monkeypatch):
+    """A context cannot be entered by two threads at once: each loop's alarms have their own."""
+    import threading
+    import time as clock
+
+    wake = dataflow_run._wake
+
+    def slow_wake(woken: asyncio.Future[None]) -> None:
+        clock.sleep(0.001)  # lets the other threads' alarms ring meanwhile
+        wake(woken)
+
+    monkeypatch.setattr(dataflow_run, "_wake", slow_wake)
+    woken: list[int] = []
+    errors: list[dict] = []
+    start = threading.Barrier(4)
+
+    async def many() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
+        start.wait()
+        await asyncio.wait_for(asyncio.gather(*(dataflow_run._sleep(0.05) for _ in range(200))), 10)
+        woken.append(200)
+
+    threads = [threading.Thread(target=asyncio.run, args=(many(),)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert woken == [200] * 4
